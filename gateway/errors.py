@@ -1,0 +1,59 @@
+"""Errors on the wire, as the OCI distribution-spec wants them:
+`{"errors": [{"code", "message", "detail"}]}` with the code's HTTP status.
+
+Nothing escapes as a bare 500 page: an unexpected exception is logged with its traceback and
+answered with an OCI body that says nothing about the internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from storage.errors import RegistryError
+
+log = logging.getLogger("ocigate.gateway")
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def oci_error(
+    status: int,
+    code: str,
+    message: str,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = orjson.dumps({"errors": [{"code": code, "message": message, "detail": detail}]})
+    response = web.Response(status=status, body=body, content_type="application/json")
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def from_registry_error(error: RegistryError) -> web.Response:
+    return oci_error(error.status, error.code, error.message, error.detail, error.headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except RegistryError as error:
+        response = from_registry_error(error)
+    except web.HTTPException as exc:
+        response = oci_error(exc.status, "UNSUPPORTED", exc.reason)
+    except (ConnectionResetError, web.RequestPayloadError) as exc:
+        # the body ended early or was malformed: nothing of it was kept (see storage/uploads.py)
+        log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
+        response = oci_error(400, "BLOB_UPLOAD_INVALID", "incomplete request body", str(exc))
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        response = oci_error(500, "UNKNOWN", "internal server error")
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response

@@ -1,0 +1,54 @@
+"""`/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from storage.errors import ManifestTooLarge
+from storage.registry import MAX_MANIFEST_BYTES, Registry
+
+
+async def head_or_get(
+    request: web.Request, registry: Registry, repository: str, reference: str
+) -> web.StreamResponse:
+    manifest = await registry.get_manifest(repository, reference)
+    # Always the stored bytes and media type: clients list what they can read, and containerd
+    # sends `*/*`; converting or refusing would break digests that clients pinned.
+    headers = {"Docker-Content-Digest": manifest.digest, "ETag": f'"{manifest.digest}"'}
+    if manifest.subject:
+        headers["OCI-Subject"] = manifest.subject
+    return web.Response(body=manifest.content, content_type=manifest.media_type, headers=headers)
+
+
+async def put(
+    request: web.Request, registry: Registry, repository: str, reference: str
+) -> web.StreamResponse:
+    content = await _read_limited(request, MAX_MANIFEST_BYTES)
+    manifest = await registry.put_manifest(
+        repository, reference, content, request.headers.get("Content-Type")
+    )
+    headers = {
+        "Location": f"/v2/{repository}/manifests/{manifest.digest}",
+        "Docker-Content-Digest": manifest.digest,
+    }
+    if manifest.subject:
+        headers["OCI-Subject"] = manifest.subject  # OCI spec 1.1: the registry supports referrers
+    return web.Response(status=201, headers=headers)
+
+
+async def delete(
+    request: web.Request, registry: Registry, repository: str, reference: str
+) -> web.StreamResponse:
+    await registry.delete_manifest(repository, reference)
+    return web.Response(status=202)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ManifestTooLarge({"limit": limit, "length": request.content_length})
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise ManifestTooLarge({"limit": limit})
+    return bytes(body)

@@ -1,0 +1,65 @@
+"""Parsing `/v2/…` paths into routes.
+
+One catch-all aiohttp route hands every `/v2/` path here, so that a malformed name or
+reference is answered with the OCI error the spec wants (NAME_INVALID, DIGEST_INVALID…)
+instead of a router's bare 404. Repository names contain slashes, so each pattern anchors on
+its fixed tail and the name takes the rest.
+
+# SECURITY: the path is taken raw and percent-decoded here, once, so `%2e%2e` and `..` reach
+# name validation as the dots they are; nothing normalises them away first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import unquote
+
+from storage.errors import NameInvalid
+from storage.names import validate_repository_name
+
+
+class Endpoint(Enum):
+    BASE = "base"
+    CATALOG = "catalog"
+    TAGS = "tags"
+    MANIFEST = "manifest"
+    BLOB = "blob"
+    UPLOADS = "uploads"  # POST …/blobs/uploads/
+    UPLOAD = "upload"  # …/blobs/uploads/<id>
+    REFERRERS = "referrers"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    endpoint: Endpoint
+    repository: str = ""
+    argument: str = ""  # reference, digest or upload id
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], Endpoint], ...] = (
+    (re.compile(r"/v2/(.+)/manifests/([^/]+)"), Endpoint.MANIFEST),
+    (re.compile(r"/v2/(.+)/blobs/uploads/?"), Endpoint.UPLOADS),
+    (re.compile(r"/v2/(.+)/blobs/uploads/([^/]+)"), Endpoint.UPLOAD),
+    (re.compile(r"/v2/(.+)/blobs/([^/]+)"), Endpoint.BLOB),
+    (re.compile(r"/v2/(.+)/tags/list"), Endpoint.TAGS),
+    (re.compile(r"/v2/(.+)/referrers/([^/]+)"), Endpoint.REFERRERS),
+)
+
+
+def parse_route(raw_path: str) -> Route | None:
+    path = unquote(raw_path.split("?", 1)[0])
+    if path in ("/v2/", "/v2"):
+        return Route(Endpoint.BASE)
+    if path == "/v2/_catalog":
+        return Route(Endpoint.CATALOG)
+    for pattern, endpoint in _PATTERNS:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            groups = match.groups()
+            repository = validate_repository_name(groups[0])
+            return Route(endpoint, repository, groups[1] if len(groups) > 1 else "")
+    if path.startswith("/v2/") and any(s in (".", "..") for s in path.split("/")):
+        raise NameInvalid(path, message="path traversal is not a repository name")
+    return None

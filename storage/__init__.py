@@ -1,0 +1,1 @@
+"""The registry domain (repositories, manifests, tags, uploads) over blob and metadata drivers."""

@@ -1,0 +1,57 @@
+"""The blob driver interface, the one thing a new backend implements.
+
+Bytes reach a driver in two ways: an upload session appends to a staging area named by the
+upload id, then `commit_upload` turns the staged bytes into a blob and answers *where* it now
+lives (a location string the metadata store keeps). Reads and deletes name that location.
+Drivers never see digests of uncommitted data and never decide what is visible: that is the
+metadata store's job, so a driver crash can leave garbage but never a half-visible blob.
+
+`write_upload` is all-or-nothing from the domain's point of view: it returns the new driver
+state only when every chunk was stored. If it raises, the domain keeps the previous state and
+the next write starts again from the previous offset, overwriting whatever was left there.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable
+from typing import Any
+
+ByteChunks = AsyncIterable[bytes]
+DriverState = dict[str, Any]
+
+
+class BlobDriver(ABC):
+    name: str
+
+    @abstractmethod
+    async def start_upload(self, upload_id: str) -> DriverState:
+        """Prepare staging for a new upload; returns the initial JSON-serialisable state."""
+
+    @abstractmethod
+    async def write_upload(
+        self, upload_id: str, state: DriverState, offset: int, chunks: ByteChunks
+    ) -> DriverState:
+        """Store `chunks` at `offset` of the staged bytes (anything after is discarded)."""
+
+    @abstractmethod
+    async def commit_upload(self, upload_id: str, state: DriverState, size: int, key: str) -> str:
+        """Make the staged bytes (exactly `size` of them) a blob; returns its location.
+
+        `key` is a content-derived name (e.g. `sha256/ab/ab12…`) the driver may use.
+        """
+
+    @abstractmethod
+    async def abort_upload(self, upload_id: str, state: DriverState) -> None:
+        """Discard the staged bytes. Idempotent."""
+
+    @abstractmethod
+    def read(self, location: str, start: int, end: int) -> ByteChunks:
+        """Stream bytes [start, end) of a blob."""
+
+    @abstractmethod
+    async def delete(self, location: str) -> None:
+        """Remove a blob's bytes. Idempotent."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and pools."""

@@ -1,0 +1,103 @@
+"""Caches of what pulls read most: tag → digest, manifest bytes, registry and repository ids.
+
+Backed by aiocache (in-process memory by default; Redis when replicas must share it). Entries
+keyed by digest never change, so they live long; tag entries live briefly, so a tag moved by
+another process is seen within `tag_ttl` seconds, while this process drops its own entry at
+once on every write. `SingleFlight` makes concurrent misses of one key share one backend read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiocache import SimpleMemoryCache
+from aiocache.base import BaseCache
+from aiocache.serializers import NullSerializer
+
+from .metadata import ManifestRecord, RegistryRecord
+
+T = TypeVar("T")
+_ABSENT = "-"  # cached "no such registry", so unknown hosts cost no query per request
+
+
+class MetadataCache:
+    def __init__(
+        self,
+        backend: BaseCache | None = None,
+        *,
+        tag_ttl: float = 1.0,
+        manifest_ttl: float = 3600.0,
+        registry_ttl: float = 1.0,
+    ) -> None:
+        self._backend = backend or SimpleMemoryCache(serializer=NullSerializer(), timeout=None)
+        self.tag_ttl = tag_ttl
+        self.manifest_ttl = manifest_ttl
+        self.registry_ttl = registry_ttl
+
+    async def get_registry(self, name: str) -> RegistryRecord | str | None:
+        """The record, `None` if not cached, or `ABSENT` if known not to exist."""
+        return await self._backend.get(f"r:{name}")
+
+    async def set_registry(self, name: str, record: RegistryRecord | None) -> None:
+        await self._backend.set(f"r:{name}", record or _ABSENT, ttl=self.registry_ttl)
+
+    async def get_repository_id(self, registry_id: str, repository: str) -> int | None:
+        return await self._backend.get(f"i:{registry_id}:{repository}")
+
+    async def set_repository_id(self, registry_id: str, repository: str, repository_id: int) -> None:
+        await self._backend.set(f"i:{registry_id}:{repository}", repository_id, ttl=self.manifest_ttl)
+
+    async def get_tag(self, repository_id: int, tag: str) -> str | None:
+        return await self._backend.get(f"t:{repository_id}:{tag}")
+
+    async def set_tag(self, repository_id: int, tag: str, digest: str) -> None:
+        await self._backend.set(f"t:{repository_id}:{tag}", digest, ttl=self.tag_ttl)
+
+    async def drop_tags(self, repository_id: int, tags: list[str]) -> None:
+        for tag in tags:
+            await self._backend.delete(f"t:{repository_id}:{tag}")
+
+    async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None:
+        return await self._backend.get(f"m:{repository_id}:{digest}")
+
+    async def set_manifest(self, repository_id: int, manifest: ManifestRecord) -> None:
+        await self._backend.set(f"m:{repository_id}:{manifest.digest}", manifest, ttl=self.manifest_ttl)
+
+    async def drop_manifest(self, repository_id: int, digest: str) -> None:
+        await self._backend.delete(f"m:{repository_id}:{digest}")
+
+    async def close(self) -> None:
+        await self._backend.close()
+
+
+ABSENT = _ABSENT
+
+
+class SingleFlight:
+    """Run one `load()` per key at a time; concurrent callers for the key await its result."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[Any, asyncio.Future[Any]] = {}
+
+    async def do(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+        future = self._inflight.get(key)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: there may be no other caller
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._inflight[key]

@@ -1,0 +1,147 @@
+"""The metadata store interface and the records it speaks in.
+
+One implementation (`sql.SqlMetadataStore`) covers every SQL engine: the engines differ only
+in how they connect, run a statement and hold a transaction (`engine.py`). Every method is one
+domain step and atomic on its own; the domain never holds a transaction across I/O to a blob
+driver or a client.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRecord:
+    id: str
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    digest: str
+    size: int
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    digest: str
+    media_type: str
+    content: bytes
+    subject: str | None = None
+    artifact_type: str | None = None
+    annotations: bytes | None = None  # JSON object, kept for the referrers API
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerRecord:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    registry_id: str
+    repository: str
+    offset: int
+    hash_state: bytes
+    driver_state: bytes  # JSON
+    created_at: int
+    updated_at: int
+
+
+class MetadataStore(ABC):
+    """Reads take a repository id (resolve it first; None means "not there"); writes name the
+    repository, because they create it on first use."""
+
+    # registries
+    @abstractmethod
+    async def create_registry(self, name: str) -> RegistryRecord: ...
+    @abstractmethod
+    async def get_registry(self, name: str) -> RegistryRecord | None: ...
+    @abstractmethod
+    async def list_registries(self) -> list[RegistryRecord]: ...
+    @abstractmethod
+    async def delete_registry(self, name: str) -> bool: ...
+
+    # repositories
+    @abstractmethod
+    async def get_repository_id(self, registry_id: str, name: str) -> int | None: ...
+    @abstractmethod
+    async def list_repositories(self, registry_id: str, last: str, limit: int) -> list[str]: ...
+
+    # blobs, reachable only through a repository's links
+    @abstractmethod
+    async def get_linked_blob(self, repository_id: int, digest: str) -> BlobRecord | None: ...
+    @abstractmethod
+    async def get_blob(self, digest: str) -> BlobRecord | None: ...
+    @abstractmethod
+    async def add_blob(self, registry_id: str, repository: str, blob: BlobRecord) -> BlobRecord:
+        """Record a blob (unless one with the digest exists) and link it; returns the stored one."""
+
+    @abstractmethod
+    async def link_blob(self, registry_id: str, repository: str, digest: str) -> None: ...
+    @abstractmethod
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
+    @abstractmethod
+    async def missing_blobs(self, repository_id: int, digests: list[str]) -> list[str]: ...
+
+    # manifests and tags
+    @abstractmethod
+    async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None: ...
+    @abstractmethod
+    async def get_tag(self, repository_id: int, tag: str) -> str | None: ...
+    @abstractmethod
+    async def missing_manifests(self, repository_id: int, digests: list[str]) -> list[str]: ...
+    @abstractmethod
+    async def put_manifest(
+        self, registry_id: str, repository: str, manifest: ManifestRecord, tag: str | None
+    ) -> None:
+        """Store the manifest (idempotent) and point `tag` at it, in one transaction."""
+
+    @abstractmethod
+    async def delete_manifest(self, repository_id: int, digest: str) -> list[str]:
+        """Delete a manifest and the tags on it; returns those tags, or raises KeyError."""
+
+    @abstractmethod
+    async def delete_tag(self, repository_id: int, tag: str) -> bool: ...
+    @abstractmethod
+    async def list_tags(self, repository_id: int, last: str, limit: int) -> list[str]: ...
+    @abstractmethod
+    async def list_referrers(
+        self, repository_id: int, subject: str, artifact_type: str | None
+    ) -> list[ReferrerRecord]: ...
+
+    # upload sessions
+    @abstractmethod
+    async def create_upload(self, upload: UploadRecord) -> None: ...
+    @abstractmethod
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+    @abstractmethod
+    async def advance_upload(
+        self,
+        upload_id: str,
+        expected_offset: int,
+        offset: int,
+        hash_state: bytes,
+        driver_state: bytes,
+        now: int,
+    ) -> bool:
+        """Move an upload forward if nobody else did since `expected_offset` (compare-and-set)."""
+
+    @abstractmethod
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...

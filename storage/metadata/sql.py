@@ -1,0 +1,307 @@
+"""The metadata store in portable SQL, over any `SqlEngine`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .base import (
+    BlobRecord,
+    ManifestRecord,
+    MetadataStore,
+    ReferrerRecord,
+    RegistryRecord,
+    UploadRecord,
+)
+from .engine import SqlEngine, Transaction
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlMetadataStore(MetadataStore):
+    def __init__(self, engine: SqlEngine) -> None:
+        self.engine = engine
+
+    # registries ----------------------------------------------------------------------------
+
+    async def create_registry(self, name: str) -> RegistryRecord:
+        record = RegistryRecord(id=uuid.uuid4().hex, name=name, created_at=_now())
+        changed = await self.engine.execute(
+            "INSERT INTO registries (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            record.id,
+            record.name,
+            record.created_at,
+        )
+        if not changed:
+            raise KeyError(name)
+        return record
+
+    async def get_registry(self, name: str) -> RegistryRecord | None:
+        row = await self.engine.fetchone("SELECT id, name, created_at FROM registries WHERE name = ?", name)
+        return RegistryRecord(*row) if row else None
+
+    async def list_registries(self) -> list[RegistryRecord]:
+        rows = await self.engine.fetchall("SELECT id, name, created_at FROM registries ORDER BY name")
+        return [RegistryRecord(*row) for row in rows]
+
+    async def delete_registry(self, name: str) -> bool:
+        async with self.engine.transaction() as tx:
+            row = await tx.fetchone("SELECT id FROM registries WHERE name = ?", name)
+            if row is None:
+                return False
+            await tx.execute("DELETE FROM uploads WHERE registry_id = ?", row[0])
+            await tx.execute("DELETE FROM registries WHERE id = ?", row[0])
+            return True
+
+    # repositories --------------------------------------------------------------------------
+
+    async def get_repository_id(self, registry_id: str, name: str) -> int | None:
+        row = await self.engine.fetchone(
+            "SELECT id FROM repositories WHERE registry_id = ? AND name = ?", registry_id, name
+        )
+        return row[0] if row else None
+
+    async def list_repositories(self, registry_id: str, last: str, limit: int) -> list[str]:
+        rows = await self.engine.fetchall(
+            "SELECT name FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?",
+            registry_id,
+            last,
+            limit,
+        )
+        return [row[0] for row in rows]
+
+    @staticmethod
+    async def _ensure_repository(tx: Transaction, registry_id: str, name: str) -> int:
+        await tx.execute(
+            "INSERT INTO repositories (registry_id, name, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (registry_id, name) DO NOTHING",
+            registry_id,
+            name,
+            _now(),
+        )
+        row = await tx.fetchone(
+            "SELECT id FROM repositories WHERE registry_id = ? AND name = ?", registry_id, name
+        )
+        assert row is not None
+        return row[0]
+
+    # blobs ---------------------------------------------------------------------------------
+
+    async def get_linked_blob(self, repository_id: int, digest: str) -> BlobRecord | None:
+        row = await self.engine.fetchone(
+            "SELECT b.digest, b.size, b.location FROM blob_links l "
+            "JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = ? AND l.digest = ?",
+            repository_id,
+            digest,
+        )
+        return BlobRecord(*row) if row else None
+
+    async def get_blob(self, digest: str) -> BlobRecord | None:
+        row = await self.engine.fetchone("SELECT digest, size, location FROM blobs WHERE digest = ?", digest)
+        return BlobRecord(*row) if row else None
+
+    async def add_blob(self, registry_id: str, repository: str, blob: BlobRecord) -> BlobRecord:
+        async with self.engine.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO blobs (digest, size, location, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                blob.digest,
+                blob.size,
+                blob.location,
+                _now(),
+            )
+            row = await tx.fetchone("SELECT digest, size, location FROM blobs WHERE digest = ?", blob.digest)
+            repository_id = await self._ensure_repository(tx, registry_id, repository)
+            await self._link(tx, repository_id, blob.digest)
+        assert row is not None
+        return BlobRecord(*row)
+
+    async def link_blob(self, registry_id: str, repository: str, digest: str) -> None:
+        async with self.engine.transaction() as tx:
+            repository_id = await self._ensure_repository(tx, registry_id, repository)
+            await self._link(tx, repository_id, digest)
+
+    @staticmethod
+    async def _link(tx: Transaction, repository_id: int, digest: str) -> None:
+        await tx.execute(
+            "INSERT INTO blob_links (repository_id, digest, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (repository_id, digest) DO NOTHING",
+            repository_id,
+            digest,
+            _now(),
+        )
+
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool:
+        changed = await self.engine.execute(
+            "DELETE FROM blob_links WHERE repository_id = ? AND digest = ?", repository_id, digest
+        )
+        return changed > 0
+
+    async def missing_blobs(self, repository_id: int, digests: list[str]) -> list[str]:
+        return await self._missing("blob_links", repository_id, digests)
+
+    async def _missing(self, table: str, repository_id: int, digests: list[str]) -> list[str]:
+        if not digests:
+            return []
+        unique = sorted(set(digests))
+        marks = ", ".join("?" for _ in unique)
+        rows = await self.engine.fetchall(
+            f"SELECT digest FROM {table} WHERE repository_id = ? AND digest IN ({marks})",
+            repository_id,
+            *unique,
+        )
+        present = {row[0] for row in rows}
+        return [d for d in unique if d not in present]
+
+    # manifests and tags --------------------------------------------------------------------
+
+    async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None:
+        row = await self.engine.fetchone(
+            "SELECT digest, media_type, content, subject, artifact_type, annotations "
+            "FROM manifests WHERE repository_id = ? AND digest = ?",
+            repository_id,
+            digest,
+        )
+        if row is None:
+            return None
+        return ManifestRecord(row[0], row[1], bytes(row[2]), row[3], row[4], _opt_bytes(row[5]))
+
+    async def get_tag(self, repository_id: int, tag: str) -> str | None:
+        row = await self.engine.fetchone(
+            "SELECT digest FROM tags WHERE repository_id = ? AND name = ?", repository_id, tag
+        )
+        return row[0] if row else None
+
+    async def missing_manifests(self, repository_id: int, digests: list[str]) -> list[str]:
+        return await self._missing("manifests", repository_id, digests)
+
+    async def put_manifest(
+        self, registry_id: str, repository: str, manifest: ManifestRecord, tag: str | None
+    ) -> None:
+        now = _now()
+        async with self.engine.transaction() as tx:
+            repository_id = await self._ensure_repository(tx, registry_id, repository)
+            await tx.execute(
+                "INSERT INTO manifests (repository_id, digest, media_type, content, subject, "
+                "artifact_type, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (repository_id, digest) DO NOTHING",
+                repository_id,
+                manifest.digest,
+                manifest.media_type,
+                manifest.content,
+                manifest.subject,
+                manifest.artifact_type,
+                manifest.annotations,
+                now,
+            )
+            if tag is not None:
+                await tx.execute(
+                    "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (repository_id, name) DO UPDATE "
+                    "SET digest = excluded.digest, updated_at = excluded.updated_at",
+                    repository_id,
+                    tag,
+                    manifest.digest,
+                    now,
+                )
+
+    async def delete_manifest(self, repository_id: int, digest: str) -> list[str]:
+        async with self.engine.transaction() as tx:
+            tags = await tx.fetchall(
+                "SELECT name FROM tags WHERE repository_id = ? AND digest = ?", repository_id, digest
+            )
+            deleted = await tx.execute(
+                "DELETE FROM manifests WHERE repository_id = ? AND digest = ?", repository_id, digest
+            )
+            if not deleted:
+                raise KeyError(digest)
+            await tx.execute("DELETE FROM tags WHERE repository_id = ? AND digest = ?", repository_id, digest)
+        return [row[0] for row in tags]
+
+    async def delete_tag(self, repository_id: int, tag: str) -> bool:
+        changed = await self.engine.execute(
+            "DELETE FROM tags WHERE repository_id = ? AND name = ?", repository_id, tag
+        )
+        return changed > 0
+
+    async def list_tags(self, repository_id: int, last: str, limit: int) -> list[str]:
+        rows = await self.engine.fetchall(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+            repository_id,
+            last,
+            limit,
+        )
+        return [row[0] for row in rows]
+
+    async def list_referrers(
+        self, repository_id: int, subject: str, artifact_type: str | None
+    ) -> list[ReferrerRecord]:
+        sql = (
+            "SELECT digest, media_type, LENGTH(content), artifact_type, annotations "
+            "FROM manifests WHERE repository_id = ? AND subject = ?"
+        )
+        args: list[object] = [repository_id, subject]
+        if artifact_type is not None:
+            sql += " AND artifact_type = ?"
+            args.append(artifact_type)
+        rows = await self.engine.fetchall(sql + " ORDER BY digest", *args)
+        return [ReferrerRecord(r[0], r[1], r[2], r[3], _opt_bytes(r[4])) for r in rows]
+
+    # uploads -------------------------------------------------------------------------------
+
+    async def create_upload(self, upload: UploadRecord) -> None:
+        await self.engine.execute(
+            "INSERT INTO uploads (id, registry_id, repository, byte_offset, hash_state, "
+            "driver_state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            upload.id,
+            upload.registry_id,
+            upload.repository,
+            upload.offset,
+            upload.hash_state,
+            upload.driver_state,
+            upload.created_at,
+            upload.updated_at,
+        )
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = await self.engine.fetchone(
+            "SELECT id, registry_id, repository, byte_offset, hash_state, driver_state, "
+            "created_at, updated_at FROM uploads WHERE id = ?",
+            upload_id,
+        )
+        if row is None:
+            return None
+        return UploadRecord(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]), row[6], row[7])
+
+    async def advance_upload(
+        self,
+        upload_id: str,
+        expected_offset: int,
+        offset: int,
+        hash_state: bytes,
+        driver_state: bytes,
+        now: int,
+    ) -> bool:
+        changed = await self.engine.execute(
+            "UPDATE uploads SET byte_offset = ?, hash_state = ?, driver_state = ?, updated_at = ? "
+            "WHERE id = ? AND byte_offset = ?",
+            offset,
+            hash_state,
+            driver_state,
+            now,
+            upload_id,
+            expected_offset,
+        )
+        return changed > 0
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        return await self.engine.execute("DELETE FROM uploads WHERE id = ?", upload_id) > 0
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
+def _opt_bytes(value: object) -> bytes | None:
+    return bytes(value) if value is not None else None  # type: ignore[arg-type]

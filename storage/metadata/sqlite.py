@@ -1,0 +1,102 @@
+"""SQLite engine for the embedded default: one file in WAL mode.
+
+One connection writes (transactions are serialised by a lock, `BEGIN IMMEDIATE` so that
+several processes on one file wait for each other instead of failing on lock upgrade) and
+another reads, so that readers never see a writer's uncommitted rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .engine import Row, SqlEngine, Transaction
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+class _Connection(Transaction):
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await self._connection.execute(sql, args)
+        try:
+            return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        async with self._connection.execute(sql, args) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        async with self._connection.execute(sql, args) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+
+class SqliteEngine(SqlEngine):
+    column_types = {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "bytes": "BLOB",
+        "text_sorted": "TEXT",  # SQLite's default BINARY collation is bytewise
+    }
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = _Connection(writer)
+        self._reader = _Connection(reader)
+        self._raw = (writer, reader)
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteEngine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connections = []
+        for _ in range(2):
+            connection = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in _PRAGMAS:
+                await connection.execute(pragma)
+            connections.append(connection)
+        return cls(*connections)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._write_lock:
+            return await self._writer.execute(sql, *args)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        return await self._reader.fetchone(sql, *args)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return await self._reader.fetchall(sql, *args)
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._transaction()
+
+    async def _migration_lock(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def close(self) -> None:
+        for connection in self._raw:
+            await connection.close()

@@ -1,0 +1,227 @@
+"""One tenant registry: its repositories, blobs, manifests, tags and referrers.
+
+Every read goes through the repository's own links and rows, so nothing of one registry (or
+one repository) can be learnt from another: not by HEAD, not by mount, not by catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .blobs import BlobDriver, ByteChunks
+from .cache import MetadataCache, SingleFlight
+from .digest import Digest, looks_like_digest
+from .errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+)
+from .manifests import Descriptor, parse_manifest
+from .metadata import BlobRecord, ManifestRecord, MetadataStore, ReferrerRecord, RegistryRecord
+from .names import is_valid_repository_name, validate_tag
+from .uploads import Uploads
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[str]
+    has_more: bool
+
+
+class Registry:
+    def __init__(
+        self,
+        record: RegistryRecord,
+        metadata: MetadataStore,
+        blobs: BlobDriver,
+        cache: MetadataCache,
+        flights: SingleFlight,
+        uploads: Uploads,
+    ) -> None:
+        self.record = record
+        self._metadata = metadata
+        self._blobs = blobs
+        self._cache = cache
+        self._flights = flights
+        self.uploads = uploads
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    async def repository_id(self, repository: str) -> int | None:
+        cached = await self._cache.get_repository_id(self.id, repository)
+        if cached is not None:
+            return cached
+        found = await self._metadata.get_repository_id(self.id, repository)
+        if found is not None:
+            await self._cache.set_repository_id(self.id, repository, found)
+        return found
+
+    async def _require_repository(self, repository: str, missing: type[Exception]) -> int:
+        repository_id = await self.repository_id(repository)
+        if repository_id is None:
+            raise missing(repository)
+        return repository_id
+
+    # blobs ---------------------------------------------------------------------------------
+
+    async def stat_blob(self, repository: str, digest: Digest) -> BlobRecord:
+        repository_id = await self._require_repository(repository, BlobUnknown)
+        blob = await self._metadata.get_linked_blob(repository_id, str(digest))
+        if blob is None:
+            raise BlobUnknown(str(digest))
+        return blob
+
+    def read_blob(self, blob: BlobRecord, start: int, end: int) -> ByteChunks:
+        return self._blobs.read(blob.location, start, end)
+
+    async def delete_blob(self, repository: str, digest: Digest) -> None:
+        repository_id = await self._require_repository(repository, BlobUnknown)
+        if not await self._metadata.unlink_blob(repository_id, str(digest)):
+            raise BlobUnknown(str(digest))
+
+    async def mount_blob(self, repository: str, digest: Digest, source: str) -> BlobRecord | None:
+        """Link a blob from another repository of this registry; None if it is not there."""
+        if not is_valid_repository_name(source):
+            return None  # e.g. containerd naming a repository on another host: plain upload
+        source_id = await self.repository_id(source)
+        if source_id is None:
+            return None
+        blob = await self._metadata.get_linked_blob(source_id, str(digest))
+        if blob is None:
+            return None
+        await self._metadata.link_blob(self.id, repository, blob.digest)
+        return blob
+
+    async def upload_blob(
+        self, repository: str, digest: Digest, chunks: ByteChunks, length: int | None
+    ) -> BlobRecord:
+        return await self.uploads.upload_monolithic(self.id, repository, digest, chunks, length=length)
+
+    # manifests -----------------------------------------------------------------------------
+
+    async def get_manifest(self, repository: str, reference: str) -> ManifestRecord:
+        repository_id = await self._require_repository(repository, ManifestUnknown)
+        if looks_like_digest(reference):
+            digest = str(Digest.parse(reference))
+        else:
+            validate_tag(reference)
+            digest = await self._resolve_tag(repository_id, reference)
+        manifest = await self._cache.get_manifest(repository_id, digest)
+        if manifest is None:
+            manifest = await self._flights.do(
+                ("m", repository_id, digest), lambda: self._load_manifest(repository_id, digest)
+            )
+        return manifest
+
+    async def _resolve_tag(self, repository_id: int, tag: str) -> str:
+        digest = await self._cache.get_tag(repository_id, tag)
+        if digest is None:
+            digest = await self._metadata.get_tag(repository_id, tag)
+            if digest is None:
+                raise ManifestUnknown(tag)
+            await self._cache.set_tag(repository_id, tag, digest)
+        return digest
+
+    async def _load_manifest(self, repository_id: int, digest: str) -> ManifestRecord:
+        manifest = await self._metadata.get_manifest(repository_id, digest)
+        if manifest is None:
+            raise ManifestUnknown(digest)
+        await self._cache.set_manifest(repository_id, manifest)
+        return manifest
+
+    async def put_manifest(
+        self, repository: str, reference: str, content: bytes, content_type: str | None
+    ) -> ManifestRecord:
+        if len(content) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge({"limit": MAX_MANIFEST_BYTES})
+        tag: str | None = None
+        if looks_like_digest(reference):
+            expected = Digest.parse(reference)
+            digest = Digest.of(content, expected.algorithm)
+            if digest != expected:
+                raise DigestInvalid(
+                    {"expected": str(expected), "computed": str(digest)},
+                    message="manifest content does not match the digest in the URL",
+                )
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(content)
+
+        parsed = parse_manifest(content, content_type)
+        repository_id = await self.repository_id(repository)
+        missing_blobs = [str(d.digest) for d in parsed.blobs]
+        missing_children = [str(d.digest) for d in parsed.children]
+        if repository_id is None:
+            missing = missing_blobs + missing_children
+        else:
+            missing = await self._metadata.missing_blobs(repository_id, missing_blobs)
+            missing += await self._metadata.missing_manifests(repository_id, missing_children)
+        if missing:
+            raise ManifestBlobUnknown(missing)
+        if repository_id is not None and parsed.blobs:
+            await self._check_blob_sizes(repository_id, parsed.blobs)
+
+        manifest = ManifestRecord(
+            digest=str(digest),
+            media_type=parsed.media_type,
+            content=content,
+            subject=str(parsed.subject.digest) if parsed.subject else None,
+            artifact_type=parsed.artifact_type,
+            annotations=parsed.annotations,
+        )
+        await self._metadata.put_manifest(self.id, repository, manifest, tag)
+        if tag is not None and repository_id is not None:
+            await self._cache.drop_tags(repository_id, [tag])
+        return manifest
+
+    async def _check_blob_sizes(self, repository_id: int, descriptors: tuple[Descriptor, ...]) -> None:
+        for descriptor in descriptors:
+            blob = await self._metadata.get_linked_blob(repository_id, str(descriptor.digest))
+            if blob is not None and blob.size != descriptor.size:
+                raise ManifestInvalid(
+                    {"digest": str(descriptor.digest), "size": descriptor.size, "stored": blob.size},
+                    message="descriptor size does not match the stored blob",
+                )
+
+    async def delete_manifest(self, repository: str, reference: str) -> None:
+        repository_id = await self._require_repository(repository, ManifestUnknown)
+        if looks_like_digest(reference):
+            digest = str(Digest.parse(reference))
+            try:
+                tags = await self._metadata.delete_manifest(repository_id, digest)
+            except KeyError:
+                raise ManifestUnknown(digest) from None
+            await self._cache.drop_manifest(repository_id, digest)
+            await self._cache.drop_tags(repository_id, tags)
+        else:
+            validate_tag(reference)
+            if not await self._metadata.delete_tag(repository_id, reference):
+                raise ManifestUnknown(reference)
+            await self._cache.drop_tags(repository_id, [reference])
+
+    # listings ------------------------------------------------------------------------------
+
+    async def list_tags(self, repository: str, last: str, limit: int) -> Page:
+        repository_id = await self._require_repository(repository, NameUnknown)
+        tags = await self._metadata.list_tags(repository_id, last, limit + 1)
+        return Page(tags[:limit], len(tags) > limit)
+
+    async def catalog(self, last: str, limit: int) -> Page:
+        names = await self._metadata.list_repositories(self.id, last, limit + 1)
+        return Page(names[:limit], len(names) > limit)
+
+    async def referrers(
+        self, repository: str, digest: Digest, artifact_type: str | None
+    ) -> list[ReferrerRecord]:
+        repository_id = await self.repository_id(repository)
+        if repository_id is None:
+            return []
+        return await self._metadata.list_referrers(repository_id, str(digest), artifact_type)

@@ -1,0 +1,234 @@
+"""Upload sessions: POST, PATCH…, PUT ?digest= (OCI distribution-spec, "Pushing blobs").
+
+A session lives in the metadata store (offset, resumable hash state, driver state), so any
+process sharing the stores can take the next request of an upload another one started, and a
+crash loses at most the request in flight. A request is all-or-nothing: the session moves
+forward (compare-and-set on the offset) only after every byte of it reached the driver.
+A digest mismatch discards the staged bytes: nothing unverified ever becomes a blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from weakref import WeakValueDictionary
+
+import orjson
+
+from .blobs import BlobDriver, ByteChunks
+from .digest import Digest
+from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from .hashing import ResumableSha256
+from .metadata import BlobRecord, MetadataStore, UploadRecord
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+HASH_BATCH = 1 << 20
+
+
+class Uploads:
+    def __init__(self, metadata: MetadataStore, blobs: BlobDriver) -> None:
+        self._metadata = metadata
+        self._blobs = blobs
+        # one request at a time per session in this process; other processes are held off by
+        # the compare-and-set in `advance_upload`
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    async def start(self, registry_id: str, repository: str) -> UploadRecord:
+        upload_id = uuid.uuid4().hex
+        driver_state = await self._blobs.start_upload(upload_id)
+        now = _now()
+        record = UploadRecord(
+            id=upload_id,
+            registry_id=registry_id,
+            repository=repository,
+            offset=0,
+            hash_state=ResumableSha256().state(),
+            driver_state=orjson.dumps(driver_state),
+            created_at=now,
+            updated_at=now,
+        )
+        await self._metadata.create_upload(record)
+        return record
+
+    async def get(self, registry_id: str, repository: str, upload_id: str) -> UploadRecord:
+        # SECURITY: a session is found only through the registry and repository that made it
+        if _UPLOAD_ID.fullmatch(upload_id) is None:
+            raise BlobUploadUnknown(upload_id)
+        record = await self._metadata.get_upload(upload_id)
+        if record is None or record.registry_id != registry_id or record.repository != repository:
+            raise BlobUploadUnknown(upload_id)
+        return record
+
+    async def append(
+        self,
+        registry_id: str,
+        repository: str,
+        upload_id: str,
+        chunks: ByteChunks,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        length: int | None = None,
+    ) -> UploadRecord:
+        """Store a chunk; `start`/`end` come from Content-Range (inclusive), if the client sent it."""
+        async with self._lock(upload_id):
+            record = await self.get(registry_id, repository, upload_id)
+            return await self._append(record, chunks, start=start, end=end, length=length)
+
+    async def finish(
+        self,
+        registry_id: str,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        chunks: ByteChunks | None,
+        *,
+        length: int | None = None,
+    ) -> BlobRecord:
+        async with self._lock(upload_id):
+            record = await self.get(registry_id, repository, upload_id)
+            if chunks is not None:
+                record = await self._append(record, chunks, length=length)
+            return await self._commit(record, digest)
+
+    async def upload_monolithic(
+        self,
+        registry_id: str,
+        repository: str,
+        digest: Digest,
+        chunks: ByteChunks,
+        *,
+        length: int | None = None,
+    ) -> BlobRecord:
+        record = await self.start(registry_id, repository)
+        try:
+            return await self.finish(registry_id, repository, record.id, digest, chunks, length=length)
+        except BaseException:
+            await self._discard(record)
+            raise
+
+    async def cancel(self, registry_id: str, repository: str, upload_id: str) -> None:
+        async with self._lock(upload_id):
+            record = await self.get(registry_id, repository, upload_id)
+            await self._discard(record)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    async def _append(
+        self,
+        record: UploadRecord,
+        chunks: ByteChunks,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        length: int | None = None,
+    ) -> UploadRecord:
+        if start is not None and start != record.offset:
+            # OCI spec: a chunk that does not start where the upload stands is a 416
+            raise RangeInvalid(
+                {"offset": record.offset},
+                message="chunk out of order",
+                headers={"Range": f"0-{max(record.offset - 1, 0)}", "Docker-Upload-UUID": record.id},
+            )
+        if start is not None and end is not None and length is not None and end - start + 1 != length:
+            raise SizeInvalid(message="Content-Range does not match Content-Length")
+        hasher = ResumableSha256(record.hash_state)
+        counted = _Counted(chunks, hasher)
+        driver_state = await self._blobs.write_upload(
+            record.id, orjson.loads(record.driver_state), record.offset, counted
+        )
+        if length is not None and counted.size != length:
+            raise SizeInvalid(message=f"received {counted.size} bytes, Content-Length said {length}")
+        if end is not None and start is not None and counted.size != end - start + 1:
+            raise SizeInvalid(message="received byte count does not match Content-Range")
+        offset = record.offset + counted.size
+        state_bytes = orjson.dumps(driver_state)
+        now = _now()
+        advanced = await self._metadata.advance_upload(
+            record.id, record.offset, offset, hasher.state(), state_bytes, now
+        )
+        if not advanced:
+            raise BlobUploadInvalid(message="upload was changed concurrently; check its status and retry")
+        return UploadRecord(
+            record.id,
+            record.registry_id,
+            record.repository,
+            offset,
+            hasher.state(),
+            state_bytes,
+            record.created_at,
+            now,
+        )
+
+    async def _commit(self, record: UploadRecord, digest: Digest) -> BlobRecord:
+        if digest.algorithm != ResumableSha256.algorithm:
+            await self._discard(record)
+            raise DigestInvalid(str(digest), message="uploads are verified with sha256 only")
+        computed = ResumableSha256(record.hash_state).hexdigest()
+        if computed != digest.encoded:
+            await self._discard(record)
+            raise DigestInvalid({"expected": str(digest), "computed": f"sha256:{computed}"})
+
+        driver_state = orjson.loads(record.driver_state)
+        existing = await self._metadata.get_blob(str(digest))
+        if existing is not None:  # stored once: drop the copy, link the one we have
+            await self._blobs.abort_upload(record.id, driver_state)
+            blob = await self._metadata.add_blob(record.registry_id, record.repository, existing)
+        else:
+            key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}"
+            location = await self._blobs.commit_upload(record.id, driver_state, record.offset, key)
+            candidate = BlobRecord(str(digest), record.offset, location)
+            blob = await self._metadata.add_blob(record.registry_id, record.repository, candidate)
+            if blob.location != location:  # lost a race to an identical upload elsewhere
+                await self._blobs.delete(location)
+        await self._metadata.delete_upload(record.id)
+        return blob
+
+    async def _discard(self, record: UploadRecord) -> None:
+        await self._blobs.abort_upload(record.id, orjson.loads(record.driver_state))
+        await self._metadata.delete_upload(record.id)
+
+
+class _Counted:
+    """Feeds the request body to the driver in ~1 MiB batches, hashing each batch off the loop
+    (libcrypto releases the GIL, so hashing runs on the other core) and counting bytes."""
+
+    def __init__(self, chunks: ByteChunks, hasher: ResumableSha256) -> None:
+        self._chunks = chunks
+        self._hasher = hasher
+        self.size = 0
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[bytes]:
+        batch = bytearray()
+        async for chunk in self._chunks:
+            batch += chunk
+            if len(batch) >= HASH_BATCH:
+                yield await self._take(batch)
+        if batch:
+            yield await self._take(batch)
+
+    async def _take(self, batch: bytearray) -> bytes:
+        data = bytes(batch)
+        batch.clear()
+        if len(data) >= 64 * 1024:
+            await asyncio.to_thread(self._hasher.update, data)
+        else:
+            self._hasher.update(data)
+        self.size += len(data)
+        return data
+
+
+def _now() -> int:
+    return int(time.time() * 1000)

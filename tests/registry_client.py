@@ -1,0 +1,106 @@
+"""A small Distribution API client for tests (requests over real sockets)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+EMPTY_JSON = "application/vnd.oci.empty.v1+json"
+
+
+def digest_of(content: bytes) -> str:
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+@dataclass(frozen=True)
+class Image:
+    manifest: bytes
+    digest: str
+    config: bytes
+    layers: tuple[bytes, ...]
+
+
+class RegistryClient:
+    def __init__(self, base_url: str, host: str | None = None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if host:
+            self.session.headers["Host"] = host
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = path if path.startswith("http") else self.base_url + path
+        kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("allow_redirects", False)
+        return self.session.request(method, url, **kwargs)
+
+    def location(self, response: requests.Response) -> str:
+        """The Location header as a path (the server may answer an absolute URL)."""
+        location = response.headers["Location"]
+        if location.startswith("http"):
+            location = "/" + location.split("/", 3)[3]
+        return location
+
+    def push_blob(self, repository: str, content: bytes) -> str:
+        digest = digest_of(content)
+        response = self.request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            params={"digest": digest},
+            data=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert response.status_code == 201, response.text
+        return digest
+
+    def push_manifest(
+        self, repository: str, reference: str, manifest: bytes, media_type: str = OCI_MANIFEST
+    ) -> requests.Response:
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            data=manifest,
+            headers={"Content-Type": media_type},
+        )
+        assert response.status_code == 201, response.text
+        return response
+
+    def push_image(
+        self,
+        repository: str,
+        tag: str | None,
+        *,
+        seed: str = "",
+        layers: int = 1,
+        extra: dict[str, Any] | None = None,
+    ) -> Image:
+        config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+        layer_blobs = tuple(f"layer {i} of {repository}:{tag}:{seed}".encode() * 100 for i in range(layers))
+        config_digest = self.push_blob(repository, config)
+        descriptors = [
+            {"mediaType": OCI_LAYER, "digest": self.push_blob(repository, blob), "size": len(blob)}
+            for blob in layer_blobs
+        ]
+        document: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+            "layers": descriptors,
+            **(extra or {}),
+        }
+        manifest = json.dumps(document).encode()
+        digest = digest_of(manifest)
+        self.push_manifest(repository, tag or digest, manifest)
+        return Image(manifest, digest, config, layer_blobs)
+
+    def start_upload(self, repository: str) -> str:
+        response = self.request("POST", f"/v2/{repository}/blobs/uploads/")
+        assert response.status_code == 202, response.text
+        return self.location(response)

@@ -1,0 +1,101 @@
+"""Start real ocigate processes for tests: real sockets on loopback, free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+DOMAIN = "ocigate.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ocigate(*args: str, data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run an `ocigate` CLI command against a data dir; returns its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**os.environ, "OCIGATE_DATA_DIR": str(data_dir), "OCIGATE_DOMAIN": DOMAIN, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ocigate {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Gateway:
+    """One `ocigate serve` process."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Gateway:
+        self.port = self.port or free_port()
+        self.log_path = self.data_dir.with_suffix(".log")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            env={
+                **os.environ,
+                "OCIGATE_LISTEN": self.hostport,
+                "OCIGATE_DATA_DIR": str(self.data_dir),
+                "OCIGATE_DOMAIN": DOMAIN,
+                **self.env,
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ocigate exited early:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/v2/", timeout=1).status_code < 500:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"ocigate did not answer in 30 s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
