@@ -108,12 +108,10 @@ class Registry:
     # manifests -----------------------------------------------------------------------------
 
     async def get_manifest(self, repository: str, reference: str) -> ManifestRecord:
+        tag, digest = _parse_reference(reference)
         repository_id = await self._require_repository(repository, ManifestUnknown)
-        if looks_like_digest(reference):
-            digest = str(Digest.parse(reference))
-        else:
-            validate_tag(reference)
-            digest = await self._resolve_tag(repository_id, reference)
+        if tag is not None:
+            digest = await self._resolve_tag(repository_id, tag)
         manifest = await self._cache.get_manifest(repository_id, digest)
         if manifest is None:
             manifest = await self._flights.do(
@@ -192,9 +190,9 @@ class Registry:
                 )
 
     async def delete_manifest(self, repository: str, reference: str) -> None:
+        tag, digest = _parse_reference(reference)
         repository_id = await self._require_repository(repository, ManifestUnknown)
-        if looks_like_digest(reference):
-            digest = str(Digest.parse(reference))
+        if tag is None:
             try:
                 tags = await self._metadata.delete_manifest(repository_id, digest)
             except KeyError:
@@ -202,10 +200,9 @@ class Registry:
             await self._cache.drop_manifest(repository_id, digest)
             await self._cache.drop_tags(repository_id, tags)
         else:
-            validate_tag(reference)
-            if not await self._metadata.delete_tag(repository_id, reference):
-                raise ManifestUnknown(reference)
-            await self._cache.drop_tags(repository_id, [reference])
+            if not await self._metadata.delete_tag(repository_id, tag):
+                raise ManifestUnknown(tag)
+            await self._cache.drop_tags(repository_id, [tag])
 
     # listings ------------------------------------------------------------------------------
 
@@ -225,3 +222,10 @@ class Registry:
         if repository_id is None:
             return []
         return await self._metadata.list_referrers(repository_id, str(digest), artifact_type)
+
+
+def _parse_reference(reference: str) -> tuple[str | None, str]:
+    """(tag, "") for a tag, (None, digest) for a digest; malformed ones are rejected."""
+    if looks_like_digest(reference):
+        return None, str(Digest.parse(reference))
+    return validate_tag(reference), ""

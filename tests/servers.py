@@ -59,19 +59,19 @@ class Gateway:
     def start(self) -> Gateway:
         self.port = self.port or free_port()
         self.log_path = self.data_dir.with_suffix(".log")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"],
-            env={
-                **os.environ,
-                "OCIGATE_LISTEN": self.hostport,
-                "OCIGATE_DATA_DIR": str(self.data_dir),
-                "OCIGATE_DOMAIN": DOMAIN,
-                **self.env,
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve"],
+                env={
+                    **os.environ,
+                    "OCIGATE_LISTEN": self.hostport,
+                    "OCIGATE_DATA_DIR": str(self.data_dir),
+                    "OCIGATE_DOMAIN": DOMAIN,
+                    **self.env,
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -47,7 +47,7 @@ class BlobDriver(ABC):
 
     @abstractmethod
     def read(self, location: str, start: int, end: int) -> ByteChunks:
-        """Stream bytes [start, end) of a blob."""
+        """Stream bytes [start, end) of a blob; FileNotFoundError if it is not there."""
 
     @abstractmethod
     async def delete(self, location: str) -> None:

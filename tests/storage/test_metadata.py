@@ -1,0 +1,114 @@
+"""The suite every metadata store passes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage.metadata import BlobRecord, ManifestRecord, UploadRecord
+from storage.metadata.sql import SqlMetadataStore
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+D3 = "sha256:" + "3" * 64
+
+
+async def test_registries_are_unique_by_name(metadata: SqlMetadataStore) -> None:
+    created = await metadata.create_registry("alpha")
+    assert await metadata.get_registry("alpha") == created
+    with pytest.raises(KeyError):
+        await metadata.create_registry("alpha")
+    assert [r.name for r in await metadata.list_registries()] == ["alpha"]
+    assert await metadata.delete_registry("alpha")
+    assert await metadata.get_registry("alpha") is None
+
+
+async def test_blob_is_stored_once_and_reachable_only_through_links(metadata: SqlMetadataStore) -> None:
+    alpha = await metadata.create_registry("alpha")
+    beta = await metadata.create_registry("beta")
+    first = await metadata.add_blob(alpha.id, "team/app", BlobRecord(D1, 10, "loc-1"))
+    # the same content uploaded again elsewhere keeps the first location
+    second = await metadata.add_blob(beta.id, "other", BlobRecord(D1, 10, "loc-2"))
+    assert first == second == BlobRecord(D1, 10, "loc-1")
+    app = await metadata.get_repository_id(alpha.id, "team/app")
+    other = await metadata.get_repository_id(beta.id, "other")
+    assert app is not None
+    assert other is not None
+    assert await metadata.get_linked_blob(app, D1) == first
+    assert await metadata.unlink_blob(other, D1)
+    assert await metadata.get_linked_blob(other, D1) is None
+    assert await metadata.get_linked_blob(app, D1) == first
+    assert not await metadata.unlink_blob(other, D1)
+
+
+async def test_manifest_tag_and_delete(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    manifest = ManifestRecord(D2, "application/vnd.oci.image.manifest.v1+json", b'{"a":1}')
+    await metadata.put_manifest(registry.id, "app", manifest, "v1")
+    await metadata.put_manifest(registry.id, "app", manifest, "v2")
+    repository_id = await metadata.get_repository_id(registry.id, "app")
+    assert repository_id is not None
+    assert await metadata.get_manifest(repository_id, D2) == manifest
+    assert await metadata.list_tags(repository_id, "", 10) == ["v1", "v2"]
+    assert await metadata.list_tags(repository_id, "v1", 10) == ["v2"]
+    assert sorted(await metadata.delete_manifest(repository_id, D2)) == ["v1", "v2"]
+    assert await metadata.get_tag(repository_id, "v1") is None
+    with pytest.raises(KeyError):
+        await metadata.delete_manifest(repository_id, D2)
+
+
+async def test_tags_sort_bytewise(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    manifest = ManifestRecord(D2, "application/vnd.oci.image.manifest.v1+json", b"{}")
+    for tag in ["b", "B", "a", "A", "_x", "1"]:
+        await metadata.put_manifest(registry.id, "app", manifest, tag)
+    repository_id = await metadata.get_repository_id(registry.id, "app")
+    assert repository_id is not None
+    assert await metadata.list_tags(repository_id, "", 100) == ["1", "A", "B", "_x", "a", "b"]
+
+
+async def test_referrers_filter_by_artifact_type(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    for digest, artifact_type in ((D1, "application/sbom"), (D3, "application/sig")):
+        referrer = ManifestRecord(
+            digest,
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+            subject=D2,
+            artifact_type=artifact_type,
+        )
+        await metadata.put_manifest(registry.id, "app", referrer, None)
+    repository_id = await metadata.get_repository_id(registry.id, "app")
+    assert repository_id is not None
+    assert [r.digest for r in await metadata.list_referrers(repository_id, D2, None)] == [D1, D3]
+    assert [r.digest for r in await metadata.list_referrers(repository_id, D2, "application/sig")] == [D3]
+
+
+async def test_concurrent_tag_moves_leave_one_of_the_written_digests(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    manifests = [
+        ManifestRecord(f"sha256:{i:064x}", "application/vnd.oci.image.manifest.v1+json", b"{}")
+        for i in range(20)
+    ]
+    await asyncio.gather(*(metadata.put_manifest(registry.id, "app", m, "latest") for m in manifests))
+    repository_id = await metadata.get_repository_id(registry.id, "app")
+    assert repository_id is not None
+    assert await metadata.get_tag(repository_id, "latest") in {m.digest for m in manifests}
+
+
+async def test_upload_advances_only_from_the_expected_offset(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    upload = UploadRecord("a" * 32, registry.id, "app", 0, b"h0", b"{}", 1, 1)
+    await metadata.create_upload(upload)
+    assert await metadata.advance_upload(upload.id, 0, 100, b"h1", b"{}", 2)
+    assert not await metadata.advance_upload(upload.id, 0, 50, b"hx", b"{}", 3)  # stale writer loses
+    stored = await metadata.get_upload(upload.id)
+    assert stored is not None
+    assert (stored.offset, stored.hash_state) == (100, b"h1")
+    assert await metadata.delete_upload(upload.id)
+    assert await metadata.get_upload(upload.id) is None
+
+
+async def test_migrations_are_idempotent(metadata: SqlMetadataStore) -> None:
+    assert await metadata.engine.migrate() == 1
