@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _registry_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    registries = await Registries.open_embedded(settings.data_dir)
+    registries = await Registries.open(settings.storage())
     try:
         if arguments.action == "create":
             try:

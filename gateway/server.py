@@ -26,7 +26,7 @@ def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    registries = await Registries.open_embedded(settings.data_dir)
+    registries = await Registries.open(settings.storage())
     app = build_app(settings, registries)
     runner = web.AppRunner(
         app,

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from storage.config import StorageConfig
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -18,6 +20,22 @@ class Settings:
     domain: str | None = None
     log_level: str = "info"
     access_log: bool = False
+    metadata_url: str | None = None
+    blob_store: str = "filesystem"
+    encryption_key: str | None = None
+    encryption_key_file: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "ocigate"
+    s3_region: str | None = None
+    s3_sse: str = "none"
+    s3_sse_kms_key_id: str | None = None
+    s3_sse_c_key: str | None = None
+    s3_sse_c_key_file: Path | None = None
+    s3_addressing_style: str = "auto"
+    s3_part_size: int = 16 * 1024 * 1024
+    s3_pool_size: int = 64
+    s3_redirect: bool = False
+    redis_url: str | None = None
 
     @property
     def host(self) -> str:
@@ -28,14 +46,35 @@ class Settings:
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
 
+    def storage(self) -> StorageConfig:
+        names = {f.name for f in fields(StorageConfig)}
+        return StorageConfig(**{name: getattr(self, name) for name in names})
 
-_HELP = {
+
+HELP = {
     "listen": "address to listen on, host:port",
-    "data_dir": "directory for the embedded default's metadata (SQLite) and blobs",
+    "data_dir": "directory of the embedded default's metadata (SQLite), blobs and keys",
     "domain": "registries are served at <name>.<domain>; other hosts get the default registry",
     "log_level": "debug, info, warning or error",
     "access_log": "log every request (costs throughput)",
+    "metadata_url": "postgresql://user:pass@host/db for shared metadata; SQLite in the data dir if unset",
+    "blob_store": "filesystem (in the data dir, encrypted) or s3",
+    "encryption_key": "filesystem blob key, base64 of 32 bytes (generated into the data dir if unset)",
+    "encryption_key_file": "file holding the filesystem blob key",
+    "s3_endpoint_url": "S3 endpoint, e.g. http://127.0.0.1:7480 (AWS if unset)",
+    "s3_bucket": "S3 bucket for blobs",
+    "s3_region": "S3 region",
+    "s3_sse": "server-side encryption: none, AES256, aws:kms or sse-c",
+    "s3_sse_kms_key_id": "KMS key id for aws:kms",
+    "s3_sse_c_key": "SSE-C customer key, base64 of 32 bytes",
+    "s3_sse_c_key_file": "file holding the SSE-C customer key",
+    "s3_addressing_style": "auto, path or virtual",
+    "s3_part_size": "multipart part size in bytes (at least 5 MiB); memory per upload is about one part",
+    "s3_pool_size": "maximum S3 connections",
+    "s3_redirect": "answer blob GETs with a 307 to a presigned URL (not with sse-c)",
+    "redis_url": "redis://host:port/db shared by replicas for the manifest cache",
 }
+_SECRETS = {"encryption_key", "s3_sse_c_key", "metadata_url"}
 
 
 def env_name(field_name: str) -> str:
@@ -45,11 +84,12 @@ def env_name(field_name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field in fields(Settings):
         flag = "--" + field.name.replace("_", "-")
+        default = "unset" if field.default is None else field.default
         parser.add_argument(
             flag,
             dest=field.name,
             default=None,
-            help=f"{_HELP[field.name]} (env {env_name(field.name)}, default {field.default})",
+            help=f"{HELP[field.name]} (env {env_name(field.name)}, default {default})",
         )
 
 
@@ -65,18 +105,29 @@ def load_settings(
             raw = environ.get(env_name(field.name))
         if raw is None or raw == "":
             continue
-        values[field.name] = _convert(field.name, raw)
+        try:
+            values[field.name] = _convert(field.default, field.type, raw)
+        except ValueError:
+            shown = "(hidden)" if field.name in _SECRETS else repr(raw)
+            raise SystemExit(f"ocigate: invalid {env_name(field.name)}: {shown}") from None
     settings = Settings(**values)  # type: ignore[arg-type]
     try:
         settings.port  # noqa: B018 - validate early
     except ValueError:
-        raise SystemExit(f"invalid {env_name('listen')}: {settings.listen!r} (expected host:port)") from None
+        expected = "expected host:port"
+        raise SystemExit(f"ocigate: invalid {env_name('listen')}: {settings.listen!r} ({expected})") from None
     return settings
 
 
-def _convert(name: str, raw: str) -> object:
-    if name == "data_dir":
+def _convert(default: object, annotation: object, raw: str) -> object:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if "Path" in str(annotation):
         return Path(raw)
-    if name == "access_log":
-        return raw.lower() in ("1", "true", "yes", "on")
     return raw

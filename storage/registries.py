@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .blobs import BlobDriver
-from .blobs.filesystem import FilesystemBlobDriver
+from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
-from .metadata import MetadataStore, RegistryRecord
-from .metadata.sql import SqlMetadataStore
-from .metadata.sqlite import SqliteEngine
+from .config import StorageConfig
+from .metadata import MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
 from .uploads import Uploads
@@ -26,11 +22,15 @@ class Registries:
         self._uploads = Uploads(metadata, blobs)
 
     @classmethod
-    async def open_embedded(cls, data_dir: Path) -> Registries:
-        """The embedded default: SQLite and files under `data_dir`, no other service."""
-        engine = await SqliteEngine.open(data_dir / "metadata.db")
-        await engine.migrate()
-        registries = cls(SqlMetadataStore(engine), FilesystemBlobDriver(data_dir), MetadataCache())
+    async def open(cls, config: StorageConfig) -> Registries:
+        """The stores `config` names; the embedded default is SQLite and files in the data dir."""
+        metadata = await open_metadata(config)
+        try:
+            blobs = await open_blob_driver(config)
+        except BaseException:
+            await metadata.close()
+            raise
+        registries = cls(metadata, blobs, MetadataCache())
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 

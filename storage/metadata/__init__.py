@@ -1,5 +1,9 @@
 """Metadata stores: what exists, where, and who may see it."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .base import (
     BlobRecord,
     ManifestRecord,
@@ -9,6 +13,9 @@ from .base import (
     UploadRecord,
 )
 
+if TYPE_CHECKING:
+    from ..config import StorageConfig
+
 __all__ = [
     "BlobRecord",
     "ManifestRecord",
@@ -16,4 +23,23 @@ __all__ = [
     "ReferrerRecord",
     "RegistryRecord",
     "UploadRecord",
+    "open_metadata",
 ]
+
+
+async def open_metadata(config: StorageConfig) -> MetadataStore:
+    """The store `config.metadata_url` names (SQLite in the data dir if unset), migrated."""
+    from .sql import SqlMetadataStore
+
+    url = config.metadata_url
+    if url is None or url.startswith("sqlite:"):
+        from pathlib import Path
+
+        from .sqlite import SqliteEngine
+
+        path = Path(url.removeprefix("sqlite://")) if url else config.data_dir / "metadata.db"
+        engine = await SqliteEngine.open(path)
+    else:
+        raise ValueError("OCIGATE_METADATA_URL must be sqlite:///path or postgresql://…")
+    await engine.migrate()
+    return SqlMetadataStore(engine)

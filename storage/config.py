@@ -1,0 +1,34 @@
+"""Which stores a deployment uses and how to reach them (filled from `OCIGATE_*` settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: Path
+    # metadata: SQLite under data_dir unless a postgresql:// URL is given
+    metadata_url: str | None = None
+    # blobs: "filesystem" (under data_dir, AES-256-GCM) or "s3"
+    blob_store: str = "filesystem"
+    # filesystem encryption key: base64 of 32 bytes, or a file holding it; generated on first start
+    encryption_key: str | None = None
+    encryption_key_file: Path | None = None
+    # S3-compatible object storage
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "ocigate"
+    s3_region: str | None = None
+    s3_sse: str = "none"  # none | AES256 | aws:kms | sse-c
+    s3_sse_kms_key_id: str | None = None
+    s3_sse_c_key: str | None = None  # base64 of 32 bytes
+    s3_sse_c_key_file: Path | None = None
+    s3_addressing_style: str = "auto"  # auto | path | virtual
+    s3_part_size: int = 16 * MIB
+    s3_pool_size: int = 64
+    s3_redirect: bool = False
+    # shared cache for replicas (manifests, tags); in-process memory when unset
+    redis_url: str | None = None
