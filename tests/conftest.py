@@ -9,6 +9,8 @@ import pytest
 from .registry_client import RegistryClient
 from .servers import DOMAIN, Gateway, ocigate
 
+pytest_plugins = ["tests.services.redis"]
+
 
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
