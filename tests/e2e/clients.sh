@@ -65,6 +65,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.o
   address = "$D/containerd.sock.ttrpc"
 [plugins."io.containerd.service.v1.diff-service"]
   default = ["walking"]
+# "isolated": a namespace sees only the blobs it fetched itself, so a pull in a fresh
+# namespace really downloads (with the default "shared", blobs another namespace imported
+# count as present and the pull skips them).
+[plugins."io.containerd.metadata.v1.bolt"]
+  content_sharing_policy = "isolated"
 EOF
     setsid containerd --config "$D/containerd.toml" >"$D/containerd.log" 2>&1 </dev/null &
     echo $! >"$D/containerd.pid"
