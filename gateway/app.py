@@ -7,15 +7,21 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from auth.service import Authenticator, RegistryRef
 from storage.errors import RegistryUnknown
 from storage.registries import DEFAULT_REGISTRY, Registries
 from storage.registry import Registry
 
+from .authz import ACCESS, ANONYMOUS_ALLOWED, Denied, authorize
+from .clients import client_address
 from .errors import error_middleware, oci_error
-from .handlers import blobs, listings, manifests, uploads
+from .handlers import blobs, listings, manifests, token, uploads
 from .hosts import registry_name_for_host
+from .limits import install_limits
+from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
+from .subnets import address_allowed
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -51,9 +57,30 @@ REGISTRIES = web.AppKey("registries", Registries)
 class DistributionApi:
     """Every `/v2/…` request: route it, find the registry its Host names, call the handler."""
 
-    def __init__(self, registries: Registries, domain: str | None) -> None:
+    def __init__(
+        self, registries: Registries, domain: str | None, authenticator: Authenticator | None
+    ) -> None:
         self._registries = registries
         self._domain = domain
+        self._authenticator = authenticator
+
+    async def registry_for(self, request: web.Request) -> tuple[Registry, RegistryRef]:
+        """The registry the Host names, once the client's address may reach it."""
+        name = registry_name_for_host(request.host, self._domain, DEFAULT_REGISTRY)
+        registry = await self._registries.resolve(name)
+        if registry is None:
+            raise RegistryUnknown(name)
+        record = registry.record
+        if not address_allowed(record.properties, client_address(request)):
+            raise Denied(message="this registry does not accept requests from your network")
+        service = f"{record.name}.{self._domain}" if self._domain else record.name
+        return registry, RegistryRef(record.id, record.account_id, service)
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        if self._authenticator is None:
+            return oci_error(404, "UNSUPPORTED", "authentication is off (OCIGATE_AUTH=none)")
+        _, ref = await self.registry_for(request)
+        return await token.issue(request, self._authenticator, ref)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         route = parse_route(request.raw_path)
@@ -67,10 +94,11 @@ class DistributionApi:
                 f"{request.method} is not supported here",
                 headers={"Allow": _ALLOWED[route.endpoint]},
             )
-        name = registry_name_for_host(request.host, self._domain, DEFAULT_REGISTRY)
-        registry = await self._registries.resolve(name)
-        if registry is None:
-            raise RegistryUnknown(name)
+        registry, ref = await self.registry_for(request)
+        if self._authenticator is None:
+            request[ACCESS] = ANONYMOUS_ALLOWED
+        else:
+            request[ACCESS] = await authorize(request, self._authenticator, ref, route)
         return await handler(request, registry, route.repository, route.argument)
 
 
@@ -88,14 +116,20 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(settings: Settings, registries: Registries) -> web.Application:
+def build_app(
+    settings: Settings, registries: Registries, authenticator: Authenticator | None = None
+) -> web.Application:
     app = web.Application(middlewares=[error_middleware], handler_args={"max_field_size": 16384})
     app[REGISTRIES] = registries
-    api = DistributionApi(registries, settings.domain)
+    api = DistributionApi(registries, settings.domain, authenticator)
+    app.router.add_route("GET", "/token", api.token)
+    app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", "/v2/{tail:.*}", api)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    install_management(app, settings, registries, authenticator)
+    install_limits(app, settings)
 
     async def _close(app: web.Application) -> None:
         await registries.close()

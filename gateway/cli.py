@@ -1,4 +1,9 @@
-"""`ocigate`: run the gateway and administer registries from the command line."""
+"""`ocigate`: run the gateway, and administer registries, users and tokens from the shell.
+
+The administrative commands use the same domain code as the management API, on the stores the
+`OCIGATE_*` settings name, so they work beside a running server (which sees their changes
+within a second or two).
+"""
 
 from __future__ import annotations
 
@@ -6,61 +11,79 @@ import argparse
 import asyncio
 import sys
 
-from storage.registries import Registries
+from .settings import add_arguments, load_settings
 
-from .settings import Settings, add_arguments, load_settings
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocigate", description="OCI Distribution registry gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_arguments(commands.add_parser("serve", help="run the gateway"))
+
+    registry = commands.add_parser("registry", help="manage registries").add_subparsers(
+        dest="action", required=True
+    )
+    for action, help_text in (
+        ("create", "create a registry"),
+        ("delete", "delete a registry and its content"),
+    ):
+        sub = registry.add_parser(action, help=help_text)
+        sub.add_argument("name")
+        if action == "create":
+            sub.add_argument("--account", default="default", help="owning account (default: default)")
+        add_arguments(sub)
+    add_arguments(registry.add_parser("list", help="list registries"))
+
+    user = commands.add_parser("user", help="manage account users").add_subparsers(
+        dest="action", required=True
+    )
+    create_user = user.add_parser("create", help="create an account user (password from --password or stdin)")
+    create_user.add_argument("username")
+    create_user.add_argument(
+        "--account", default="default", help="account (created if new; default: default)"
+    )
+    create_user.add_argument("--password", help="the password (else read from stdin, or generated)")
+    add_arguments(create_user)
+    delete_user = user.add_parser("delete", help="delete an account user")
+    delete_user.add_argument("username")
+    add_arguments(delete_user)
+
+    token = commands.add_parser("token", help="manage registry tokens").add_subparsers(
+        dest="action", required=True
+    )
+    create_token = token.add_parser("create", help="create a token; prints its password once")
+    create_token.add_argument("name")
+    create_token.add_argument("--registry", required=True)
+    create_token.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        help="PATTERN:ACTIONS, e.g. 'team/*:pull,push' or '*:pull'; 'registry:catalog' for the catalog",
+    )
+    create_token.add_argument("--expires", default="30d", help="lifetime: 90m, 12h, 30d, or 'never'")
+    create_token.add_argument("--one-time", action="store_true", help="dead after its first tag (CI pushes)")
+    add_arguments(create_token)
+    list_tokens = token.add_parser("list", help="list a registry's tokens")
+    list_tokens.add_argument("--registry", required=True)
+    add_arguments(list_tokens)
+    for action in ("disable", "enable", "delete"):
+        sub = token.add_parser(action, help=f"{action} a token")
+        sub.add_argument("name")
+        sub.add_argument("--registry", required=True)
+        add_arguments(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ocigate", description="OCI Distribution registry gateway")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the gateway")
-    add_arguments(serve)
-
-    registry = commands.add_parser("registry", help="manage registries")
-    registry_commands = registry.add_subparsers(dest="action", required=True)
-    for action, help_text in (("create", "create a registry"), ("delete", "delete a registry")):
-        sub = registry_commands.add_parser(action, help=help_text)
-        sub.add_argument("name")
-        add_arguments(sub)
-    add_arguments(registry_commands.add_parser("list", help="list registries"))
-
-    arguments = parser.parse_args(argv)
+    arguments = _parser().parse_args(argv)
     settings = load_settings(arguments)
     if arguments.command == "serve":
         from .server import serve
 
         serve(settings)
         return 0
-    return asyncio.run(_registry_command(settings, arguments))
+    from .admin_cli import run
 
-
-async def _registry_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    registries = await Registries.open(settings.storage())
-    try:
-        if arguments.action == "create":
-            try:
-                record = await registries.create(arguments.name)
-            except ValueError as exc:
-                print(f"ocigate: {exc}", file=sys.stderr)
-                return 2
-            except KeyError:
-                print(f"ocigate: registry {arguments.name!r} already exists", file=sys.stderr)
-                return 1
-            host = f"{record.name}.{settings.domain}" if settings.domain else "(set OCIGATE_DOMAIN)"
-            print(f"created registry {record.name} ({record.id}), served at {host}")
-        elif arguments.action == "delete":
-            if not await registries.metadata.delete_registry(arguments.name):
-                print(f"ocigate: no registry {arguments.name!r}", file=sys.stderr)
-                return 1
-            print(f"deleted registry {arguments.name}")
-        else:
-            for record in await registries.metadata.list_registries():
-                print(f"{record.name}\t{record.id}")
-    finally:
-        await registries.close()
-    return 0
+    return asyncio.run(run(settings, arguments))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from aiohttp import web
 
 from storage.registries import Registries
 
+from .access import open_authenticator, prepare_access
 from .app import build_app
+from .limits import listening_site
 from .settings import Settings
 
 log = logging.getLogger("ocigate")
@@ -22,19 +24,36 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    uvloop.run(_prepare(settings))
+    if settings.workers > 1:
+        from .workers import supervise
+
+        supervise(settings, lambda: uvloop.run(_serve(settings, reuse_port=True)))
+        return
     uvloop.run(_serve(settings))
 
 
-async def _serve(settings: Settings) -> None:
+async def _prepare(settings: Settings) -> None:
     registries = await Registries.open(settings.storage())
-    app = build_app(settings, registries)
+    try:
+        await prepare_access(settings, registries)
+    finally:
+        await registries.close()
+
+
+async def _serve(settings: Settings, reuse_port: bool = False) -> None:
+    registries = await Registries.open(settings.storage())
+    authenticator = await open_authenticator(settings, registries)
+    app = build_app(settings, registries, authenticator)
     runner = web.AppRunner(
         app,
         access_log=logging.getLogger("ocigate.access") if settings.access_log else None,
         handle_signals=False,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
+    site = listening_site(
+        runner, app, settings.host, settings.port, backlog=1024, reuse_address=True, reuse_port=reuse_port
+    )
     await site.start()
     log.info(
         "ocigate serving on %s (data in %s, domain %s)",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from storage.config import StorageConfig
@@ -20,22 +20,35 @@ class Settings:
     domain: str | None = None
     log_level: str = "info"
     access_log: bool = False
-    metadata_url: str | None = None
+    metadata_url: str | None = field(default=None, repr=False)  # secret
     blob_store: str = "filesystem"
-    encryption_key: str | None = None
+    encryption_key: str | None = field(default=None, repr=False)  # secret
     encryption_key_file: Path | None = None
     s3_endpoint_url: str | None = None
     s3_bucket: str = "ocigate"
     s3_region: str | None = None
     s3_sse: str = "none"
     s3_sse_kms_key_id: str | None = None
-    s3_sse_c_key: str | None = None
+    s3_sse_c_key: str | None = field(default=None, repr=False)  # secret
     s3_sse_c_key_file: Path | None = None
     s3_addressing_style: str = "auto"
     s3_part_size: int = 16 * 1024 * 1024
     s3_pool_size: int = 64
     s3_redirect: bool = False
     redis_url: str | None = None
+    auth: str = "token"
+    admin_password: str | None = field(default=None, repr=False)  # secret
+    keys_dir: Path | None = None
+    token_ttl: int = 300
+    one_time_window: int = 3600
+    limit_connections: int = 100
+    limit_rps: float = 60.0
+    limit_burst: int = 0
+    limit_ipv6_prefix: int = 64
+    limit_lease_seconds: float = 30.0
+    trusted_proxies: str | None = None
+    proxy_protocol: bool = False
+    workers: int = 1
 
     @property
     def host(self) -> str:
@@ -52,6 +65,11 @@ class Settings:
 
 
 HELP = {
+    "auth": "token (Docker token auth and Basic; nothing anonymous) or none (no auth, for experiments)",
+    "admin_password": "password of the account user `admin` created on first start (generated if unset)",
+    "keys_dir": "directory of the ES256 token signing keys, shared by replicas (default <data-dir>/keys)",
+    "token_ttl": "lifetime of bearer tokens, seconds",
+    "one_time_window": "seconds a one-time token stays usable after its first use (until its first tag)",
     "listen": "address to listen on, host:port",
     "data_dir": "directory of the embedded default's metadata (SQLite), blobs and keys",
     "domain": "registries are served at <name>.<domain>; other hosts get the default registry",
@@ -72,9 +90,17 @@ HELP = {
     "s3_part_size": "multipart part size in bytes (at least 5 MiB); memory per upload is about one part",
     "s3_pool_size": "maximum S3 connections",
     "s3_redirect": "answer blob GETs with a 307 to a presigned URL (not with sse-c)",
-    "redis_url": "redis://host:port/db shared by replicas for the manifest cache",
+    "redis_url": "redis://host:port/db shared by replicas for the manifest cache and the limiter",
+    "limit_connections": "concurrent connections per client; more are closed at accept time (0: unlimited)",
+    "limit_rps": "requests per second per client; more get 429 TOOMANYREQUESTS (0: unlimited)",
+    "limit_burst": "requests a client may send at once from idle (0: one second's worth, = limit_rps)",
+    "limit_ipv6_prefix": "IPv6 clients are counted per network of this prefix length",
+    "limit_lease_seconds": "a dead replica's connection slots are freed after this long (with Redis)",
+    "trusted_proxies": "CIDRs of proxies whose X-Forwarded-For / PROXY header names the client",
+    "proxy_protocol": "every connection starts with a PROXY protocol v1/v2 header (behind a load balancer)",
+    "workers": "processes sharing the port (SO_REUSEPORT); without Redis each enforces 1/N of the limits",
 }
-_SECRETS = {"encryption_key", "s3_sse_c_key", "metadata_url"}
+_SECRETS = {"encryption_key", "s3_sse_c_key", "metadata_url", "admin_password"}
 
 
 def env_name(field_name: str) -> str:
@@ -82,14 +108,14 @@ def env_name(field_name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for field in fields(Settings):
-        flag = "--" + field.name.replace("_", "-")
-        default = "unset" if field.default is None else field.default
+    for setting in fields(Settings):
+        flag = "--" + setting.name.replace("_", "-")
+        default = "unset" if setting.default is None else setting.default
         parser.add_argument(
             flag,
-            dest=field.name,
+            dest=setting.name,
             default=None,
-            help=f"{HELP[field.name]} (env {env_name(field.name)}, default {default})",
+            help=f"{HELP[setting.name]} (env {env_name(setting.name)}, default {default})",
         )
 
 
@@ -99,17 +125,17 @@ def load_settings(
     """Flags win over environment variables, which win over defaults."""
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, object] = {}
-    for field in fields(Settings):
-        raw = getattr(arguments, field.name, None) if arguments is not None else None
+    for setting in fields(Settings):
+        raw = getattr(arguments, setting.name, None) if arguments is not None else None
         if raw is None:
-            raw = environ.get(env_name(field.name))
+            raw = environ.get(env_name(setting.name))
         if raw is None or raw == "":
             continue
         try:
-            values[field.name] = _convert(field.default, field.type, raw)
+            values[setting.name] = _convert(setting.default, setting.type, raw)
         except ValueError:
-            shown = "(hidden)" if field.name in _SECRETS else repr(raw)
-            raise SystemExit(f"ocigate: invalid {env_name(field.name)}: {shown}") from None
+            shown = "(hidden)" if setting.name in _SECRETS else repr(raw)
+            raise SystemExit(f"ocigate: invalid {env_name(setting.name)}: {shown}") from None
     settings = Settings(**values)  # type: ignore[arg-type]
     try:
         settings.port  # noqa: B018 - validate early
@@ -128,6 +154,8 @@ def _convert(default: object, annotation: object, raw: str) -> object:
         raise ValueError(raw)
     if isinstance(default, int):
         return int(raw)
+    if isinstance(default, float):
+        return float(raw)
     if "Path" in str(annotation):
         return Path(raw)
     return raw

@@ -34,6 +34,7 @@ class MetadataCache:
         self._backend = backend or SimpleMemoryCache(serializer=NullSerializer(), timeout=None)
         self.tag_ttl = tag_ttl
         self.manifest_ttl = manifest_ttl
+        self.tombstone_ttl = 60.0  # longer than any read → fill gap of a live process
         self.registry_ttl = registry_ttl
 
     async def get_registry(self, name: str) -> RegistryRecord | str | None:
@@ -60,13 +61,21 @@ class MetadataCache:
             await self._backend.delete(f"t:{repository_id}:{tag}")
 
     async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None:
-        return await self._backend.get(f"m:{repository_id}:{digest}")
+        cached = await self._backend.get(f"m:{repository_id}:{digest}")
+        return cached if isinstance(cached, ManifestRecord) else None
 
     async def set_manifest(self, repository_id: int, manifest: ManifestRecord) -> None:
-        await self._backend.set(f"m:{repository_id}:{manifest.digest}", manifest, ttl=self.manifest_ttl)
+        """Fill only if nothing is there: a reader that loaded the manifest just before another
+        process deleted it must not put it back over the deletion's tombstone."""
+        try:
+            await self._backend.add(f"m:{repository_id}:{manifest.digest}", manifest, ttl=self.manifest_ttl)
+        except ValueError:
+            pass  # already cached, or deleted moments ago
 
     async def drop_manifest(self, repository_id: int, digest: str) -> None:
-        await self._backend.delete(f"m:{repository_id}:{digest}")
+        key = f"m:{repository_id}:{digest}"
+        await self._backend.delete(key)  # raises if the invalidation cannot be done
+        await self._backend.set(key, _ABSENT, ttl=self.tombstone_ttl)
 
     async def close(self) -> None:
         await self._backend.close()

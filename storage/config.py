@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -12,11 +12,11 @@ MIB = 1024 * 1024
 class StorageConfig:
     data_dir: Path
     # metadata: SQLite under data_dir unless a postgresql:// URL is given
-    metadata_url: str | None = None
+    metadata_url: str | None = field(default=None, repr=False)  # secret
     # blobs: "filesystem" (under data_dir, AES-256-GCM) or "s3"
     blob_store: str = "filesystem"
     # filesystem encryption key: base64 of 32 bytes, or a file holding it; generated on first start
-    encryption_key: str | None = None
+    encryption_key: str | None = field(default=None, repr=False)  # secret
     encryption_key_file: Path | None = None
     # S3-compatible object storage
     s3_endpoint_url: str | None = None
@@ -24,7 +24,7 @@ class StorageConfig:
     s3_region: str | None = None
     s3_sse: str = "none"  # none | AES256 | aws:kms | sse-c
     s3_sse_kms_key_id: str | None = None
-    s3_sse_c_key: str | None = None  # base64 of 32 bytes
+    s3_sse_c_key: str | None = field(default=None, repr=False)  # secret: base64 of 32 bytes
     s3_sse_c_key_file: Path | None = None
     s3_addressing_style: str = "auto"  # auto | path | virtual
     s3_part_size: int = 16 * MIB

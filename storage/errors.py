@@ -97,5 +97,11 @@ class RegistryUnknown(RegistryError):
     code, status, message = "NAME_UNKNOWN", 404, "no registry is served at this host"
 
 
+class TokenAlreadyUsed(RegistryError):
+    """A one-time token tried to write a second tag (the race is decided in one transaction)."""
+
+    code, status, message = "DENIED", 403, "one-time token already used"
+
+
 class StorageUnavailable(RegistryError):
     code, status, message = "UNAVAILABLE", 503, "storage backend unavailable, retry later"

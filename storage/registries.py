@@ -30,7 +30,13 @@ class Registries:
         except BaseException:
             await metadata.close()
             raise
-        registries = cls(metadata, blobs, MetadataCache())
+        try:
+            cache = await _open_cache(config)
+        except BaseException:
+            await metadata.close()
+            await blobs.close()
+            raise
+        registries = cls(metadata, blobs, cache)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -44,13 +50,13 @@ class Registries:
         assert record is not None
         return record
 
-    async def create(self, name: str) -> RegistryRecord:
+    async def create(self, name: str, account_id: str | None = None) -> RegistryRecord:
         if not is_valid_registry_name(name):
             raise ValueError(
                 f"invalid registry name {name!r}: 3-63 characters, lowercase letters, digits "
                 "and '-', starting with a letter and not ending with '-'"
             )
-        return await self.metadata.create_registry(name)
+        return await self.metadata.create_registry(name, account_id)
 
     async def resolve(self, name: str) -> Registry | None:
         """The registry called `name`, cached briefly so new registries appear within a second."""
@@ -72,3 +78,12 @@ class Registries:
         await self.metadata.close()
         await self.blobs.close()
         await self.cache.close()
+
+
+async def _open_cache(config: StorageConfig) -> MetadataCache:
+    """In-process memory, or Redis when replicas must see each other's tag moves and deletes."""
+    if config.redis_url is None:
+        return MetadataCache()
+    from .cache_redis import open_redis_cache
+
+    return await open_redis_cache(config.redis_url)

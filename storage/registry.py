@@ -19,10 +19,12 @@ from .errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    TokenAlreadyUsed,
 )
 from .manifests import Descriptor, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, MetadataStore, ReferrerRecord, RegistryRecord
-from .names import is_valid_repository_name, validate_tag
+from .metadata.base import TokenSpent
+from .names import is_valid_repository_name, is_valid_tag, validate_tag
 from .uploads import Uploads
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -136,8 +138,15 @@ class Registry:
         return manifest
 
     async def put_manifest(
-        self, repository: str, reference: str, content: bytes, content_type: str | None
+        self,
+        repository: str,
+        reference: str,
+        content: bytes,
+        content_type: str | None,
+        *,
+        one_time_token: str | None = None,
     ) -> ManifestRecord:
+        """Store a manifest; with `one_time_token`, a tag write also spends that token."""
         if len(content) > MAX_MANIFEST_BYTES:
             raise ManifestTooLarge({"limit": MAX_MANIFEST_BYTES})
         tag: str | None = None
@@ -175,7 +184,10 @@ class Registry:
             artifact_type=parsed.artifact_type,
             annotations=parsed.annotations,
         )
-        await self._metadata.put_manifest(self.id, repository, manifest, tag)
+        try:
+            await self._metadata.put_manifest(self.id, repository, manifest, tag, one_time_token)
+        except TokenSpent:
+            raise TokenAlreadyUsed(message="this one-time token has already written its tag") from None
         if tag is not None and repository_id is not None:
             await self._cache.drop_tags(repository_id, [tag])
         return manifest
@@ -225,7 +237,12 @@ class Registry:
 
 
 def _parse_reference(reference: str) -> tuple[str | None, str]:
-    """(tag, "") for a tag, (None, digest) for a digest; malformed ones are rejected."""
+    """(tag, "") for a tag, (None, digest) for a digest, to read or delete.
+
+    A malformed digest is a 400; a string outside the tag grammar cannot name anything
+    stored, so it is a 404 (the OCI conformance suite probes `.INVALID_MANIFEST_NAME`)."""
     if looks_like_digest(reference):
         return None, str(Digest.parse(reference))
-    return validate_tag(reference), ""
+    if not is_valid_tag(reference):
+        raise ManifestUnknown(reference)
+    return reference, ""

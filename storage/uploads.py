@@ -104,11 +104,13 @@ class Uploads:
         length: int | None = None,
     ) -> BlobRecord:
         record = await self.start(registry_id, repository)
-        try:
-            return await self.finish(registry_id, repository, record.id, digest, chunks, length=length)
-        except BaseException:
-            await self._discard(record)
-            raise
+        async with self._lock(record.id):
+            try:
+                record = await self._append(record, chunks, length=length)
+            except BaseException:
+                await self._discard(record)  # nothing of a broken monolithic upload stays
+                raise
+            return await self._commit(record, digest)
 
     async def cancel(self, registry_id: str, repository: str, upload_id: str) -> None:
         async with self._lock(upload_id):

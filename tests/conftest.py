@@ -9,7 +9,7 @@ import pytest
 from .registry_client import RegistryClient
 from .servers import DOMAIN, Gateway, ocigate
 
-pytest_plugins = ["tests.services.redis"]
+pytest_plugins = ["tests.services.redis", "tests.services.postgres", "tests.services.ceph"]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from typing import Any
 
 import requests
 
+from .servers import ADMIN_PASSWORD, ADMIN_USER
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -29,9 +31,18 @@ class Image:
 
 
 class RegistryClient:
-    def __init__(self, base_url: str, host: str | None = None) -> None:
+    """Sends Basic credentials (the admin account user unless told otherwise; `auth=None` for
+    anonymous requests), which v2 routes accept besides bearer tokens."""
+
+    def __init__(
+        self,
+        base_url: str,
+        host: str | None = None,
+        auth: tuple[str, str] | None = (ADMIN_USER, ADMIN_PASSWORD),
+    ) -> None:
         self.base_url = base_url
         self.session = requests.Session()
+        self.session.auth = auth
         if host:
             self.session.headers["Host"] = host
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -15,6 +16,14 @@ from pathlib import Path
 import requests
 
 DOMAIN = "ocigate.test"
+# The account user every test gateway starts with (OCIGATE_ADMIN_PASSWORD).
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "test-admin-password"
+
+
+def basic_auth(username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
+    """An `Authorization` header value for raw-socket requests."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def free_port() -> int:
@@ -67,6 +76,10 @@ class Gateway:
                     "OCIGATE_LISTEN": self.hostport,
                     "OCIGATE_DATA_DIR": str(self.data_dir),
                     "OCIGATE_DOMAIN": DOMAIN,
+                    # limits off unless a test asks (tests/limiter/ runs its own gateways)
+                    "OCIGATE_LIMIT_RPS": "0",
+                    "OCIGATE_LIMIT_CONNECTIONS": "0",
+                    "OCIGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     **self.env,
                 },
                 stdout=log,

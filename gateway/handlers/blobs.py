@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
 
 from storage.digest import Digest
 from storage.registry import Registry
 
 from ..http import parse_read_range
+
+log = logging.getLogger("ocigate.gateway")
 
 
 async def head_or_get(
@@ -32,10 +37,24 @@ async def head_or_get(
     if request.method == "HEAD" or start == end:
         await response.prepare(request)
         return response
-    chunks = registry.read_blob(blob, start, end)
+    chunks = aiter(registry.read_blob(blob, start, end))
+    # The first chunk is read before the status line goes out, so a store that is down or a
+    # blob whose bytes are gone still gets a proper error response instead of a cut-off 200.
+    first = await anext(chunks, b"")
     await response.prepare(request)
-    async for chunk in chunks:
-        await response.write(chunk)
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception:
+        # The status is out: the only honest signal left is to cut the connection, so the
+        # client sees a short body (and its digest check fails) rather than wrong bytes.
+        log.exception("blob %s failed mid-stream", blob.digest)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response
 

@@ -7,11 +7,16 @@ from aiohttp import web
 from storage.errors import ManifestTooLarge
 from storage.registry import MAX_MANIFEST_BYTES, Registry
 
+from ..authz import ACCESS
+from ..management.usage import record_pull, record_push
+
 
 async def head_or_get(
     request: web.Request, registry: Registry, repository: str, reference: str
 ) -> web.StreamResponse:
     manifest = await registry.get_manifest(repository, reference)
+    if request.method == "GET":
+        record_pull(request, registry.id, repository)
     # Always the stored bytes and media type: clients list what they can read, and containerd
     # sends `*/*`; converting or refusing would break digests that clients pinned.
     headers = {"Docker-Content-Digest": manifest.digest, "ETag": f'"{manifest.digest}"'}
@@ -25,8 +30,13 @@ async def put(
 ) -> web.StreamResponse:
     content = await _read_limited(request, MAX_MANIFEST_BYTES)
     manifest = await registry.put_manifest(
-        repository, reference, content, request.headers.get("Content-Type")
+        repository,
+        reference,
+        content,
+        request.headers.get("Content-Type"),
+        one_time_token=request[ACCESS].one_time_token,
     )
+    record_push(request, registry.id, repository)
     headers = {
         "Location": f"/v2/{repository}/manifests/{manifest.digest}",
         "Docker-Content-Digest": manifest.digest,

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from auth.scopes import REPOSITORY, Scope
 from storage.digest import Digest
 from storage.errors import DigestInvalid
 from storage.metadata import BlobRecord, UploadRecord
+from storage.names import is_valid_repository_name
 from storage.registry import Registry
 
+from ..authz import ACCESS
 from ..http import body_chunks, has_body, parse_content_range
+
+_PULL = frozenset({"pull"})
 
 
 def _created(repository: str, blob: BlobRecord) -> web.Response:
@@ -46,9 +51,13 @@ def _digest_parameter(request: web.Request) -> Digest:
 async def start(request: web.Request, registry: Registry, repository: str, _: str) -> web.StreamResponse:
     query = request.query
     if "mount" in query:
-        mounted = await registry.mount_blob(repository, Digest.parse(query["mount"]), query.get("from", ""))
-        if mounted is not None:
-            return _created(repository, mounted)
+        digest = Digest.parse(query["mount"])
+        source = query.get("from", "")
+        # SECURITY: mounting reads the source, so the caller must be allowed to pull it
+        if is_valid_repository_name(source) and request[ACCESS].allows(Scope(REPOSITORY, source, _PULL)):
+            mounted = await registry.mount_blob(repository, digest, source)
+            if mounted is not None:
+                return _created(repository, mounted)
         # OCI spec: when the mount cannot be done, fall back to an ordinary upload session
     elif "digest" in query:
         blob = await registry.upload_blob(

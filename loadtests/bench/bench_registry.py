@@ -1,15 +1,25 @@
-"""Side-by-side benchmark: ocigate vs CNCF Distribution (`docker-registry`, 2.8) on one machine.
+"""Side-by-side benchmark: ocigate vs CNCF Distribution (`docker-registry` 2.8) on one machine.
 
     python loadtests/bench/bench_registry.py [--duration 10] [--repeat 3] [--json out.json]
 
-Starts both servers (loopback, free ports, temp data dirs), seeds identical content into both
-(a small OCI image tagged `v1`, a 1 MiB and a 256 MiB blob), then for each repetition runs every
-case against both servers, alternating which goes first, and reports medians and the
-ocigate/Distribution ratio against the claimed targets. Read cases use `wrk` (request.lua); the
-push case (200 x 1 MiB blobs, 16 concurrent clients, POST + PUT ?digest= per blob) is the aiohttp
-client below, identical for both servers. With >= 2 CPUs the servers are pinned to --server-cpus
-and this process, wrk and the push client to --client-cpus, the same for both servers.
-MB = 10^6 bytes. Server CPU% = server process-tree CPU time / wall time of the case.
+Starts both servers (loopback, free ports, temp data dirs, warning-level logs, no access logs),
+seeds identical content into both (a small OCI image tagged `v1`, a 1 MiB and a 256 MiB blob,
+checked byte for byte), then in every repetition runs each case against both servers, alternating
+which goes first, and prints medians and the ocigate/Distribution ratio against the claimed target.
+
+Load: GETs use `wrk -t1` with request.lua (which prints exact counters); HEAD uses `ab -i -k`,
+because wrk 4.1 waits for a body after a HEAD whose Content-Length is non-zero and completes no
+request. The push case (200 x 1 MiB blobs, 16 concurrent clients, POST then PUT ?digest= with the
+body: the flow Distribution 2.8 supports) is the aiohttp client below, the same for both servers.
+With >= 2 CPUs the servers are pinned to --server-cpus and this process, wrk, ab and the push
+client to --client-cpus (--no-pin to share all CPUs). MB = 10^6 bytes.
+
+Each sample also records CPU% (100 = one core) of the server process tree, of the load generator
+and of everything else on the servers' CPUs ("other": user time of other processes plus steal;
+all CPUs if unpinned). A sample during which other processes took more than --max-other % is
+measured again (at most twice; the same rule for both servers): on a shared machine another
+job's burst would otherwise decide the ratio. --nice -10 (root) lets the servers and the load
+generators win the CPU from such jobs, both alike.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import asyncio
 import hashlib
 import json
 import os
+import re
+import resource
 import shutil
 import socket
 import statistics
@@ -30,6 +42,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +56,16 @@ REPO = "bench/app"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 PUSH_BLOBS, PUSH_SIZE, PUSH_CLIENTS = 200, MIB, 16
 SEED_CHUNK = 32 * MIB
+Sample = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    unit: str
-    target: float  # claimed minimum ocigate/Distribution ratio
+    unit: str  # "req/s" or "MB/s"
+    target: float  # claimed minimum ratio ocigate / Distribution
+    path: str = ""  # empty: the push case
     method: str = "GET"
-    path: str = ""
     connections: int = 64
     headers: tuple[str, ...] = ()
 
@@ -72,15 +86,19 @@ class Server:
 
     def start(self) -> None:
         cpus = self.cpus
-        pin: Callable[[], None] | None = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin
+                self.argv,
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_path.read_text()}")
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()}")
             try:
                 urllib.request.urlopen(f"{self.url}/v2/", timeout=1).close()
                 return
@@ -89,31 +107,31 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer /v2/ in 60 s")
+        raise RuntimeError(f"{self.name} did not answer /v2/ within 60 s")
 
     def pids(self) -> list[int]:
-        """The server process and its descendants (in case it forks workers)."""
+        """The server and its descendants (in case it forks workers)."""
         todo, seen = [self.proc.pid] if self.proc else [], []
         while todo:
             pid = todo.pop()
             seen.append(pid)
             for children in Path(f"/proc/{pid}/task").glob("*/children"):
-                todo += [int(c) for c in children.read_text().split()]
+                todo += [int(child) for child in children.read_text().split()]
         return seen
 
-    def cpu_seconds(self) -> float:
-        total = 0
+    def cpu_seconds(self, user_only: bool = False) -> float:
+        ticks = 0
         for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / os.sysconf("SC_CLK_TCK")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(stat[11]) + (0 if user_only else int(stat[12]))  # utime + stime, all threads
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mib(self) -> float:
         kib = 0
         for pid in self.pids():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    kib += int(line.split()[1])
+            status = Path(f"/proc/{pid}/status").read_text()
+            match = re.search(r"VmHWM:\s+(\d+)", status)
+            kib += int(match.group(1)) if match else 0
         return kib / 1024
 
     def stop(self) -> None:
@@ -129,18 +147,8 @@ class Server:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def distribution_config(root: Path, port: int) -> str:
-    return f"""version: 0.1
-log: {{level: error, accesslog: {{disabled: true}}}}
-storage:
-  filesystem: {{rootdirectory: {root}}}
-  delete: {{enabled: true}}
-  cache: {{blobdescriptor: inmemory}}
-http: {{addr: "127.0.0.1:{port}", secret: ocigate-bench-secret}}
-"""
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def sha256(data: bytes) -> str:
@@ -150,68 +158,62 @@ def sha256(data: bytes) -> str:
 async def upload(
     http: aiohttp.ClientSession, base: str, repo: str, data: bytes, digest: str | None = None
 ) -> str:
-    """POST, optional PATCH chunks (> SEED_CHUNK), PUT ?digest=: the portable push flow."""
+    """POST, PATCH chunks if larger than SEED_CHUNK, then PUT ?digest= (with the body if small)."""
     digest = digest or sha256(data)
     async with http.post(f"{base}/v2/{repo}/blobs/uploads/") as resp:
         assert resp.status == 202, (resp.status, await resp.text())
         location = URL(base).join(URL(resp.headers["Location"]))
-    body, offset = data, 0
+    body = data
     if len(data) > SEED_CHUNK:
-        for offset in range(0, len(data), SEED_CHUNK):
-            chunk = data[offset : offset + SEED_CHUNK]
+        for start in range(0, len(data), SEED_CHUNK):
+            chunk = data[start : start + SEED_CHUNK]
             headers = {
                 "Content-Type": "application/octet-stream",
-                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                "Content-Range": f"{start}-{start + len(chunk) - 1}",
             }
             async with http.patch(location, data=chunk, headers=headers) as resp:
                 assert resp.status == 202, (resp.status, await resp.text())
                 location = URL(base).join(URL(resp.headers["Location"]))
         body = b""
-    async with http.put(
-        location.update_query(digest=digest), data=body, headers={"Content-Type": "application/octet-stream"}
-    ) as resp:
+    headers = {"Content-Type": "application/octet-stream"}
+    async with http.put(location.update_query(digest=digest), data=body, headers=headers) as resp:
         assert resp.status == 201, (resp.status, await resp.text())
     return digest
 
 
+def descriptor(media_type: str, blob: bytes) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": sha256(blob), "size": len(blob)}
+
+
 async def seed(base: str, small: bytes, one: bytes, big: bytes) -> dict[str, str]:
-    """Push identical content; returns the wrk paths of each read case."""
+    """Push the content and check it reads back; returns the request paths of the read cases."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
         config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
         digests = [await upload(http, base, REPO, blob) for blob in (config, small, one, big)]
         manifests: dict[str, bytes] = {}
-        for tag, layers in (("v1", [(digests[1], small)]), ("blobs", [(digests[2], one), (digests[3], big)])):
-            manifests[tag] = manifest = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": MANIFEST_TYPE,
-                    "config": {
-                        "mediaType": "application/vnd.oci.image.config.v1+json",
-                        "digest": digests[0],
-                        "size": len(config),
-                    },
-                    "layers": [
-                        {
-                            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                            "digest": d,
-                            "size": len(b),
-                        }
-                        for d, b in layers
-                    ],
-                }
-            ).encode()
-            async with http.put(
-                f"{base}/v2/{REPO}/manifests/{tag}", data=manifest, headers={"Content-Type": MANIFEST_TYPE}
-            ) as resp:
+        for tag, layers in (("v1", [small]), ("blobs", [one, big])):
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_TYPE,
+                "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+                "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+gzip", b) for b in layers],
+            }
+            manifests[tag] = json.dumps(manifest).encode()
+            headers = {"Content-Type": MANIFEST_TYPE}
+            url = f"{base}/v2/{REPO}/manifests/{tag}"
+            async with http.put(url, data=manifests[tag], headers=headers) as resp:
                 assert resp.status == 201, (resp.status, await resp.text())
-        # Sanity: both servers must serve exactly this content, or the figures mean nothing.
-        async with http.get(f"{base}/v2/{REPO}/manifests/v1", headers={"Accept": MANIFEST_TYPE}) as resp:
+        url = f"{base}/v2/{REPO}/manifests/v1"
+        async with http.get(url, headers={"Accept": MANIFEST_TYPE}) as resp:
             assert resp.status == 200, resp.status
             assert await resp.read() == manifests["v1"]
         for digest in digests[2:]:
-            async with http.get(f"{base}/v2/{REPO}/blobs/{digest}", allow_redirects=False) as r:
-                assert r.status == 200, (r.status, await r.text())
-                assert sha256(await r.read()) == digest
+            url = f"{base}/v2/{REPO}/blobs/{digest}"
+            async with http.get(url, allow_redirects=False) as resp:
+                assert resp.status == 200, resp.status
+                assert sha256(await resp.read()) == digest
+            async with http.head(url) as resp:
+                assert resp.status == 200, resp.status
     return {
         "manifest": f"/v2/{REPO}/manifests/v1",
         "blob1": f"/v2/{REPO}/blobs/{digests[2]}",
@@ -219,228 +221,342 @@ async def seed(base: str, small: bytes, one: bytes, big: bytes) -> dict[str, str
     }
 
 
-def run_wrk(server: Server, case: Case, duration: float, cpus: set[int] | None) -> dict[str, Any]:
-    argv = [
-        "wrk",
-        "-t1",
-        f"-c{case.connections}",
-        f"-d{duration:g}s",
-        "--timeout",
-        "60s",
-        "-s",
-        str(HERE / "request.lua"),
-    ]
-    for header in case.headers:
-        argv += ["-H", header]
-    env = {**os.environ, "WRK_METHOD": case.method}
-    cpu0, wall0 = server.cpu_seconds(), time.monotonic()
-    out = subprocess.run(
-        [*argv, server.url + case.path],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration + 120,
-    ).stdout
-    cpu_pct = 100 * (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
-    line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
-    stats = json.loads(line.removeprefix("BENCH_JSON "))
-    seconds = stats["duration_us"] / 1e6
-    value = stats["bytes"] / seconds / 1e6 if case.unit == "MB/s" else stats["requests"] / seconds
-    errors = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
+def client_cpu_seconds(user_only: bool = False) -> float:
+    """This process (the push client) and its waited-for children (wrk, ab; not the servers)."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + (0 if user_only else u.ru_stime) for u in usage)
+
+
+def user_seconds(cpus: set[int] | None) -> float:
+    """User time plus steal of these CPUs (all if None). Kernel time is left out: it includes
+    the loopback softirqs and page writeback that the benchmark itself causes."""
+    total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name != "cpu" and (cpus is None or int(name[3:]) in cpus):
+            total += int(ticks[0]) + int(ticks[1]) + int(ticks[7])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(server: Server, run: Callable[[], Sample]) -> Sample:
+    """Run one sample; add CPU% of the server, of the client, and of other processes on the
+    server's CPUs (all CPUs when unpinned): the interference that matters."""
+
+    def snapshot() -> tuple[float, ...]:
+        return (
+            server.cpu_seconds(),
+            client_cpu_seconds(),
+            time.monotonic(),
+            user_seconds(server.cpus),
+            server.cpu_seconds(user_only=True),
+            0 if server.cpus else client_cpu_seconds(user_only=True),
+        )
+
+    before = snapshot()
+    sample = run()
+    server_s, client_s, wall, user, server_user, client_user = (
+        after - start for after, start in zip(snapshot(), before, strict=True)
+    )
+    other_s = max(user - server_user - client_user, 0)
     return {
-        "value": value,
-        "cpu_pct": cpu_pct,
-        "errors": errors,
-        "requests": stats["requests"],
-        "p99_ms": stats["p99_us"] / 1000,
+        **sample,
+        "cpu_pct": 100 * server_s / wall,
+        "client_cpu_pct": 100 * client_s / wall,
+        "other_cpu_pct": 100 * other_s / wall,
     }
 
 
-async def push(server: Server, blobs: list[tuple[bytes, str]]) -> dict[str, Any]:
+def run_load(server: Server, case: Case, duration: float) -> Sample:
+    """One timed wrk (GET) or ab (HEAD) run."""
+    url = server.url + case.path
+    headers = [arg for header in case.headers for arg in ("-H", header)]
+    if case.method == "HEAD":
+        argv = f"ab -q -i -k -c {case.connections} -t {duration:g} -n 100000000 -s 60".split()
+    else:
+        argv = f"wrk -t1 -c{case.connections} -d{duration:g}s --timeout 60s -s".split()
+        argv.append(str(HERE / "request.lua"))
+    argv += [*headers, url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120, check=False)
+    out = proc.stdout
+    if case.method == "HEAD":
+
+        def field(label: str, default: float | None = None) -> float:
+            match = re.search(rf"^\s*{label}:?\s+([\d.]+)", out, re.MULTILINE)
+            if match is not None:
+                return float(match.group(1))
+            if default is None:
+                raise RuntimeError(f"ab failed ({label} missing):\n{out}\n{proc.stderr}")
+            return default
+
+        requests, seconds = field("Complete requests"), field("Time taken for tests")
+        errors = field("Failed requests") + field("Non-2xx responses", 0)
+        p99_ms, value = field("99%"), requests / seconds
+        keepalive = field("Keep-Alive requests") / max(requests, 1)
+    else:
+        line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk failed:\n{out}\n{proc.stderr}")
+        stats = json.loads(line.removeprefix("BENCH_JSON "))
+        seconds, requests = stats["duration_us"] / 1e6, stats["requests"]
+        errors = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
+        # MB/s from bytes read (headers included, < 0.1%): counts transfers still in flight.
+        value = stats["bytes"] / seconds / 1e6 if case.unit == "MB/s" else requests / seconds
+        p99_ms, keepalive = stats["p99_us"] / 1000, 1.0
+    return {
+        "value": value,
+        "requests": requests,
+        "errors": errors,
+        "p99_ms": p99_ms,
+        "keepalive": keepalive,
+    }
+
+
+async def push(server: Server, blobs: list[tuple[bytes, str]]) -> Sample:
+    """PUSH_CLIENTS workers share one queue of pre-hashed blobs; timed from first POST to last 201.
+    A failed blob is counted as an error, not retried, and its bytes do not count."""
     queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
     for item in blobs:
         queue.put_nowait(item)
+    failures: list[str] = []
     connector = aiohttp.TCPConnector(limit=PUSH_CLIENTS)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
 
         async def client() -> None:
             while not queue.empty():
                 data, digest = queue.get_nowait()
-                await upload(http, server.url, "bench/push", data, digest)
+                try:
+                    await upload(http, server.url, "bench/push", data, digest)
+                except (AssertionError, aiohttp.ClientError) as exc:
+                    failures.append(repr(exc)[:200])
 
-        cpu0, client0, wall0 = server.cpu_seconds(), time.process_time(), time.monotonic()
+        wall0 = time.monotonic()
         await asyncio.gather(*(client() for _ in range(PUSH_CLIENTS)))
         wall = time.monotonic() - wall0
+    pushed = len(blobs) - len(failures)
+    if failures:
+        print(f"    {server.name}: {len(failures)} blob push(es) failed, first: {failures[0]}")
     return {
-        "value": len(blobs) * PUSH_SIZE / wall / 1e6,
-        "blobs_per_s": len(blobs) / wall,
-        "cpu_pct": 100 * (server.cpu_seconds() - cpu0) / wall,
-        "client_cpu_pct": 100 * (time.process_time() - client0) / wall,
-        "errors": 0,
+        "value": pushed * PUSH_SIZE / wall / 1e6,
+        "blobs_per_s": pushed / wall,
+        "errors": len(failures),
+        "failures": failures[:5],
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of wrk warm-up per case")
-    parser.add_argument("--json", type=Path, help="write all samples and medians here")
-    parser.add_argument("--server-cpus", default="0", help="CPU list for both servers")
-    parser.add_argument("--client-cpus", default="1", help="CPU list for wrk/push client")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin anything")
-    parser.add_argument("--servers", default="ocigate,distribution", help="subset, for debugging")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs)")
-    args = parser.parse_args()
-    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
-    server_cpus = {int(c) for c in args.server_cpus.split(",")} if pin else None
-    client_cpus = {int(c) for c in args.client_cpus.split(",")} if pin else None
-    if client_cpus:
-        os.sched_setaffinity(0, client_cpus)  # wrk inherits it
+def push_blobs(count: int) -> list[tuple[bytes, str]]:
+    blobs = [os.urandom(PUSH_SIZE) for _ in range(count)]  # fresh content: no dedup shortcuts
+    return [(blob, sha256(blob)) for blob in blobs]
 
-    tmp = Path(tempfile.mkdtemp(prefix="ocigate-bench-"))
-    dist_port, oci_port = free_port(), free_port()
-    (tmp / "distribution.yml").write_text(distribution_config(tmp / "distribution", dist_port))
-    servers = [
-        Server(
-            "ocigate",
-            [sys.executable, "-m", "gateway.cli", "serve"],
-            {
-                **os.environ,
-                "OCIGATE_LISTEN": f"127.0.0.1:{oci_port}",
-                "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-            },
-            oci_port,
-            tmp / "ocigate.log",
-            server_cpus,
-        ),
-        Server(
-            "distribution",
-            ["docker-registry", "serve", str(tmp / "distribution.yml")],
-            dict(os.environ),
-            dist_port,
-            tmp / "distribution.log",
-            server_cpus,
-        ),
-    ]
-    servers = [s for s in servers if s.name in args.servers.split(",")]
-    ok = False
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    try:
-        for server in servers:
-            server.start()
-        small, one, big = os.urandom(4096), os.urandom(MIB), os.urandom(256 * MIB)
-        paths: dict[str, str] = {}
-        for server in servers:  # identical content and therefore identical paths
-            paths = asyncio.run(seed(server.url, small, one, big))
-        accept = (f"Accept: {MANIFEST_TYPE}",)
-        cases = [
-            Case("GET manifest by tag", "req/s", 5, path=paths["manifest"], headers=accept),
-            Case("HEAD blob (1 MiB)", "req/s", 5, "HEAD", paths["blob1"]),
-            Case("GET blob 1 MiB", "MB/s", 1, path=paths["blob1"], connections=16),
-            Case("GET blob 256 MiB", "MB/s", 1, path=paths["blob256"], connections=4),
-            Case(f"push {PUSH_BLOBS}x1MiB, {PUSH_CLIENTS} clients", "MB/s", 1.5),
-        ]
-        for case in cases:
-            if case.path and args.warmup > 0:
-                for server in servers:
-                    run_wrk(server, case, args.warmup, client_cpus)
-        for rep in range(args.repeat):
-            order = servers if rep % 2 == 0 else servers[::-1]
-            for case in cases:
-                for server in order:
-                    if case.path:
-                        sample = run_wrk(server, case, args.duration, client_cpus)
-                    else:
-                        blobs = [os.urandom(PUSH_SIZE) for _ in range(PUSH_BLOBS)]
-                        sample = asyncio.run(push(server, [(b, sha256(b)) for b in blobs]))
-                    results.setdefault(case.name, {}).setdefault(server.name, []).append(sample)
-                    print(
-                        f"  rep {rep + 1} {case.name:<30} {server.name:<12} "
-                        f"{sample['value']:>10.1f} {case.unit}  server CPU "
-                        f"{sample['cpu_pct']:.0f}%  errors {sample['errors']}",
-                        flush=True,
-                    )
-        rss = {s.name: s.peak_rss_mib() for s in servers}
-        ok = True
-    finally:
-        for server in servers:
-            server.stop()
-        if not ok or args.keep:
-            print(f"data and server logs kept in {tmp}", file=sys.stderr)
+
+def run_case(server: Server, case: Case, duration: float, max_other: float) -> Sample:
+    """One sample, re-measured (up to twice) when other processes took > max_other % CPU."""
+    for attempt in range(1, 4):
+        if case.path:
+            sample = measured(server, partial(run_load, server, case, duration))
         else:
-            shutil.rmtree(tmp)
-    report = summarize(cases, results, rss, args, pin, server_cpus, client_cpus)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0
+            blobs = push_blobs(PUSH_BLOBS if duration else 32)
+            sample = measured(server, partial(asyncio.run, push(server, blobs)))
+        if sample["other_cpu_pct"] <= max_other or attempt == 3:
+            return {**sample, "attempts": attempt}
+        print(f"    (re-measuring: other processes used {sample['other_cpu_pct']:.0f}% CPU)")
+    raise AssertionError("unreachable")
 
 
-def summarize(
-    cases: list[Case],
-    results: dict[str, dict[str, list[dict[str, Any]]]],
-    rss: dict[str, float],
-    args: argparse.Namespace,
-    pin: bool,
-    server_cpus: set[int] | None,
-    client_cpus: set[int] | None,
-) -> dict[str, Any]:
-    def med(samples: list[dict[str, Any]], key: str) -> float:
-        return statistics.median(s[key] for s in samples) if samples else float("nan")
+def make_servers(tmp: Path, cpus: set[int] | None, extra_env: list[str]) -> list[Server]:
+    oci_port, dist_port = free_port(), free_port()
+    config = tmp / "distribution.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn, accesslog: {disabled: true}}\n"
+        f"storage:\n  filesystem: {{rootdirectory: {tmp / 'distribution'}}}\n"
+        "  delete: {enabled: true}\n  cache: {blobdescriptor: inmemory}\n"
+        f'http: {{addr: "127.0.0.1:{dist_port}", secret: ocigate-bench}}\n'
+    )
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    oci_env = {
+        "OCIGATE_LISTEN": f"127.0.0.1:{oci_port}",
+        "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
+        "OCIGATE_LOG_LEVEL": "warning",
+        "OCIGATE_ACCESS_LOG": "0",
+        "OCIGATE_AUTH": "none",  # Distribution runs without auth too
+        # The per-client limiter stays on (its cost is part of every request) but cannot bind:
+        # all load comes from one loopback client, and the defaults (60 rps) would answer 429.
+        "OCIGATE_LIMIT_RPS": "1000000",
+        "OCIGATE_LIMIT_CONNECTIONS": "100000",
+        "PYTHONPATH": pythonpath,
+        **dict(item.split("=", 1) for item in extra_env),
+    }
+    oci_argv = [sys.executable, "-m", "gateway.cli", "serve"]
+    dist_argv = ["docker-registry", "serve", str(config)]
+    return [
+        Server("ocigate", oci_argv, {**os.environ, **oci_env}, oci_port, tmp / "ocigate.log", cpus),
+        Server("distribution", dist_argv, dict(os.environ), dist_port, tmp / "distribution.log", cpus),
+    ]
+
+
+def summarize(cases: list[Case], results: dict[str, dict[str, list[Sample]]]) -> dict[str, Any]:
+    def med(samples: list[Sample], key: str) -> float:
+        values = [s[key] for s in samples if key in s]
+        return statistics.median(values) if values else float("nan")
 
     rows: dict[str, Any] = {}
-    print(
-        f"\n{'case':<30} {'unit':<6} {'ocigate':>10} {'distrib.':>10} {'ratio':>7} "
-        f"{'target':>7}  verdict   (median of {args.repeat} x {args.duration:g} s)"
-    )
+    print(f"\n{'case':<30} {'unit':<6} {'ocigate':>10} {'distrib.':>10} {'ratio':>7} {'target':>7}")
     for case in cases:
         oci = results[case.name].get("ocigate", [])
         dist = results[case.name].get("distribution", [])
-        ratio = med(oci, "value") / med(dist, "value")
-        ok = ratio >= case.target and not any(s["errors"] for s in oci)  # nan -> FAIL
+        oci_value, dist_value = med(oci, "value"), med(dist, "value")
+        ratio = oci_value / dist_value if dist_value else float("nan")
+        ok = ratio >= case.target and not any(s["errors"] for s in oci + dist)  # nan: False
         print(
-            f"{case.name:<30} {case.unit:<6} {med(oci, 'value'):>10.1f} "
-            f"{med(dist, 'value'):>10.1f} {ratio:>6.2f}x {case.target:>6g}x  "
-            f"{'PASS' if ok else 'FAIL'}"
+            f"{case.name:<30} {case.unit:<6} {oci_value:>10.1f} {dist_value:>10.1f} "
+            f"{ratio:>6.2f}x {case.target:>6g}x  {'PASS' if ok else 'FAIL'}"
         )
         rows[case.name] = {
             "unit": case.unit,
             "target": case.target,
             "ratio": ratio,
             "pass": ok,
-            "connections": case.connections if case.path else PUSH_CLIENTS,
             "ocigate": oci,
             "distribution": dist,
         }
-    print("\ndetails (medians): server CPU% / errors / p99 latency or push blobs/s, client CPU%")
+    print("\nmedians: CPU% of server and load generator (100 = one core), errors (all runs), detail")
     for case in cases:
         for name, samples in results[case.name].items():
-            extra = (
-                f"p99 {med(samples, 'p99_ms'):.1f} ms"
-                if case.path
-                else f"{med(samples, 'blobs_per_s'):.1f} blobs/s, "
-                f"client CPU {med(samples, 'client_cpu_pct'):.0f}%"
-            )
+            if not case.path:
+                detail = f"{med(samples, 'blobs_per_s'):.1f} blobs/s"
+            else:
+                detail = f"p99 {med(samples, 'p99_ms'):.1f} ms"
+                if med(samples, "keepalive") < 1:  # ab: connections the server closed
+                    detail += f", keep-alive {med(samples, 'keepalive'):.0%}"
             print(
-                f"  {case.name:<30} {name:<12} CPU {med(samples, 'cpu_pct'):>4.0f}%  "
-                f"errors {sum(s['errors'] for s in samples)}  {extra}"
+                f"  {case.name:<30} {name:<12} server {med(samples, 'cpu_pct'):>3.0f}%  "
+                f"client {med(samples, 'client_cpu_pct'):>3.0f}%  "
+                f"other {med(samples, 'other_cpu_pct'):>3.0f}%  "
+                f"errors {sum(s['errors'] for s in samples):<3g} {detail}"
             )
-    print("peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()))
-    print(
-        f"pinning: servers CPU {sorted(server_cpus) if pin else 'any'}, "
-        f"wrk/push client CPU {sorted(client_cpus) if pin else 'any'}"
+    return rows
+
+
+def describe() -> tuple[str, str]:
+    """The ocigate commit (+ "dirty" if gateway/ or storage/ differ from it) and tool versions."""
+
+    def sh(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
+
+    revision = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if sh("git", "status", "--porcelain", "gateway", "storage"):
+        revision += " + uncommitted changes"
+    registry = sh("docker-registry", "--version").split()[-1:] or ["?"]
+    ab = re.search(r"Version ([\d.]+)", sh("ab", "-V"))
+    versions = (
+        f"docker-registry {registry[0]}, python {sys.version.split()[0]}, "
+        f"aiohttp {aiohttp.__version__}, ab {ab.group(1) if ab else '?'}"
     )
-    return {
-        "cases": rows,
-        "peak_rss_mib": rss,
-        "pinned": pin,
-        "server_cpus": sorted(server_cpus or []),
-        "client_cpus": sorted(client_cpus or []),
-        "duration_s": args.duration,
-        "repeat": args.repeat,
-    }
+    return revision, versions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per load run")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions; medians reported")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per case")
+    parser.add_argument("--json", type=Path, help="write every sample and the medians here")
+    parser.add_argument("--server-cpus", default="0", help="CPUs for both servers (e.g. 0)")
+    parser.add_argument("--client-cpus", default="1", help="CPUs for the load generators")
+    parser.add_argument("--no-pin", action="store_true", help="let everything share all CPUs")
+    parser.add_argument("--servers", default="ocigate,distribution", help="subset, to debug")
+    parser.add_argument(
+        "--max-other", type=float, default=20, help="re-measure a sample if other processes used more CPU%%"
+    )
+    parser.add_argument(
+        "--ocigate-env", action="append", default=[], metavar="NAME=VALUE", help="extra ocigate setting"
+    )
+    parser.add_argument(
+        "--nice", type=int, default=0, help="niceness of everything started (negative: root only)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs)")
+    args = parser.parse_args()
+    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    server_cpus = {int(c) for c in args.server_cpus.split(",")} if pin else None
+    client_cpus = {int(c) for c in args.client_cpus.split(",")} if pin else None
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)  # inherited by wrk and ab
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by both servers, wrk and ab
+
+    revision, versions = describe()
+    tmp = Path(tempfile.mkdtemp(prefix="ocigate-bench-"))
+    servers = [
+        s for s in make_servers(tmp, server_cpus, args.ocigate_env) if s.name in args.servers.split(",")
+    ]
+    results: dict[str, dict[str, list[Sample]]] = {}
+    done = False
+    try:
+        for server in servers:
+            server.start()
+        small, one, big = os.urandom(4096), os.urandom(MIB), os.urandom(256 * MIB)
+        paths: dict[str, str] = {}
+        for server in servers:  # identical content, so identical paths
+            paths = asyncio.run(seed(server.url, small, one, big))
+        accept = (f"Accept: {MANIFEST_TYPE}",)
+        cases = [
+            Case("GET manifest by tag", "req/s", 5, paths["manifest"], headers=accept),
+            Case("HEAD blob", "req/s", 5, paths["blob1"], "HEAD"),
+            Case("GET blob 1 MiB", "MB/s", 1, paths["blob1"], connections=16),
+            Case("GET blob 256 MiB", "MB/s", 1, paths["blob256"], connections=4),
+            Case(f"push {PUSH_BLOBS} x 1 MiB, {PUSH_CLIENTS} clients", "MB/s", 1.5),
+        ]
+        if args.warmup > 0:
+            for case in cases:
+                for server in servers:
+                    run_case(server, case, args.warmup if case.path else 0, float("inf"))
+        for rep in range(args.repeat):
+            order = servers if rep % 2 == 0 else servers[::-1]
+            for case in cases:
+                for server in order:
+                    sample = run_case(server, case, args.duration, args.max_other)
+                    results.setdefault(case.name, {}).setdefault(server.name, []).append(sample)
+                    print(
+                        f"  rep {rep + 1} {case.name:<30} {server.name:<12} "
+                        f"{sample['value']:>10.1f} {case.unit:<5} server CPU "
+                        f"{sample['cpu_pct']:>3.0f}%  other {sample['other_cpu_pct']:>3.0f}%  "
+                        f"errors {sample['errors']:g}",
+                        flush=True,
+                    )
+        rss = {server.name: server.peak_rss_mib() for server in servers}
+        rows = summarize(cases, results)
+        print("peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()))
+        where = f"servers on CPU {args.server_cpus}, load generators on CPU {args.client_cpus}"
+        print(
+            f"{args.repeat} x {args.duration:g} s per case, nice {args.nice}; "
+            + (where if pin else "unpinned")
+        )
+        print(f"ocigate {revision}; {versions}")
+        if args.json:
+            report = {
+                "cases": rows,
+                "peak_rss_mib": rss,
+                "pinned": pin,
+                "server_cpus": args.server_cpus,
+                "client_cpus": args.client_cpus,
+                "duration_s": args.duration,
+                "repeat": args.repeat,
+                "nice": args.nice,
+                "ocigate_env": args.ocigate_env,
+                "ocigate_revision": revision,
+                "versions": versions,
+            }
+            args.json.write_text(json.dumps(report, indent=2))
+        done = True
+    finally:
+        for server in servers:
+            server.stop()
+        if done and not args.keep:
+            shutil.rmtree(tmp)
+        else:
+            print(f"data and server logs kept in {tmp}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from .base import BlobDriver, ByteChunks
@@ -15,7 +16,16 @@ __all__ = ["BlobDriver", "ByteChunks", "open_blob_driver"]
 async def open_blob_driver(config: StorageConfig) -> BlobDriver:
     """The driver `config.blob_store` names, checked to work (or an error that says why)."""
     if config.blob_store == "filesystem":
+        from ..crypto import load_blob_key
         from .filesystem import FilesystemBlobDriver
 
-        return FilesystemBlobDriver(config.data_dir)
+        generated = config.data_dir / "keys" / "blob.key"
+        key = await asyncio.to_thread(
+            load_blob_key, config.encryption_key, config.encryption_key_file, generated
+        )
+        return FilesystemBlobDriver(config.data_dir, key)
+    if config.blob_store == "s3":
+        from .s3 import S3BlobDriver
+
+        return await S3BlobDriver.open(config)
     raise ValueError(f"unknown blob store {config.blob_store!r} (expected filesystem or s3)")

@@ -39,7 +39,15 @@ async def open_metadata(config: StorageConfig) -> MetadataStore:
 
         path = Path(url.removeprefix("sqlite://")) if url else config.data_dir / "metadata.db"
         engine = await SqliteEngine.open(path)
+    elif url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresEngine
+
+        engine = await PostgresEngine.open(url)
     else:
         raise ValueError("OCIGATE_METADATA_URL must be sqlite:///path or postgresql://…")
-    await engine.migrate()
+    try:
+        await engine.migrate()
+    except BaseException:
+        await engine.close()
+        raise
     return SqlMetadataStore(engine)

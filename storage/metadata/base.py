@@ -17,6 +17,8 @@ class RegistryRecord:
     id: str
     name: str
     created_at: int
+    account_id: str | None = None
+    properties: str = "{}"  # JSON: location, garbageCollectionSchedule, apiSubnetAllowList, features
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +63,59 @@ class UploadRecord:
     updated_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class RepositoryUsage:
+    """A repository as the management API lists it: content and usage counters."""
+
+    name: str
+    created_at: int
+    artifact_count: int
+    pull_count: int
+    push_count: int
+    last_pull_at: int | None
+    last_push_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """A stored manifest with the tags on it."""
+
+    digest: str
+    media_type: str
+    content: bytes
+    artifact_type: str | None
+    created_at: int
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearedRepository:
+    """What `clear_repository` removed, so that callers can drop it from caches."""
+
+    repository_id: int
+    digests: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
 class MetadataStore(ABC):
     """Reads take a repository id (resolve it first; None means "not there"); writes name the
     repository, because they create it on first use."""
 
     # registries
     @abstractmethod
-    async def create_registry(self, name: str) -> RegistryRecord: ...
+    async def create_registry(
+        self, name: str, account_id: str | None = None, properties: str = "{}"
+    ) -> RegistryRecord: ...
     @abstractmethod
     async def get_registry(self, name: str) -> RegistryRecord | None: ...
+    @abstractmethod
+    async def get_registry_by_id(self, registry_id: str) -> RegistryRecord | None: ...
     @abstractmethod
     async def list_registries(self) -> list[RegistryRecord]: ...
     @abstractmethod
     async def delete_registry(self, name: str) -> bool: ...
+    @abstractmethod
+    async def update_registry(self, registry_id: str, properties: str) -> RegistryRecord | None: ...
 
     # repositories
     @abstractmethod
@@ -106,9 +148,17 @@ class MetadataStore(ABC):
     async def missing_manifests(self, repository_id: int, digests: list[str]) -> list[str]: ...
     @abstractmethod
     async def put_manifest(
-        self, registry_id: str, repository: str, manifest: ManifestRecord, tag: str | None
+        self,
+        registry_id: str,
+        repository: str,
+        manifest: ManifestRecord,
+        tag: str | None,
+        one_time_token: str | None = None,
     ) -> None:
-        """Store the manifest (idempotent) and point `tag` at it, in one transaction."""
+        """Store the manifest (idempotent) and point `tag` at it, in one transaction.
+
+        With `one_time_token`, writing the tag also spends that token, in the same transaction;
+        if it was already spent, nothing is written and `TokenSpent` is raised."""
 
     @abstractmethod
     async def delete_manifest(self, repository_id: int, digest: str) -> list[str]:
@@ -143,5 +193,46 @@ class MetadataStore(ABC):
     @abstractmethod
     async def delete_upload(self, upload_id: str) -> bool: ...
 
+    # management views: account listings, usage and content summaries
+    @abstractmethod
+    async def list_account_registries(
+        self, account_id: str, offset: int, limit: int
+    ) -> list[RegistryRecord]: ...
+    @abstractmethod
+    async def count_account_registries(self, account_id: str) -> int: ...
+    @abstractmethod
+    async def registry_storage_bytes(self, registry_id: str) -> int:
+        """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
+
+    @abstractmethod
+    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
+        """Repositories with content (a manifest or a blob link), by name after `after`."""
+
+    @abstractmethod
+    async def count_repositories_with_content(self, registry_id: str) -> int: ...
+    @abstractmethod
+    async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None: ...
+    @abstractmethod
+    async def add_repository_usage(
+        self, registry_id: str, name: str, pulls: int, pushes: int, last_pull_at: int, last_push_at: int
+    ) -> None:
+        """Add to the counters; a `last_*_at` of 0 leaves that time as it is."""
+
+    @abstractmethod
+    async def clear_repository(self, registry_id: str, name: str) -> ClearedRepository | None:
+        """Delete every manifest, tag, blob link and upload of a repository (its row stays, so
+        that repository ids cached by other processes stay valid); None if it had no content."""
+
+    @abstractmethod
+    async def list_artifacts(self, repository_id: int, after: str, limit: int) -> list[ArtifactRecord]: ...
+    @abstractmethod
+    async def count_artifacts(self, repository_id: int) -> int: ...
+    @abstractmethod
+    async def get_artifact(self, repository_id: int, digest: str) -> ArtifactRecord | None: ...
+
     @abstractmethod
     async def close(self) -> None: ...
+
+
+class TokenSpent(Exception):
+    """A one-time token already wrote its tag."""

@@ -48,6 +48,11 @@ class SqlEngine(Transaction):
     @abstractmethod
     async def close(self) -> None: ...
 
+    def _with_column_types(self, script: str) -> str:
+        for token, column_type in self.column_types.items():
+            script = script.replace("{" + token + "}", column_type)
+        return script
+
     async def migrate(self) -> int:
         """Apply pending migrations in order; returns the schema version."""
         scripts = sorted(_migration_scripts())
@@ -61,7 +66,7 @@ class SqlEngine(Transaction):
             for number, text in scripts:
                 if number in applied:
                     continue
-                for statement in _statements(text.format(**self.column_types)):
+                for statement in _statements(self._with_column_types(text)):
                     await tx.execute(statement)
                 await tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -6,14 +6,20 @@ import time
 import uuid
 
 from .base import (
+    ArtifactRecord,
     BlobRecord,
+    ClearedRepository,
     ManifestRecord,
     MetadataStore,
     ReferrerRecord,
     RegistryRecord,
+    RepositoryUsage,
+    TokenSpent,
     UploadRecord,
 )
 from .engine import SqlEngine, Transaction
+
+_REGISTRY_COLUMNS = "id, name, created_at, account_id, properties"
 
 
 def _now() -> int:
@@ -26,25 +32,42 @@ class SqlMetadataStore(MetadataStore):
 
     # registries ----------------------------------------------------------------------------
 
-    async def create_registry(self, name: str) -> RegistryRecord:
-        record = RegistryRecord(id=uuid.uuid4().hex, name=name, created_at=_now())
+    async def create_registry(
+        self, name: str, account_id: str | None = None, properties: str = "{}"
+    ) -> RegistryRecord:
+        record = RegistryRecord(uuid.uuid4().hex, name, _now(), account_id, properties)
         changed = await self.engine.execute(
-            "INSERT INTO registries (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO registries (id, name, created_at, account_id, properties) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
             record.id,
             record.name,
             record.created_at,
+            record.account_id,
+            record.properties,
         )
         if not changed:
             raise KeyError(name)
         return record
 
     async def get_registry(self, name: str) -> RegistryRecord | None:
-        row = await self.engine.fetchone("SELECT id, name, created_at FROM registries WHERE name = ?", name)
+        row = await self.engine.fetchone(f"SELECT {_REGISTRY_COLUMNS} FROM registries WHERE name = ?", name)
+        return RegistryRecord(*row) if row else None
+
+    async def get_registry_by_id(self, registry_id: str) -> RegistryRecord | None:
+        row = await self.engine.fetchone(
+            f"SELECT {_REGISTRY_COLUMNS} FROM registries WHERE id = ?", registry_id
+        )
         return RegistryRecord(*row) if row else None
 
     async def list_registries(self) -> list[RegistryRecord]:
-        rows = await self.engine.fetchall("SELECT id, name, created_at FROM registries ORDER BY name")
+        rows = await self.engine.fetchall(f"SELECT {_REGISTRY_COLUMNS} FROM registries ORDER BY name")
         return [RegistryRecord(*row) for row in rows]
+
+    async def update_registry(self, registry_id: str, properties: str) -> RegistryRecord | None:
+        await self.engine.execute(
+            "UPDATE registries SET properties = ? WHERE id = ?", properties, registry_id
+        )
+        return await self.get_registry_by_id(registry_id)
 
     async def delete_registry(self, name: str) -> bool:
         async with self.engine.transaction() as tx:
@@ -178,10 +201,23 @@ class SqlMetadataStore(MetadataStore):
         return await self._missing("manifests", repository_id, digests)
 
     async def put_manifest(
-        self, registry_id: str, repository: str, manifest: ManifestRecord, tag: str | None
+        self,
+        registry_id: str,
+        repository: str,
+        manifest: ManifestRecord,
+        tag: str | None,
+        one_time_token: str | None = None,
     ) -> None:
         now = _now()
         async with self.engine.transaction() as tx:
+            if one_time_token is not None and tag is not None:
+                spent = await tx.execute(
+                    "UPDATE tokens SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
+                    now,
+                    one_time_token,
+                )
+                if not spent:
+                    raise TokenSpent(one_time_token)
             repository_id = await self._ensure_repository(tx, registry_id, repository)
             await tx.execute(
                 "INSERT INTO manifests (repository_id, digest, media_type, content, subject, "
@@ -299,8 +335,167 @@ class SqlMetadataStore(MetadataStore):
     async def delete_upload(self, upload_id: str) -> bool:
         return await self.engine.execute("DELETE FROM uploads WHERE id = ?", upload_id) > 0
 
+    # management views --------------------------------------------------------------------
+
+    async def list_account_registries(self, account_id: str, offset: int, limit: int) -> list[RegistryRecord]:
+        rows = await self.engine.fetchall(
+            f"SELECT {_REGISTRY_COLUMNS} FROM registries WHERE account_id = ? ORDER BY name LIMIT ? OFFSET ?",
+            account_id,
+            limit,
+            offset,
+        )
+        return [RegistryRecord(*row) for row in rows]
+
+    async def count_account_registries(self, account_id: str) -> int:
+        row = await self.engine.fetchone("SELECT COUNT(*) FROM registries WHERE account_id = ?", account_id)
+        return int(row[0]) if row else 0
+
+    async def registry_storage_bytes(self, registry_id: str) -> int:
+        # a blob linked in several repositories is stored once, so it counts once
+        row = await self.engine.fetchone(
+            "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+            "SELECT l.digest FROM blob_links l JOIN repositories r ON r.id = l.repository_id "
+            "WHERE r.registry_id = ?)",
+            registry_id,
+        )
+        return int(row[0]) if row else 0
+
+    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
+        rows = await self.engine.fetchall(
+            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name > ? AND {_HAS_CONTENT} "
+            "ORDER BY r.name LIMIT ?",
+            registry_id,
+            after,
+            limit,
+        )
+        return [_usage(row) for row in rows]
+
+    async def count_repositories_with_content(self, registry_id: str) -> int:
+        row = await self.engine.fetchone(
+            f"SELECT COUNT(*) FROM repositories r WHERE r.registry_id = ? AND {_HAS_CONTENT}", registry_id
+        )
+        return int(row[0]) if row else 0
+
+    async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None:
+        row = await self.engine.fetchone(
+            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name = ? AND {_HAS_CONTENT}", registry_id, name
+        )
+        return _usage(row) if row else None
+
+    async def add_repository_usage(
+        self, registry_id: str, name: str, pulls: int, pushes: int, last_pull_at: int, last_push_at: int
+    ) -> None:
+        # additive, so that every process can flush its own counts; times only move forward
+        await self.engine.execute(
+            "UPDATE repositories SET pull_count = pull_count + ?, push_count = push_count + ?, "
+            "last_pull_at = CASE WHEN ? > COALESCE(last_pull_at, 0) THEN ? ELSE last_pull_at END, "
+            "last_push_at = CASE WHEN ? > COALESCE(last_push_at, 0) THEN ? ELSE last_push_at END "
+            "WHERE registry_id = ? AND name = ?",
+            pulls,
+            pushes,
+            last_pull_at,
+            last_pull_at,
+            last_push_at,
+            last_push_at,
+            registry_id,
+            name,
+        )
+
+    async def clear_repository(self, registry_id: str, name: str) -> ClearedRepository | None:
+        async with self.engine.transaction() as tx:
+            row = await tx.fetchone(
+                f"SELECT r.id FROM repositories r WHERE r.registry_id = ? AND r.name = ? AND {_HAS_CONTENT}",
+                registry_id,
+                name,
+            )
+            if row is None:
+                return None
+            repository_id = row[0]
+            digests = await tx.fetchall("SELECT digest FROM manifests WHERE repository_id = ?", repository_id)
+            tags = await tx.fetchall("SELECT name FROM tags WHERE repository_id = ?", repository_id)
+            for table in ("tags", "manifests", "blob_links"):
+                await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", repository_id)
+            await tx.execute(
+                "DELETE FROM uploads WHERE registry_id = ? AND repository = ?", registry_id, name
+            )
+            await tx.execute(
+                "UPDATE repositories SET pull_count = 0, push_count = 0, last_pull_at = NULL, "
+                "last_push_at = NULL WHERE id = ?",
+                repository_id,
+            )
+        return ClearedRepository(repository_id, tuple(r[0] for r in digests), tuple(r[0] for r in tags))
+
+    async def list_artifacts(self, repository_id: int, after: str, limit: int) -> list[ArtifactRecord]:
+        rows = await self.engine.fetchall(
+            f"{_ARTIFACT_SELECT} WHERE repository_id = ? AND digest > ? ORDER BY digest LIMIT ?",
+            repository_id,
+            after,
+            limit,
+        )
+        return await self._with_tags(repository_id, rows)
+
+    async def count_artifacts(self, repository_id: int) -> int:
+        row = await self.engine.fetchone(
+            "SELECT COUNT(*) FROM manifests WHERE repository_id = ?", repository_id
+        )
+        return int(row[0]) if row else 0
+
+    async def get_artifact(self, repository_id: int, digest: str) -> ArtifactRecord | None:
+        row = await self.engine.fetchone(
+            f"{_ARTIFACT_SELECT} WHERE repository_id = ? AND digest = ?", repository_id, digest
+        )
+        if row is None:
+            return None
+        return (await self._with_tags(repository_id, [row]))[0]
+
+    async def _with_tags(self, repository_id: int, rows: list[tuple[object, ...]]) -> list[ArtifactRecord]:
+        tags: dict[str, list[str]] = {str(row[0]): [] for row in rows}
+        if tags:
+            marks = ", ".join("?" for _ in tags)
+            for digest, tag in await self.engine.fetchall(
+                f"SELECT digest, name FROM tags WHERE repository_id = ? AND digest IN ({marks}) "
+                "ORDER BY name",
+                repository_id,
+                *tags,
+            ):
+                tags[digest].append(tag)
+        return [
+            ArtifactRecord(
+                str(row[0]),
+                str(row[1]),
+                bytes(row[2]),  # type: ignore[arg-type]
+                row[3],  # type: ignore[arg-type]
+                int(row[4]),  # type: ignore[arg-type]
+                tuple(tags[str(row[0])]),
+            )
+            for row in rows
+        ]
+
     async def close(self) -> None:
         await self.engine.close()
+
+
+_HAS_CONTENT = (
+    "(EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) "
+    "OR EXISTS (SELECT 1 FROM blob_links l WHERE l.repository_id = r.id))"
+)
+_USAGE_SELECT = (
+    "SELECT r.name, r.created_at, (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), "
+    "r.pull_count, r.push_count, r.last_pull_at, r.last_push_at FROM repositories r"
+)
+_ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_at FROM manifests"
+
+
+def _usage(row: tuple[object, ...]) -> RepositoryUsage:
+    return RepositoryUsage(
+        str(row[0]),
+        int(row[1]),  # type: ignore[call-overload]
+        int(row[2]),  # type: ignore[call-overload]
+        int(row[3]),  # type: ignore[call-overload]
+        int(row[4]),  # type: ignore[call-overload]
+        row[5],  # type: ignore[arg-type]
+        row[6],  # type: ignore[arg-type]
+    )
 
 
 def _opt_bytes(value: object) -> bytes | None:

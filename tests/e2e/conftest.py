@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ..servers import DOMAIN, Gateway
+from ..servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway
 
 HERE = Path(__file__).parent
 # Kept outside the repository; a short path, as unix socket paths are at most 107 bytes.
@@ -47,10 +47,22 @@ class Clients:
             "CONTAINERD_SNAPSHOTTER": "native",
         }
 
-    def run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str | Path,
+        check: bool = True,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         command = [str(arg) for arg in args]
         result = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=300, check=False
+            command,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            input=stdin,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -63,6 +75,9 @@ class Clients:
         return self.run("skopeo", *args, check=check)
 
     def ctr(self, namespace: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        if args[:2] in (("images", "push"), ("images", "pull")) and "--user" not in args:
+            # ctr has no login: credentials go with each command (POST /token flow)
+            args = (*args[:2], "--user", f"{ADMIN_USER}:{ADMIN_PASSWORD}", *args[2:])
         return self.run(*self._ctr_command(namespace), *args)
 
     def content(self, namespace: str, digest: str) -> bytes:
@@ -73,12 +88,38 @@ class Clients:
     def _ctr_command(self, namespace: str) -> list[str]:
         return ["ctr", "--address", str(self.state_dir / "containerd.sock"), "--namespace", namespace]
 
-    def docker(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run(DOCKER, "-H", f"unix://{self.state_dir / 'docker.sock'}", *args, check=check)
+    def podman(
+        self, *args: str | Path, auth_file: Path, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """podman with private storage (vfs: no overlay here) and the given auth file (podman
+        refuses to log in where the session's skopeo login left an identity token)."""
+        storage = self.state_dir / "podman"
+        return self.run(
+            "podman",
+            "--root",
+            storage / "root",
+            "--runroot",
+            storage / "run",
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+            *args,
+            check=check,
+        )
+
+    def docker(
+        self, *args: str | Path, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            DOCKER, "-H", f"unix://{self.state_dir / 'docker.sock'}", *args, check=check, stdin=stdin
+        )
 
 
 def _missing_clients() -> list[str]:
-    missing = [name for name in ("skopeo", "containerd", "ctr") if shutil.which(name) is None]
+    missing = [name for name in ("skopeo", "containerd", "ctr", "podman") if shutil.which(name) is None]
     missing += [str(path) for path in (DOCKER, DOCKER_PKG / "usr" / "sbin" / "dockerd") if not path.exists()]
     return missing
 
@@ -139,8 +180,14 @@ class Registries:
 
 
 @pytest.fixture(scope="session")
-def registries(gateway: Gateway) -> Registries:
-    return Registries(f"{HOSTNAMES[0]}:{gateway.port}", f"{HOSTNAMES[1]}:{gateway.port}")
+def registries(gateway: Gateway, clients: Clients) -> Registries:
+    """Both registries, with skopeo and docker logged in as the account user (one login per
+    registry: the same account credentials are valid on all of the account's registries)."""
+    found = Registries(f"{HOSTNAMES[0]}:{gateway.port}", f"{HOSTNAMES[1]}:{gateway.port}")
+    for host in (found.alpha, found.beta):
+        clients.skopeo("login", "--tls-verify=false", "-u", ADMIN_USER, "-p", ADMIN_PASSWORD, host)
+        clients.docker("login", "-u", ADMIN_USER, "--password-stdin", host, stdin=ADMIN_PASSWORD)
+    return found
 
 
 @pytest.fixture

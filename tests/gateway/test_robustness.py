@@ -9,7 +9,15 @@ import socket
 import pytest
 
 from tests.registry_client import OCI_MANIFEST, RegistryClient, digest_of
-from tests.servers import Gateway
+from tests.servers import Gateway, basic_auth
+
+AUTH = basic_auth()
+
+
+def request_head(method: str, path: str, *headers: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: x", f"Authorization: {AUTH}", *headers, "", ""]
+    return "\r\n".join(lines).encode()
+
 
 # The first bytes skopeo, podman and docker send to a plain-HTTP port (a TLS 1.2/1.3 hello).
 TLS_CLIENT_HELLO = bytes.fromhex(
@@ -54,7 +62,10 @@ def test_tls_client_hello_is_refused_and_server_keeps_serving(
     ],
 )
 def test_path_traversal_is_name_invalid(gateway: Gateway, path: str) -> None:
-    response = raw_request(gateway, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    response = raw_request(
+        gateway,
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\nConnection: close\r\n\r\n".encode(),
+    )
     assert status_of(response) == 400
     body = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert body["errors"][0]["code"] == "NAME_INVALID"
@@ -67,7 +78,8 @@ def test_path_traversal_is_name_invalid(gateway: Gateway, path: str) -> None:
         ("GET", "/v2/a/blobs/md5:" + "0" * 32, "DIGEST_INVALID"),
         ("GET", "/v2/a/blobs/sha256:" + "G" * 64, "DIGEST_INVALID"),
         ("GET", "/v2/a/manifests/sha256:short", "DIGEST_INVALID"),
-        ("GET", "/v2/a/manifests/-bad-tag", "MANIFEST_INVALID"),
+        ("GET", "/v2/a/manifests/-bad-tag", "MANIFEST_UNKNOWN"),
+        ("PUT", "/v2/a/manifests/-bad-tag", "MANIFEST_INVALID"),
         ("GET", "/v2/a/referrers/not-a-digest", "DIGEST_INVALID"),
         ("PUT", "/v2/a/blobs/uploads/not-an-id?digest=sha256:" + "0" * 64, "BLOB_UPLOAD_UNKNOWN"),
         ("GET", "/v2/a/tags/list?n=-1", "PAGINATION_NUMBER_INVALID"),
@@ -99,10 +111,9 @@ def test_truncated_upload_body_stores_nothing(
 ) -> None:
     content = os.urandom(256 * 1024)
     upload = client.start_upload(repository)
-    head = (
-        f"PATCH {upload} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-        f"Content-Length: {len(content)}\r\n\r\n"
-    ).encode()
+    head = request_head(
+        "PATCH", upload, "Content-Type: application/octet-stream", f"Content-Length: {len(content)}"
+    )
     raw_request(gateway, head + content[: len(content) // 2], read=False)  # then the client dies
     status = client.request("GET", upload)
     assert status.status_code == 204
@@ -122,10 +133,9 @@ def test_truncated_monolithic_upload_leaves_no_blob(
 ) -> None:
     content = os.urandom(100_000)
     digest = digest_of(content)
-    head = (
-        f"POST /v2/{repository}/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n"
-        f"Content-Length: {len(content)}\r\n\r\n"
-    ).encode()
+    head = request_head(
+        "POST", f"/v2/{repository}/blobs/uploads/?digest={digest}", f"Content-Length: {len(content)}"
+    )
     raw_request(gateway, head + content[:50_000], read=False)
     assert client.request("HEAD", f"/v2/{repository}/blobs/{digest}").status_code == 404
 
@@ -134,10 +144,9 @@ def test_broken_chunked_encoding_is_rejected(
     gateway: Gateway, client: RegistryClient, repository: str
 ) -> None:
     upload = client.start_upload(repository)
-    payload = (
-        f"PATCH {upload} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        "5\r\nhello\r\nZZ\r\nbroken\r\n0\r\n\r\n"
-    ).encode()
+    payload = request_head("PATCH", upload, "Transfer-Encoding: chunked", "Connection: close") + (
+        b"5\r\nhello\r\nZZ\r\nbroken\r\n0\r\n\r\n"
+    )
     response = raw_request(gateway, payload)
     assert response == b"" or 400 <= status_of(response) < 500
     assert client.request("GET", upload).headers["Range"] == "0-0"
@@ -165,6 +174,6 @@ def test_oversized_chunked_manifest_is_413(client: RegistryClient, repository: s
 
 
 def test_huge_header_is_refused(gateway: Gateway) -> None:
-    payload = f"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 100_000}\r\nConnection: close\r\n\r\n".encode()
+    payload = request_head("GET", "/v2/", f"X-Big: {'a' * 100_000}", "Connection: close")
     response = raw_request(gateway, payload)
     assert response == b"" or status_of(response) in (400, 431)

@@ -2,6 +2,10 @@
 # Install the services the test suite starts itself (Debian 12, as root). Idempotent.
 set -euo pipefail
 packages=(redis-server)
+# Ceph RGW for the S3 blob driver tests (tests/services/ceph.sh); `rados` reads its raw objects
+packages+=(ceph-mon ceph-osd radosgw ceph-common curl)
+# PostgreSQL 15 for the metadata store tests (tests/services/postgres.py runs its own cluster)
+packages+=(postgresql)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@ so the same tests run against every backend."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,20 +11,32 @@ import pytest
 
 from storage.blobs import BlobDriver
 from storage.blobs.filesystem import FilesystemBlobDriver
+from storage.metadata.engine import SqlEngine
+from storage.metadata.postgres import PostgresEngine
 from storage.metadata.sql import SqlMetadataStore
 from storage.metadata.sqlite import SqliteEngine
+from tests.services.ceph import BACKENDS as S3_BACKENDS
+from tests.services.ceph import open_backend as open_s3_backend
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", *S3_BACKENDS])
 async def blob_driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobDriver]:
-    driver = FilesystemBlobDriver(tmp_path / "blobs")
+    driver: BlobDriver
+    if request.param in S3_BACKENDS:  # tests/services/ceph.py: Ceph RGW (KMS, SSE-C) and moto
+        driver = await open_s3_backend(request, request.param, tmp_path)
+    else:
+        driver = FilesystemBlobDriver(tmp_path / "blobs", os.urandom(32))
     yield driver
     await driver.close()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    engine = await SqliteEngine.open(tmp_path / "metadata.db")
+    engine: SqlEngine
+    if request.param == "postgres":  # a fresh database per test (tests/services/postgres.py)
+        engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
+    else:
+        engine = await SqliteEngine.open(tmp_path / "metadata.db")
     await engine.migrate()
     store = SqlMetadataStore(engine)
     yield store

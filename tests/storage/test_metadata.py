@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from storage.metadata import BlobRecord, ManifestRecord, UploadRecord
 from storage.metadata.sql import SqlMetadataStore
 
+MIGRATIONS = Path(__file__).resolve().parents[2] / "storage" / "metadata" / "migrations"
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 D3 = "sha256:" + "3" * 64
@@ -111,4 +113,6 @@ async def test_upload_advances_only_from_the_expected_offset(metadata: SqlMetada
 
 
 async def test_migrations_are_idempotent(metadata: SqlMetadataStore) -> None:
-    assert await metadata.engine.migrate() == 1
+    latest = max(int(p.name[:4]) for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    assert await metadata.engine.migrate() == latest
+    assert await metadata.engine.migrate() == latest

@@ -1,0 +1,178 @@
+"""Who is asking, and what may they do on which registry.
+
+Account users reach every registry of their account with full access; registry tokens reach
+only their own registry, within their grants, until they expire, are disabled or deleted, or
+(one-time tokens) have written their tag or outlived their window after first use. Bearer
+JWTs carry a token id, and every request re-checks that token's state through a cache of a
+few seconds, so revoking a token also kills the JWTs minted from it within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+
+from .jwts import BearerTokens, Claims, InvalidToken
+from .passwords import verify_password
+from .scopes import FULL_ACCESS, Grant, Scope, grant_all
+from .store import CredentialStore, TokenRecord, now_ms
+
+TOKEN_PREFIX = "ogt_"
+_TOKEN_PASSWORD = re.compile(r"ogt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRef:
+    id: str
+    account_id: str | None
+    service: str  # the JWT audience: the registry's canonical host
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: str  # user | token
+    subject: str  # username or token name
+    account_id: str
+    token_id: str | None = None
+    registry_id: str | None = None  # a token's own registry
+    grants: tuple[Grant, ...] = FULL_ACCESS
+    one_time: bool = False
+
+    def may_use(self, registry: RegistryRef) -> bool:
+        if self.kind == "token":
+            return self.registry_id == registry.id
+        return registry.account_id is not None and registry.account_id == self.account_id
+
+    def grant(self, scopes: list[Scope]) -> list[Scope]:
+        return grant_all(self.grants, scopes)
+
+
+def token_password(token_id: str, secret: str) -> str:
+    return f"{TOKEN_PREFIX}{token_id}_{secret}"
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: CredentialStore,
+        bearer: BearerTokens,
+        *,
+        one_time_window_seconds: int = 3600,
+        credential_cache_seconds: float = 30.0,
+        token_state_seconds: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.bearer = bearer
+        self._one_time_window_ms = one_time_window_seconds * 1000
+        self._credential_ttl = credential_cache_seconds
+        self._state_ttl = token_state_seconds
+        self._verified: dict[bytes, tuple[float, Principal]] = {}
+        self._token_states: dict[str, tuple[float, TokenRecord | None]] = {}
+        self._bearer_cache: dict[tuple[str, str], Claims] = {}
+
+    async def from_password(self, username: str, password: str, registry: RegistryRef) -> Principal | None:
+        """Basic credentials → principal, or None. Verified hashes are cached briefly."""
+        # SECURITY: the cache key is a hash of the credentials, never the password itself
+        key = hashlib.sha256(f"{registry.id}\0{username}\0{password}".encode()).digest()
+        cached = self._verified.get(key)
+        principal: Principal | None
+        if cached is not None and cached[0] > time.monotonic():
+            principal = cached[1]
+        else:
+            principal = await self._verify_password(username, password)
+            if principal is not None:
+                if len(self._verified) > 10_000:
+                    self._verified.clear()
+                self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
+        if principal is None or not principal.may_use(registry):
+            return None
+        if principal.token_id is not None and not await self._token_alive(principal.token_id, first_use=True):
+            return None
+        return principal
+
+    async def from_claims(self, claims: Claims) -> Principal | None:
+        """The principal a verified JWT stands for, if it is still alive."""
+        if claims.kind == "token" and claims.token_id is not None:
+            record = await self._token_state(claims.token_id)
+            if record is None or not record.is_alive(now_ms(), self._one_time_window_ms):
+                return None
+            return _token_principal(record, claims.account_id)
+        if claims.kind == "user":
+            return Principal("user", claims.subject, claims.account_id)
+        return None
+
+    def verify_bearer(self, token: str, registry: RegistryRef) -> Claims | None:
+        """Signature, audience and expiry; a verified token is remembered until it expires, since
+        an ES256 check costs more than the rest of a cached manifest GET."""
+        key = (token, registry.service)
+        cached = self._bearer_cache.get(key)
+        if cached is not None:
+            if cached.expires_at > time.time():
+                return cached
+            del self._bearer_cache[key]
+        try:
+            claims = self.bearer.verify(token, registry.service)
+        except InvalidToken:
+            return None
+        if len(self._bearer_cache) > 10_000:
+            self._bearer_cache.clear()
+        self._bearer_cache[key] = claims
+        return claims
+
+    async def _verify_password(self, username: str, password: str) -> Principal | None:
+        match = _TOKEN_PASSWORD.fullmatch(password)
+        if match is not None:
+            record = await self.store.get_token(match.group(1))
+            if record is None or record.name != username:
+                return None
+            if not await asyncio.to_thread(verify_password, match.group(2), record.password_hash):
+                return None
+            account_id = await self._account_of_registry(record.registry_id)
+            return _token_principal(record, account_id)
+        user = await self.store.get_user(username)
+        if user is None or not await asyncio.to_thread(verify_password, password, user.password_hash):
+            return None
+        return Principal("user", user.username, user.account_id)
+
+    async def _account_of_registry(self, registry_id: str) -> str:
+        return await self.store.registry_account(registry_id) or ""
+
+    async def _token_alive(self, token_id: str, *, first_use: bool) -> bool:
+        record = await self._token_state(token_id)
+        now = now_ms()
+        if record is None or not record.is_alive(now, self._one_time_window_ms):
+            return False
+        if first_use and record.one_time and record.first_used_at is None:
+            await self.store.mark_first_use(token_id, now)
+            self._token_states.pop(token_id, None)
+        return True
+
+    async def _token_state(self, token_id: str) -> TokenRecord | None:
+        cached = self._token_states.get(token_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        record = await self.store.get_token(token_id)
+        if len(self._token_states) > 10_000:
+            self._token_states.clear()
+        self._token_states[token_id] = (time.monotonic() + self._state_ttl, record)
+        return record
+
+    def forget_token(self, token_id: str) -> None:
+        """Drop cached state after a change made by this process (others see it within seconds)."""
+        self._token_states.pop(token_id, None)
+        self._verified.clear()
+
+
+def _token_principal(record: TokenRecord, account_id: str) -> Principal:
+    return Principal(
+        "token",
+        record.name,
+        account_id,
+        token_id=record.id,
+        registry_id=record.registry_id,
+        grants=record.grants,
+        one_time=record.one_time,
+    )

@@ -1,0 +1,55 @@
+"""Setting up authentication at start: keys, the default account and its `admin` user."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from auth.admin import bootstrap
+from auth.jwts import BearerTokens
+from auth.keys import KeyRing
+from auth.service import Authenticator
+from auth.store import CredentialStore
+from storage.metadata.sql import SqlMetadataStore
+from storage.registries import Registries
+
+from .settings import Settings
+
+log = logging.getLogger("ocigate.auth")
+
+
+def credential_store(registries: Registries) -> CredentialStore:
+    metadata = registries.metadata
+    if not isinstance(metadata, SqlMetadataStore):
+        raise TypeError("credentials live in the SQL metadata store")
+    return CredentialStore(metadata.engine)
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.keys_dir or settings.data_dir / "keys"
+
+
+async def prepare_access(settings: Settings, registries: Registries) -> None:
+    """Once per deployment start (before workers fork): signing key and first user."""
+    if settings.auth == "none":
+        return
+    KeyRing.load(keys_dir(settings))  # generates the first key if there is none
+    _, generated = await bootstrap(credential_store(registries), settings.admin_password)
+    if generated is not None:
+        # printed once: only its hash is stored
+        log.warning("created account user 'admin' with password: %s", generated)
+
+
+async def open_authenticator(settings: Settings, registries: Registries) -> Authenticator | None:
+    if settings.auth == "none":
+        log.warning(
+            "!!! OCIGATE_AUTH=none: authentication is OFF, anyone who reaches this port can push, "
+            "pull and delete. Use only for local experiments. !!!"
+        )
+        return None
+    if settings.auth != "token":
+        raise SystemExit(f"ocigate: OCIGATE_AUTH must be token or none, not {settings.auth!r}")
+    bearer = BearerTokens(KeyRing.load(keys_dir(settings), create=False), ttl_seconds=settings.token_ttl)
+    return Authenticator(
+        credential_store(registries), bearer, one_time_window_seconds=settings.one_time_window
+    )

@@ -1,0 +1,177 @@
+"""The administrative subcommands of `ocigate` (see cli.py for their arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+from auth.admin import InvalidRequest, create_token, create_user, parse_cli_scope, parse_grants
+from auth.passwords import new_secret
+from auth.store import DISABLED, ENABLED, CredentialStore
+from storage.metadata import RegistryRecord
+from storage.registries import Registries
+
+from .access import credential_store
+from .settings import Settings
+
+_DURATION = re.compile(r"(\d+)([mhd])")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+class CommandError(Exception):
+    pass
+
+
+async def run(settings: Settings, arguments: argparse.Namespace) -> int:
+    registries = await Registries.open(settings.storage())
+    try:
+        store = credential_store(registries)
+        command = _COMMANDS[(arguments.command, arguments.action)]
+        await command(settings, arguments, registries, store)
+    except (CommandError, InvalidRequest, ValueError) as exc:
+        print(f"ocigate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await registries.close()
+    return 0
+
+
+async def _registry_create(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    account = await store.ensure_account(a.account)
+    try:
+        record = await registries.create(a.name, account.id)
+    except KeyError:
+        raise CommandError(f"registry {a.name!r} already exists") from None
+    host = (
+        f"{record.name}.{settings.domain}" if settings.domain else "(set OCIGATE_DOMAIN to serve it by name)"
+    )
+    await store.audit("cli", "registry.create", record.name, None)
+    print(f"created registry {record.name} ({record.id}), served at {host}")
+
+
+async def _registry_delete(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    if not await registries.metadata.delete_registry(a.name):
+        raise CommandError(f"no registry {a.name!r}")
+    await store.audit("cli", "registry.delete", a.name, None)
+    print(f"deleted registry {a.name}")
+
+
+async def _registry_list(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    for record in await registries.metadata.list_registries():
+        print(f"{record.name}\t{record.id}")
+
+
+async def _user_create(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    account = await store.ensure_account(a.account)
+    password = a.password
+    generated = False
+    if password is None and not sys.stdin.isatty():
+        password = sys.stdin.readline().strip() or None
+    if password is None:
+        password, generated = new_secret(), True
+    try:
+        await create_user(store, account, a.username, password)
+    except KeyError:
+        raise CommandError(f"user {a.username!r} already exists") from None
+    await store.audit("cli", "user.create", a.username, None)
+    print(f"created user {a.username} in account {account.name}")
+    if generated:
+        print(f"password (shown once): {password}")
+
+
+async def _user_delete(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    if not await store.delete_user(a.username):
+        raise CommandError(f"no user {a.username!r}")
+    await store.audit("cli", "user.delete", a.username, None)
+    print(f"deleted user {a.username}")
+
+
+async def _registry(registries: Registries, name: str) -> RegistryRecord:
+    record = await registries.metadata.get_registry(name)
+    if record is None:
+        raise CommandError(f"no registry {name!r}")
+    return record
+
+
+def _expiry_ms(text: str) -> int | None:
+    if text == "never":
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise CommandError(f"--expires {text!r}: expected e.g. 90m, 12h, 30d or never")
+    return int((time.time() + int(match.group(1)) * _UNIT_SECONDS[match.group(2)]) * 1000)
+
+
+async def _token_create(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    registry = await _registry(registries, a.registry)
+    grants = parse_grants([parse_cli_scope(scope) for scope in a.scope])
+    try:
+        created = await create_token(
+            store, registry.id, a.name, grants, _expiry_ms(a.expires), one_time=a.one_time
+        )
+    except KeyError:
+        raise CommandError(f"token {a.name!r} already exists in registry {registry.name}") from None
+    await store.audit("cli", "token.create", f"{registry.name}/{a.name}", None)
+    host = f"{registry.name}.{settings.domain}" if settings.domain else "<registry host>"
+    kind = "one-time token" if a.one_time else "token"
+    print(f"created {kind} {a.name} for registry {registry.name}")
+    print(f"password (shown once): {created.password}")
+    print(f"docker login {host} -u {a.name} -p {created.password}")
+
+
+async def _token_list(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    registry = await _registry(registries, a.registry)
+    for token in await store.list_tokens(registry.id):
+        scopes = " ".join(f"{g.pattern}:{','.join(sorted(g.actions))}" for g in token.grants)
+        expiry = (
+            time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(token.expires_at / 1000))
+            if token.expires_at
+            else "never"
+        )
+        kind = "one-time" if token.one_time else "robot"
+        print(f"{token.name}\t{token.status}\t{kind}\texpires {expiry}\t{scopes}")
+
+
+async def _token_change(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    registry = await _registry(registries, a.registry)
+    token = next((t for t in await store.list_tokens(registry.id) if t.name == a.name), None)
+    if token is None:
+        raise CommandError(f"no token {a.name!r} in registry {registry.name}")
+    if a.action == "delete":
+        await store.delete_token(token.id)
+    else:
+        await store.update_token(token.id, status=DISABLED if a.action == "disable" else ENABLED)
+    await store.audit("cli", f"token.{a.action}", f"{registry.name}/{a.name}", None)
+    print(f"{a.action}d token {a.name} (in effect within seconds on running gateways)")
+
+
+_COMMANDS = {
+    ("registry", "create"): _registry_create,
+    ("registry", "delete"): _registry_delete,
+    ("registry", "list"): _registry_list,
+    ("user", "create"): _user_create,
+    ("user", "delete"): _user_delete,
+    ("token", "create"): _token_create,
+    ("token", "list"): _token_list,
+    ("token", "disable"): _token_change,
+    ("token", "enable"): _token_change,
+    ("token", "delete"): _token_change,
+}

@@ -1,0 +1,141 @@
+"""Authorizing `/v2/` requests (Docker token auth, and Basic for tools that never fetch a token).
+
+A request needs the scope its route implies: pull to read, push to write, delete to delete,
+the registry catalog scope for `_catalog`, and only a valid principal for `GET /v2/`. Failures
+answer 401 with a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge (plus
+`error="insufficient_scope"` when a valid token lacks the scope), which is what makes docker,
+containerd, skopeo and podman fetch a token and retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from auth.scopes import CATALOG, REGISTRY, REPOSITORY, Scope
+from auth.service import Authenticator, Principal, RegistryRef
+from storage.errors import RegistryError
+
+from .routes import Endpoint, Route
+
+_READ = frozenset({"pull"})
+_WRITE = frozenset({"pull", "push"})  # docker and containerd ask pull,push to push
+_DELETE = frozenset({"delete"})
+
+
+class Unauthorized(RegistryError):
+    code, status, message = "UNAUTHORIZED", 401, "authentication required"
+
+
+class Denied(RegistryError):
+    code, status, message = "DENIED", 403, "requested access to the resource is denied"
+
+
+def required_scope(route: Route, method: str) -> tuple[Scope | None, frozenset[str]]:
+    """The scope to ask for in a challenge, and the actions the request needs from it."""
+    if route.endpoint is Endpoint.BASE:
+        return None, frozenset()
+    if route.endpoint is Endpoint.CATALOG:
+        return Scope(REGISTRY, CATALOG, frozenset({"*"})), frozenset({"*"})
+    if method in ("GET", "HEAD"):
+        needed = _READ if route.endpoint is not Endpoint.UPLOAD else frozenset({"push"})
+        return Scope(REPOSITORY, route.repository, _READ if needed == _READ else _WRITE), needed
+    if method == "DELETE" and route.endpoint in (Endpoint.MANIFEST, Endpoint.BLOB):
+        return Scope(REPOSITORY, route.repository, _DELETE), _DELETE
+    return Scope(REPOSITORY, route.repository, _WRITE), frozenset({"push"})
+
+
+def challenge(request: web.Request, service: str, scope: Scope | None, error: str | None = None) -> str:
+    realm = f"{request.scheme}://{request.host}/token"
+    parts = [f'realm="{realm}"', f'service="{service}"']
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What the caller of one request may do: a principal, and for bearer tokens the scopes the
+    token carries (a JWT never grants more than it was minted with, even if the principal may)."""
+
+    principal: Principal | None  # None when auth is off
+    token_access: tuple[Scope, ...] | None = None
+
+    def allows(self, scope: Scope) -> bool:
+        if self.principal is None:
+            return True
+        if self.token_access is not None:
+            return _covered(self.token_access, scope, scope.actions)
+        return scope.actions <= _granted_actions(self.principal, scope)
+
+    @property
+    def one_time_token(self) -> str | None:
+        principal = self.principal
+        return principal.token_id if principal is not None and principal.one_time else None
+
+
+ANONYMOUS_ALLOWED = Access(None)
+ACCESS = "ocigate.access"  # request key: the Access of the request
+
+
+async def authorize(
+    request: web.Request, authenticator: Authenticator, registry: RegistryRef, route: Route
+) -> Access:
+    """What the caller may do, if it may make this request; else Unauthorized or Denied."""
+    scope, needed = required_scope(route, request.method)
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    scheme = scheme.lower()
+
+    def unauthorized(error: str | None = None, message: str | None = None) -> Unauthorized:
+        return Unauthorized(
+            message=message,
+            headers={"WWW-Authenticate": challenge(request, registry.service, scope, error)},
+        )
+
+    if scheme == "bearer":
+        claims = authenticator.verify_bearer(credentials.strip(), registry)
+        if claims is None or claims.refresh:
+            raise unauthorized("invalid_token", "invalid or expired token")
+        principal = await authenticator.from_claims(claims)
+        if principal is None or not principal.may_use(registry):
+            raise unauthorized("invalid_token", "token revoked, expired or used")
+        if scope is not None and not _covered(claims.access, scope, needed):
+            raise unauthorized("insufficient_scope", "token lacks the scope for this request")
+        return Access(principal, claims.access)
+    if scheme == "basic":
+        username, password = parse_basic(credentials)
+        principal = await authenticator.from_password(username, password, registry) if username else None
+        if principal is None:
+            raise unauthorized(message="invalid credentials")
+        if scope is not None and not needed <= _granted_actions(principal, scope):
+            raise Denied({"scope": str(scope)})
+        return Access(principal)
+    raise unauthorized()
+
+
+def parse_basic(credentials: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+def _granted_actions(principal: Principal, scope: Scope) -> frozenset[str]:
+    granted = principal.grant([scope])
+    return granted[0].actions if granted else frozenset()
+
+
+def _covered(access: tuple[Scope, ...], scope: Scope, needed: frozenset[str]) -> bool:
+    actions: frozenset[str] = frozenset()
+    for entry in access:
+        if entry.type == scope.type and entry.name == scope.name:
+            actions |= entry.actions
+    return needed <= actions

@@ -1,0 +1,191 @@
+"""The gateway's side of the limiter: settings → limits, the rate-limit middleware, the gated
+listening site, and the limiter's metrics.
+
+Order matters: the connection gate runs at accept time (before HTTP), the middleware runs for
+every request except health checks and metrics, and `error_middleware` wraps it so a 429 carries
+the usual registry headers. Clients back off only on the words they know: containerd and
+go-containerregistry read the `TOOMANYREQUESTS` body code, docker reads a `DENIED` body as
+"pull access denied", so the code is exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from limiter import GateConfig, LimitConfig, Limiter, RateDecision, TrustedProxies, client_key, parse_networks
+from limiter.gate import ConnectionGate
+
+from .errors import Handler, oci_error
+from .settings import Settings, env_name
+
+log = logging.getLogger("ocigate.limits")
+
+LIMITER = web.AppKey("limiter", Limiter)
+_DECISION = "ocigate.rate_decision"
+
+
+def limit_config(settings: Settings) -> LimitConfig:
+    try:
+        trusted = parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"ocigate: invalid {env_name('trusted_proxies')}: {exc}") from None
+    if not 0 <= settings.limit_ipv6_prefix <= 128:
+        raise SystemExit(f"ocigate: invalid {env_name('limit_ipv6_prefix')}: {settings.limit_ipv6_prefix}")
+    return LimitConfig(
+        connections=max(settings.limit_connections, 0),
+        rps=max(settings.limit_rps, 0.0),
+        burst=max(settings.limit_burst, 0),
+        ipv6_prefix=settings.limit_ipv6_prefix,
+        trusted_proxies=trusted,
+        proxy_protocol=settings.proxy_protocol,
+        redis_url=settings.redis_url,
+        lease_seconds=settings.limit_lease_seconds,
+        share=max(settings.workers, 1),
+    )
+
+
+def install_limits(app: web.Application, settings: Settings) -> None:
+    """Add the limiter to an application that is still being built."""
+    config = limit_config(settings)
+    limiter = Limiter(config)
+    app[LIMITER] = limiter
+    if config.rps > 0:
+        app.middlewares.append(_rate_middleware(limiter, config))
+        app.on_response_prepare.append(_rate_headers)
+    app.router.add_get("/metrics", _metrics)
+
+    async def _start(app: web.Application) -> None:
+        await limiter.start()
+        _log_limits(config)
+
+    async def _stop(app: web.Application) -> None:
+        await limiter.close()
+
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
+
+
+def gate_for(app: web.Application) -> GateConfig | None:
+    """The accept-time gate of this app's listener; None when there is nothing to do there."""
+    limiter = app[LIMITER]
+    config = limiter.config
+    # With rate limits on, the gate is worth it even without a connection limit: it works out
+    # the client once per connection instead of once per request.
+    if not limiter.limits_connections and not limiter.limits_rate and not config.proxy_protocol:
+        return None
+    return GateConfig(
+        limiter, TrustedProxies(config.trusted_proxies), config.proxy_protocol, config.ipv6_prefix
+    )
+
+
+class GatedTCPSite(web.TCPSite):
+    """`web.TCPSite` whose connections pass the limiter's gate before aiohttp sees them."""
+
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, gate: GateConfig, **kwargs: object
+    ) -> None:
+        super().__init__(runner, host, port, **kwargs)  # type: ignore[arg-type]
+        self._gate = gate
+        self._options = kwargs
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner, as TCPSite does
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self._gate.factory(server),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._options.get("reuse_address"),  # type: ignore[arg-type]
+            reuse_port=self._options.get("reuse_port"),  # type: ignore[arg-type]
+        )
+        if self._server.sockets:
+            self._bound_port = self._server.sockets[0].getsockname()[1]
+
+
+def listening_site(
+    runner: web.AppRunner, app: web.Application, host: str, port: int, **kwargs: object
+) -> web.TCPSite:
+    gate = gate_for(app)
+    if gate is None:
+        return web.TCPSite(runner, host, port, **kwargs)  # type: ignore[arg-type]
+    return GatedTCPSite(runner, host, port, gate, **kwargs)
+
+
+def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
+    exempt = config.exempt_paths
+    trusted = TrustedProxies(config.trusted_proxies)
+    prefix = config.ipv6_prefix
+
+    @web.middleware
+    async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.raw_path
+        if path in exempt or ("?" in path and path.partition("?")[0] in exempt):
+            return await handler(request)
+        transport = request.transport
+        gate = transport.get_protocol() if transport is not None else None
+        if isinstance(gate, ConnectionGate) and not gate.forwarded_trusted:
+            key = gate.client_key  # the common case, worked out once per connection
+        else:
+            key = _request_client(request, gate, trusted, prefix)
+        decision = limiter.hit_now(key) or await limiter.hit(key)
+        request[_DECISION] = decision
+        if decision.allowed:
+            return await handler(request)
+        headers = decision.headers()
+        return oci_error(
+            429,
+            "TOOMANYREQUESTS",
+            f"too many requests: retry after {headers['Retry-After']} s",
+            {"limit": headers["RateLimit-Limit"], "burst": config.effective_burst},
+            headers,
+        )
+
+    return rate_limits
+
+
+def _request_client(request: web.Request, gate: object, trusted: TrustedProxies, prefix: int) -> str:
+    """The client of a request from a trusted proxy (or of one that came without the gate)."""
+    if isinstance(gate, ConnectionGate):
+        address = gate.client_address
+    else:
+        address = request.remote
+        if address not in trusted:
+            return client_key(address, prefix)
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded is None or address is None:
+        return client_key(address, prefix)
+    return client_key(trusted.forwarded_client(address, forwarded), prefix)
+
+
+async def _rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    decision: RateDecision | None = request.get(_DECISION)
+    if decision is not None:
+        decision.apply(response.headers)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    text = request.app[LIMITER].metrics.render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def metrics_text(app: web.Application) -> str:
+    """The limiter's part of `/metrics`, for a metrics endpoint that gathers more than this."""
+    return app[LIMITER].metrics.render()
+
+
+def _log_limits(config: LimitConfig) -> None:
+    shared = "shared through Redis" if config.redis_url else "per process"
+    if config.share > 1 and not config.redis_url:
+        shared += f", each of {config.share} workers enforcing 1/{config.share} (OCIGATE_REDIS_URL: exact)"
+    log.info(
+        "limits per client: %s connections, %s requests/s (burst %s), %s",
+        config.connections or "unlimited",
+        f"{config.rps:g}" if config.rps else "unlimited",
+        config.effective_burst if config.rps else "-",
+        shared,
+    )

@@ -1,0 +1,91 @@
+"""`ocigate serve --workers N`: N processes, each with its own event loop, on one port.
+
+Each worker binds the port with SO_REUSEPORT, so the kernel spreads new connections over them
+(by a hash of the client's address and port). The parent only supervises: it prepares the data
+dir once (so that workers do not race to create the schema or the encryption key), forks, passes
+SIGTERM/SIGINT on, and restarts a worker that dies. Limits: with `OCIGATE_REDIS_URL` all workers
+share exact counts; without it each worker enforces 1/N of each limit (see limiter/config.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from storage.registries import Registries
+
+from .settings import Settings
+
+log = logging.getLogger("ocigate")
+
+_RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not spin the CPU
+
+
+def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
+    asyncio.run(_prepare(settings))  # leaves no thread or loop behind, so forking is safe
+    if not settings.redis_url:
+        log.warning(
+            "%d workers without OCIGATE_REDIS_URL: each enforces 1/%d of the per-client limits",
+            settings.workers,
+            settings.workers,
+        )
+    stopping = False
+    children: dict[int, float] = {}  # pid → start time
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            _signal(pid, signal.SIGTERM)
+
+    for _ in range(settings.workers):
+        pid, started = _fork(run_worker), time.monotonic()
+        children[pid] = started
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        started = children.pop(pid, None)
+        if started is None or stopping:
+            continue
+        log.error("worker %d exited (status %d): starting another", pid, os.waitstatus_to_exitcode(status))
+        if time.monotonic() - started < _RESTART_BACKOFF:
+            time.sleep(_RESTART_BACKOFF)
+        if not stopping:
+            children[_fork(run_worker)] = time.monotonic()
+    log.info("all workers stopped")
+
+
+def _fork(run_worker: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        run_worker()
+        code = 0
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+async def _prepare(settings: Settings) -> None:
+    registries = await Registries.open(settings.storage())
+    await registries.close()

@@ -1,0 +1,115 @@
+"""What the limiter costs: manifest GET throughput with the limiter off and with limits set high.
+
+    .venv/bin/python loadtests/limiter_overhead.py [--duration 5] [--repeat 3] [--connections 32]
+
+Starts one gateway per variant (limiter off; in-memory limiter; Redis limiter, all with limits
+far above the load so every request is counted but none refused), seeds one image, then runs
+`wrk` on `GET /v2/<repo>/manifests/<digest>` against each variant in turn, alternating the order
+in every repetition, and prints the median of the paired ratios against "off" (req/s and the
+gateway's CPU time per request). The issue's bar: within 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from seed import REPOSITORY, seed_image  # noqa: E402
+from services import Services  # noqa: E402
+
+HIGH = {
+    "OCIGATE_LIMIT_RPS": "1000000",
+    "OCIGATE_LIMIT_BURST": "1000000",
+    "OCIGATE_LIMIT_CONNECTIONS": "100000",
+}
+OFF = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far: a cost that other load on the machine barely moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, duration: float, connections: int) -> tuple[float, int]:
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-H", "Accept: */*", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=True,
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    count = re.search(r"(\d+) requests in", result.stdout)
+    if rate is None or count is None or "Non-2xx" in result.stdout:
+        raise RuntimeError(f"wrk: {result.stdout}")
+    return float(rate.group(1)), int(count.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="ocigate-overhead-") as workdir:
+        services = Services(Path(workdir))
+        try:
+            redis_url = services.redis()
+            variants = {
+                "off": services.gateway("off", OFF),
+                "memory": services.gateway("memory", HIGH),
+                "redis": services.gateway("redis", {**HIGH, "OCIGATE_REDIS_URL": redis_url}),
+            }
+            urls = {}
+            for name, gateway in variants.items():
+                seed_image(gateway.url)
+                head = subprocess.run(
+                    ["curl", "-sI", "-H", "Accept: */*", f"{gateway.url}/v2/{REPOSITORY}/manifests/v1"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                digest = re.search(r"(?i)docker-content-digest:\s*(\S+)", head)
+                assert digest, head
+                urls[name] = f"{gateway.url}/v2/{REPOSITORY}/manifests/{digest.group(1)}"
+            samples: dict[str, list[float]] = {name: [] for name in variants}
+            costs: dict[str, list[float]] = {name: [] for name in variants}
+            order = list(variants)
+            for repetition in range(args.repeat):
+                for name in order if repetition % 2 == 0 else reversed(order):
+                    pid = variants[name].popen.pid  # type: ignore[union-attr]
+                    before = cpu_seconds(pid)
+                    rate, count = wrk(urls[name], args.duration, args.connections)
+                    samples[name].append(rate)
+                    costs[name].append((cpu_seconds(pid) - before) / count * 1e6)
+        finally:
+            services.stop()
+    print(f"manifest GET by digest, wrk -t1 -c{args.connections}, {args.repeat} x {args.duration:g} s each")
+    print("  variant   median req/s   median of paired ratios vs off: req/s   gateway CPU/request")
+    for name, values in samples.items():
+        rates = [value / off for value, off in zip(values, samples["off"], strict=True)]
+        cpus = [cpu / off for cpu, off in zip(costs[name], costs["off"], strict=True)]
+        print(
+            f"  {name:7} {statistics.median(values):12.0f}   {100 * (statistics.median(rates) - 1):+36.1f}%"
+            f"   {100 * (statistics.median(cpus) - 1):+18.1f}%  ({statistics.median(costs[name]):.1f} us)"
+        )
+    print("  each repetition runs the variants back to back (order alternating); ratios pair neighbours,")
+    print("  which cancels most of the drift of a shared machine. Redis's own CPU is not counted.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,626 @@
+"""Blobs in an S3-compatible object store (Ceph RGW, MinIO, AWS S3) through aiobotocore.
+
+S3 can neither append nor rename, so an upload is laid out to be written once, never copied:
+
+    blobs/<upload id>            the blob, when it took parts (the multipart upload's target)
+    blobs/<upload id>/<token>    a *tail*: the bytes after the last part, one new object per
+                                 request; a blob smaller than a part is just its tail, committed
+                                 where it lies
+
+The driver state the domain keeps between requests (JSON; any replica may continue it) names
+the multipart UploadId, the parts so far as [number, ETag, size], the tail's key and size, and
+the superseded tail still to delete: never bytes. A request reads the tail back (less than one
+part), appends its body, uploads each full part and leaves the rest as a new tail under a new
+key; new parts are numbered after every part of the input state. Nothing the input state names
+is overwritten, so it stays valid whatever happens to the request, and a retry overwrites what a
+failed attempt left. Tails and multipart uploads of failed attempts are swept by prefix at
+commit and abort. Memory per upload: one part buffer plus the chunk being copied into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import io
+import logging
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from ..errors import BlobUploadInvalid, StorageUnavailable
+from .base import BlobDriver, ByteChunks, DriverState
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import StorageConfig
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB  # S3's smallest part (except the last)
+MAX_PART = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+READ_CHUNK = MIB
+CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
+READ_TIMEOUT = 60.0
+ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
+SSE_MODES = ("none", "AES256", "aws:kms", "sse-c")
+_THROTTLED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "RequestTimeout",
+}
+_CONCURRENT = {"NoSuchKey", "NoSuchUpload", "InvalidPart", "InvalidPartOrder"}
+
+log = logging.getLogger(__name__)
+
+
+class S3StoreError(RuntimeError):
+    """The configured S3 store cannot work as asked (raised at startup, says why)."""
+
+
+class S3BlobDriver(BlobDriver):
+    name = "s3"
+
+    def __init__(self, client: Any, stack: AsyncExitStack, config: StorageConfig, sse: _Sse) -> None:
+        self._client = client
+        self._stack = stack
+        self._bucket = config.s3_bucket
+        self._part_size = config.s3_part_size
+        self._sse = sse
+
+    @classmethod
+    async def open(cls, config: StorageConfig) -> S3BlobDriver:
+        """A driver checked against the store: bucket created if missing, SSE round-tripped."""
+        sse = _Sse.from_config(config)
+        if not MIN_PART <= config.s3_part_size <= MAX_PART:
+            raise ValueError("OCIGATE_S3_PART_SIZE must be between 5 MiB and 5 GiB")
+        if config.s3_addressing_style not in ("auto", "path", "virtual"):
+            raise ValueError("OCIGATE_S3_ADDRESSING_STYLE must be auto, path or virtual")
+        if config.s3_redirect and sse.mode == "sse-c":
+            raise ValueError("OCIGATE_S3_REDIRECT cannot work with sse-c: clients do not hold the key")
+        client_config = AioConfig(
+            signature_version="s3v4",
+            # no SHA-256 of bodies on the event loop: ContentMD5 (hashed in a thread) guards them
+            s3={"addressing_style": config.s3_addressing_style, "payload_signing_enabled": False},
+            retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            max_pool_connections=config.s3_pool_size,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        stack = AsyncExitStack()
+        client = await stack.enter_async_context(
+            get_session().create_client(
+                "s3",
+                endpoint_url=config.s3_endpoint_url,
+                region_name=config.s3_region,
+                config=client_config,
+            )
+        )
+        _REDACT.watch(sse.secrets)
+        driver = cls(client, stack, config, sse)
+        try:
+            await driver._check_store()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return driver
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    async def start_upload(self, upload_id: str) -> DriverState:
+        return _Upload().dump()  # nothing to create until bytes arrive
+
+    async def write_upload(
+        self, upload_id: str, state: DriverState, offset: int, chunks: ByteChunks
+    ) -> DriverState:
+        previous = _Upload.load(state)
+        parts, keep = self._rewind(upload_id, previous, offset)
+        number = max((part[0] for part in previous.parts), default=0) + 1
+        mpu = previous.mpu
+        # the part being filled; a BytesIO because aiohttp streams a request body from one in
+        # 64 KiB pieces, where big raw bytes would be copied into the socket buffer whole
+        buffer = io.BytesIO()
+        loaded = keep == 0  # the tail is read back only once there is more to add to it
+        received = 0
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            if not loaded:
+                await self._read_tail(previous, keep, buffer)
+                loaded = True
+            received += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                room = self._part_size - buffer.tell()
+                buffer.write(view[:room])
+                view = view[room:]
+                if buffer.tell() == self._part_size:
+                    mpu = mpu or await self._create_multipart(upload_id)
+                    parts.append(await self._upload_part(upload_id, mpu, number, buffer))
+                    number += 1
+                    buffer = io.BytesIO()
+        if received == 0 and offset == previous.size:
+            return state  # an empty request changes nothing
+        if not loaded:  # a rewind with nothing after it
+            await self._read_tail(previous, keep, buffer)
+        tail: str | None = None
+        size = buffer.tell()
+        if size >= MIN_PART and (mpu is not None or offset > 0):
+            # big enough to be a part, and this is not a first request that may be all of a
+            # small blob (that one stays a single PutObject, committed in place)
+            mpu = mpu or await self._create_multipart(upload_id)
+            parts.append(await self._upload_part(upload_id, mpu, number, buffer))
+        elif size:
+            tail = f"{_blob_key(upload_id)}/{secrets.token_hex(8)}"
+            await self._put(tail, buffer)
+        if previous.stale:
+            await self._delete_quietly([previous.stale])
+        stale = previous.tail if previous.tail != tail else None
+        return _Upload(mpu, tuple(parts), tail, size if tail else 0, stale).dump()
+
+    async def commit_upload(self, upload_id: str, state: DriverState, size: int, key: str) -> str:
+        # `key` (content-derived) is not used: S3 has no rename, the blob stays where it was written
+        upload = _Upload.load(state)
+        if upload.size != size:
+            raise OSError(f"staged upload {upload_id} is not {size} bytes ({upload.size} staged)")
+        if not upload.parts:
+            location = upload.tail or _blob_key(upload_id)
+            if upload.tail is None:  # the empty blob
+                await self._put(location, io.BytesIO())
+        else:
+            assert upload.mpu is not None  # parts exist only inside a multipart upload
+            location = _blob_key(upload_id)
+            parts = list(upload.parts)
+            if upload.tail is not None:  # the tail becomes the last part, copied inside the store
+                number = max(part[0] for part in parts) + 1
+                parts.append(await self._copy_part(upload_id, upload.mpu, number, upload.tail))
+            await self._complete(upload_id, upload.mpu, parts)
+            # the ETag CompleteMultipartUpload answers is not to be trusted (Ceph sends it empty)
+            stored = await self._head(location)
+            if stored != size:
+                raise OSError(f"S3 holds {stored} bytes for upload {upload_id}, expected {size}")
+        await self._sweep(upload_id, keep=location, multipart=upload.mpu is not None)
+        return location
+
+    async def abort_upload(self, upload_id: str, state: DriverState) -> None:
+        upload = _Upload.load(state)
+        if upload.mpu is not None:
+            await self._abort_multipart(_blob_key(upload_id), upload.mpu)
+        await self._sweep(upload_id, keep=None, multipart=True)
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    async def read(self, location: str, start: int, end: int) -> ByteChunks:  # type: ignore[override]
+        if start >= end:
+            await self._head(location)  # FileNotFoundError if it is not there
+            return
+        with _translate(location):
+            response = await self._client.get_object(
+                Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
+            )
+        body = response["Body"]
+        try:
+            remaining = end - start
+            while remaining:
+                pieces: list[bytes] = []
+                size = 0
+                while size < min(READ_CHUNK, remaining):  # batch the ~64 KiB socket reads
+                    with _translate(location):
+                        piece = await body.read(min(READ_CHUNK, remaining) - size)
+                    if not piece:
+                        raise OSError(f"blob {location} is shorter than recorded")
+                    pieces.append(piece)
+                    size += len(piece)
+                remaining -= size
+                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        finally:
+            body.close()
+
+    async def delete(self, location: str) -> None:
+        with _translate(location):
+            await self._client.delete_object(Bucket=self._bucket, Key=location)
+
+    async def presigned_url(self, location: str, expires: int) -> str:
+        """A URL that lets a client GET the blob straight from the store for `expires` seconds."""
+        if self._sse.mode == "sse-c":
+            raise ValueError("presigned URLs cannot carry an SSE-C key")
+        url: str = await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": location}, ExpiresIn=expires
+        )
+        return url
+
+    async def size(self, location: str) -> int:
+        """The stored size of a blob (HeadObject); FileNotFoundError if it is not there."""
+        return await self._head(location)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
+        """The parts kept when writing at `offset`, and how many tail bytes to keep."""
+        if offset > upload.size:
+            raise OSError(f"upload {upload_id}: offset {offset} is past the {upload.size} staged bytes")
+        parts: list[tuple[int, str, int]] = []
+        done = 0
+        for part in upload.parts:
+            if done + part[2] > offset:
+                break
+            parts.append(part)
+            done += part[2]
+        keep = offset - done
+        if len(parts) < len(upload.parts) and keep:
+            raise OSError(f"upload {upload_id}: cannot rewind to {offset}, inside an uploaded part")
+        return parts, keep
+
+    async def _read_tail(self, upload: _Upload, size: int, buffer: io.BytesIO) -> None:
+        """Append the first `size` bytes of the upload's tail to `buffer`, piece by piece."""
+        key = upload.tail
+        assert key is not None  # only called to keep bytes of an existing tail
+        start = buffer.tell()
+        with _translate(key, concurrent=True):
+            response = await self._client.get_object(
+                Bucket=self._bucket, Key=key, Range=f"bytes=0-{size - 1}", **self._sse.request
+            )
+            async with response["Body"] as body:
+                async for piece in body.iter_chunks(READ_CHUNK):
+                    buffer.write(piece)
+        if buffer.tell() - start != size:
+            raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload")
+
+    async def _put(self, key: str, data: io.BytesIO) -> None:
+        """PutObject of everything written to `data`."""
+        md5 = await _md5(data)
+        data.seek(0)
+        with _translate(key):
+            await self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentMD5=md5, **self._sse.write
+            )
+
+    async def _create_multipart(self, upload_id: str) -> str:
+        with _translate(upload_id):
+            response = await self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=_blob_key(upload_id), **self._sse.write
+            )
+        return str(response["UploadId"])
+
+    async def _upload_part(
+        self, upload_id: str, mpu: str, number: int, data: io.BytesIO
+    ) -> tuple[int, str, int]:
+        if number > MAX_PARTS:
+            raise BlobUploadInvalid(message=f"upload exceeds {MAX_PARTS} parts of the configured part size")
+        size = data.tell()
+        md5 = await _md5(data)
+        data.seek(0)
+        with _translate(upload_id, concurrent=True):
+            response = await self._client.upload_part(
+                Bucket=self._bucket,
+                Key=_blob_key(upload_id),
+                UploadId=mpu,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=md5,
+                **self._sse.request,
+            )
+        return number, str(response["ETag"]), size
+
+    async def _copy_part(self, upload_id: str, mpu: str, number: int, source: str) -> tuple[int, str, int]:
+        # UploadPartCopy, not CopyObject: Ceph answers CopyObject of an encrypted source with 501
+        with _translate(upload_id, concurrent=True):
+            response = await self._client.upload_part_copy(
+                Bucket=self._bucket,
+                Key=_blob_key(upload_id),
+                UploadId=mpu,
+                PartNumber=number,
+                CopySource={"Bucket": self._bucket, "Key": source},
+                **self._sse.request,
+                **self._sse.copy_source,
+            )
+        return number, str(response["CopyPartResult"]["ETag"]), 0  # size: only Complete reads it
+
+    async def _complete(self, upload_id: str, mpu: str, parts: list[tuple[int, str, int]]) -> None:
+        with _translate(upload_id, concurrent=True):
+            await self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=_blob_key(upload_id),
+                UploadId=mpu,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _ in parts]},
+            )
+
+    async def _abort_multipart(self, key: str, mpu: str) -> None:
+        with contextlib.suppress(FileNotFoundError), _translate(key):
+            await self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu)
+
+    async def _head(self, key: str) -> int:
+        with _translate(key):
+            response = await self._client.head_object(Bucket=self._bucket, Key=key, **self._sse.request)
+        return int(response["ContentLength"])
+
+    async def _sweep(self, upload_id: str, *, keep: str | None, multipart: bool) -> None:
+        """Delete what an upload left besides `keep`: tails of failed attempts, stray multiparts."""
+        prefix = _blob_key(upload_id)
+        keys: list[str] = []
+        with _translate(prefix):
+            paginator = self._client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                keys += [item["Key"] for item in page.get("Contents", ()) if item["Key"] != keep]
+        await self._delete_quietly(keys)
+        if multipart:
+            with _translate(prefix):
+                response = await self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=prefix)
+            for item in response.get("Uploads", ()):
+                await self._abort_multipart(item["Key"], item["UploadId"])
+
+    async def _delete_quietly(self, keys: list[str]) -> None:
+        """Best effort: what stays behind is garbage the next sweep finds, never a visible blob."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                with _translate("staging objects"):
+                    await self._client.delete_objects(
+                        Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                    )
+            except (StorageUnavailable, ClientError) as exc:
+                log.warning("could not delete %d staging objects: %s", len(batch), exc)
+
+    # --- startup ---------------------------------------------------------------------------
+
+    async def _check_store(self) -> None:
+        where = f"bucket {self._bucket!r}"
+        try:
+            await self._ensure_bucket()
+            await self._probe()
+        except NoCredentialsError:
+            raise S3StoreError(
+                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
+            ) from None
+        except StorageUnavailable as exc:
+            raise S3StoreError(f"S3 store unreachable ({where}): {exc.__cause__ or exc}") from None
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise S3StoreError(f"S3 store check failed ({where}, sse {self._sse.mode}): {exc}") from None
+
+    async def _ensure_bucket(self) -> None:
+        try:
+            with _translate(self._bucket):
+                await self._client.head_bucket(Bucket=self._bucket)
+            return
+        except FileNotFoundError:
+            pass
+        try:
+            with _translate(self._bucket):
+                await self._client.create_bucket(Bucket=self._bucket, **self._location_constraint())
+        except ClientError as exc:
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+            with _translate(self._bucket):  # someone else's bucket answers 403 here
+                await self._client.head_bucket(Bucket=self._bucket)
+
+    def _location_constraint(self) -> dict[str, Any]:
+        region = self._client.meta.region_name
+        if not region or region == "us-east-1":
+            return {}
+        return {"CreateBucketConfiguration": {"LocationConstraint": region}}
+
+    async def _probe(self) -> None:
+        """Write, read back and delete one object with the SSE settings every blob will use."""
+        key = f"_probe/{uuid.uuid4().hex}"
+        payload = b"ocigate probe " + secrets.token_bytes(16)
+        with _translate(key):
+            response = await self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=payload, ContentMD5=_md5_base64(payload), **self._sse.write
+            )
+        try:
+            if not self._sse.honoured(response):
+                raise S3StoreError(
+                    f"the S3 store ignored server-side encryption {self._sse.mode!r}: "
+                    "blobs would be stored unencrypted"
+                )
+            if b"".join([chunk async for chunk in self.read(key, 0, len(payload))]) != payload:
+                raise S3StoreError("the S3 store returned other bytes than it was given")
+            if self._sse.mode == "sse-c" and await self._readable_without_key(key):
+                raise S3StoreError("the S3 store serves SSE-C objects without their key")
+        finally:
+            await self.delete(key)
+
+    async def _readable_without_key(self, key: str) -> bool:
+        try:
+            with _translate(key):
+                response = await self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError:
+            return False
+        response["Body"].close()
+        return True
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """The driver state of one upload (see the module docstring)."""
+
+    mpu: str | None = None
+    parts: tuple[tuple[int, str, int], ...] = ()  # (number, ETag, size)
+    tail: str | None = None
+    tail_size: int = 0
+    stale: str | None = None  # the previous tail: nothing refers to it once this state is stored
+
+    @property
+    def size(self) -> int:
+        return sum(part[2] for part in self.parts) + self.tail_size
+
+    @classmethod
+    def load(cls, state: DriverState) -> _Upload:
+        return cls(
+            state.get("mpu"),
+            tuple((int(n), str(etag), int(size)) for n, etag, size in state.get("parts", ())),
+            state.get("tail"),
+            int(state.get("tail_size", 0)),
+            state.get("stale"),
+        )
+
+    def dump(self) -> DriverState:
+        return {
+            "mpu": self.mpu,
+            "parts": [list(part) for part in self.parts],
+            "tail": self.tail,
+            "tail_size": self.tail_size,
+            "stale": self.stale,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class _Sse:
+    """Request parameters for the configured server-side encryption. The SSE-C key lives only
+    here (and in botocore's request): never in reprs, messages or logs."""
+
+    mode: str
+    write: dict[str, Any] = field(default_factory=dict)  # PutObject, CreateMultipartUpload
+    request: dict[str, Any] = field(default_factory=dict)  # UploadPart, GetObject, HeadObject
+    copy_source: dict[str, Any] = field(default_factory=dict)  # UploadPartCopy's source
+    secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"_Sse({self.mode!r})"
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> _Sse:
+        mode = config.s3_sse
+        if mode == "none":
+            return cls(mode)
+        if mode == "AES256":
+            return cls(mode, write={"ServerSideEncryption": "AES256"})
+        if mode == "aws:kms":
+            write = {"ServerSideEncryption": "aws:kms"}
+            if config.s3_sse_kms_key_id:
+                write["SSEKMSKeyId"] = config.s3_sse_kms_key_id
+            return cls(mode, write=write)
+        if mode == "sse-c":
+            key = _customer_key(config.s3_sse_c_key, config.s3_sse_c_key_file)
+            request = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+            copy_source = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": key}
+            b64 = base64.b64encode(key).decode()
+            return cls(mode, request, request, copy_source, (b64, repr(key)[2:-1]))
+        raise ValueError(f"OCIGATE_S3_SSE must be one of {', '.join(SSE_MODES)}, not {mode!r}")
+
+    def honoured(self, response: dict[str, Any]) -> bool:
+        """Whether a PutObject response shows the store applied this encryption."""
+        if self.mode == "sse-c":
+            return response.get("SSECustomerAlgorithm") == "AES256"
+        if self.mode in ("AES256", "aws:kms"):
+            return response.get("ServerSideEncryption") == self.mode
+        return True
+
+
+class _Redactor(logging.Filter):
+    """Blanks SSE-C keys out of botocore's debug logs (it logs request headers and signing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def watch(self, secret_forms: tuple[str, ...]) -> None:
+        if not secret_forms:
+            return
+        self._secrets.update(secret_forms)
+        # a logger filter sees only records logged at that very logger: attach to all of them
+        # (botocore's modules, and so their loggers, are loaded once a client exists)
+        names = [
+            name
+            for name in logging.root.manager.loggerDict
+            if name.split(".")[0] in ("botocore", "aiobotocore")
+        ]
+        for name in {"botocore", "aiobotocore", *names}:
+            logging.getLogger(name).addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report, not ours
+            return True
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, ()
+        return True
+
+
+_REDACT = _Redactor()
+
+
+def _customer_key(value: str | None, path: Path | None) -> bytes:
+    """The 32-byte SSE-C key from its base64 text, or a file holding that text (or raw bytes)."""
+    if value is None and path is not None:
+        raw = path.read_bytes()
+        if len(raw) == 32:
+            return raw
+        value = raw.decode("ascii", errors="replace").strip()
+    if value is None:
+        raise ValueError("OCIGATE_S3_SSE=sse-c needs OCIGATE_S3_SSE_C_KEY or OCIGATE_S3_SSE_C_KEY_FILE")
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:  # the message never shows the key
+        raise ValueError("the SSE-C key must be base64 of 32 bytes")
+    return key
+
+
+@contextlib.contextmanager
+def _translate(what: str, *, concurrent: bool = False) -> Iterator[None]:
+    """S3 failures as the domain's: a missing object is FileNotFoundError, a store that is down
+    or throttling after botocore's retries is StorageUnavailable (503). With `concurrent`, a
+    staging object or part that vanished means another request changed the upload."""
+    try:
+        yield
+    except ClientError as exc:
+        code, status = _code(exc), _status(exc)
+        if status >= 500 or status == 429 or code in _THROTTLED:
+            raise StorageUnavailable(message=f"S3 store answered {status} {code}") from exc
+        if concurrent and code in _CONCURRENT:
+            raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload") from exc
+        if code in ("NoSuchKey", "NoSuchUpload", "404", "NotFound"):
+            raise FileNotFoundError(f"no S3 object {what}") from exc
+        raise
+    except (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError) as exc:
+        raise StorageUnavailable(message=f"S3 store unreachable: {type(exc).__name__}") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+async def _md5(data: io.BytesIO) -> str:
+    """Content-MD5 of what was written to `data`; hashed off the event loop when big
+    (hashlib releases the GIL), as the body is not SHA-256 signed."""
+    with data.getbuffer() as view:
+        if view.nbytes >= 256 * 1024:
+            return await asyncio.to_thread(_md5_base64, view)
+        return _md5_base64(view)
+
+
+def _md5_base64(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def _blob_key(upload_id: str) -> str:
+    return f"blobs/{upload_id}"

@@ -1,0 +1,218 @@
+"""S3 stores for the tests: a throwaway Ceph (mon + osd + radosgw, `ceph.sh`) and `moto_server`,
+each started once per session on free loopback ports, data under a temp dir, and stopped by
+the fixture (only the processes they started)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from storage.blobs.s3 import S3BlobDriver
+from storage.config import MIB, StorageConfig
+from tests.servers import free_port
+
+CEPH_SH = Path(__file__).with_name("ceph.sh")
+CEPH_PACKAGES = "ceph-mon ceph-osd radosgw ceph-common curl"
+CEPH_BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "rados", "monmaptool", "curl")
+# how each `blob_driver` backend encrypts: (fixture of its store, OCIGATE_S3_SSE)
+BACKENDS = {
+    "s3-ceph-kms": ("ceph_s3", "aws:kms"),
+    "s3-ceph-sse-c": ("ceph_s3", "sse-c"),
+    "s3-moto": ("moto_s3", "AES256"),  # moto ignores SSE-C (the startup check refuses it)
+}
+
+
+@dataclass(frozen=True)
+class S3Service:
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    ceph_conf: Path | None = None  # for `rados`: the raw objects behind the S3 API
+    kms_key_id: str | None = None
+    start_seconds: float = 0.0
+    # an SSE-C key per store, kept out of reprs (pytest prints fixture values on errors)
+    sse_c_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode(), repr=False)
+
+    def credentials(self) -> dict[str, str]:
+        """The AWS_* variables the driver's default credential chain reads."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def settings(self, sse: str, bucket: str, **extra: str) -> dict[str, str]:
+        """Environment of an `ocigate serve` storing blobs here."""
+        env = {
+            **self.credentials(),
+            "OCIGATE_BLOB_STORE": "s3",
+            "OCIGATE_S3_ENDPOINT_URL": self.endpoint_url,
+            "OCIGATE_S3_BUCKET": bucket,
+            "OCIGATE_S3_ADDRESSING_STYLE": "path",
+            "OCIGATE_S3_SSE": sse,
+        }
+        if sse == "aws:kms" and self.kms_key_id:
+            env["OCIGATE_S3_SSE_KMS_KEY_ID"] = self.kms_key_id
+        if sse == "sse-c":
+            env["OCIGATE_S3_SSE_C_KEY"] = self.sse_c_key
+        return {**env, **extra}
+
+    def config(self, sse: str, bucket: str, root: Path, **extra: object) -> StorageConfig:
+        values: dict[str, object] = {
+            "data_dir": root,
+            "blob_store": "s3",
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_bucket": bucket,
+            "s3_addressing_style": "path",
+            "s3_sse": sse,
+            "s3_part_size": 5 * MIB,  # the smallest S3 allows: tests cross part boundaries cheaply
+        }
+        if sse == "aws:kms":
+            values["s3_sse_kms_key_id"] = self.kms_key_id
+        if sse == "sse-c":
+            values["s3_sse_c_key"] = self.sse_c_key
+        return StorageConfig(**{**values, **extra})  # type: ignore[arg-type]
+
+    async def open_driver(
+        self, monkeypatch: pytest.MonkeyPatch, sse: str, root: Path, **extra: object
+    ) -> S3BlobDriver:
+        """A driver on a fresh bucket (tests reuse upload ids)."""
+        for name, value in self.credentials().items():
+            monkeypatch.setenv(name, value)
+        return await S3BlobDriver.open(self.config(sse, new_bucket(), root, **extra))
+
+
+def new_bucket() -> str:
+    return f"t-{uuid.uuid4().hex[:24]}"
+
+
+class Ceph:
+    """One Ceph instance of `ceph.sh` under `workdir`."""
+
+    def __init__(self, workdir: Path) -> None:
+        missing = [name for name in CEPH_BINARIES if shutil.which(name) is None]
+        if missing:
+            pytest.fail(
+                f"Ceph is not installed (missing {', '.join(missing)}): apt-get install {CEPH_PACKAGES} "
+                "(or bash tests/services/install.sh)"
+            )
+        self.env = {
+            **os.environ,
+            "CEPH_DIR": str(workdir),
+            "RGW_PORT": str(free_port()),
+            "MON_PORT": str(free_port()),
+            "MON_V1_PORT": str(free_port()),
+            "OSD_STORE": os.environ.get("OSD_STORE", "memstore"),
+        }
+
+    def start(self) -> S3Service:
+        result = subprocess.run(
+            ["bash", str(CEPH_SH), "up"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"Ceph did not start: {result.stderr[-3000:]}")
+        exported = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in result.stdout.splitlines()
+            if line.startswith("export ")
+        )
+        return S3Service(
+            endpoint_url=exported["S3_ENDPOINT_URL"],
+            access_key=exported["AWS_ACCESS_KEY_ID"],
+            secret_key=exported["AWS_SECRET_ACCESS_KEY"],
+            region=exported["AWS_DEFAULT_REGION"],
+            ceph_conf=Path(exported["CEPH_CONF"]),
+            kms_key_id=exported["CEPH_KMS_KEY_ID"],
+            start_seconds=float(exported["CEPH_START_SECONDS"]),
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["bash", str(CEPH_SH), "down"], env=self.env, capture_output=True, timeout=120, check=False
+        )
+
+
+class MotoServer:
+    """`moto_server` (an in-memory S3) as a subprocess on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        binary = Path(sys.executable).with_name("moto_server")
+        if not binary.exists():
+            pytest.fail("moto_server is missing: bash deploy/install.sh test (installs moto[server])")
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url, timeout=1)
+                return
+            except requests.ConnectionError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"moto_server did not start on port {self.port}")
+
+    def service(self) -> S3Service:
+        return S3Service(self.url, "motoaccess", "motosecret")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def ceph_s3(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
+    """Ceph RGW for the session (about 15 s to start with memstore; SSE-KMS key `testkey-1`)."""
+    ceph = Ceph(tmp_path_factory.mktemp("ceph"))
+    try:
+        service = ceph.start()
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(f"\n[ceph up in {service.start_seconds:.1f} s]", end=" ", file=sys.stderr)
+        yield service
+    finally:
+        ceph.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[S3Service]:
+    server = MotoServer()
+    try:
+        yield server.service()
+    finally:
+        server.stop()
+
+
+async def open_backend(request: pytest.FixtureRequest, backend: str, root: Path) -> S3BlobDriver:
+    """A driver of `backend` (a BACKENDS name) on a fresh bucket; its store starts on first use."""
+    store, sse = BACKENDS[backend]
+    service: S3Service = request.getfixturevalue(store)
+    return await service.open_driver(request.getfixturevalue("monkeypatch"), sse, root)

@@ -1,0 +1,156 @@
+"""The metadata cache over each backend (memory, Redis), and the Redis entry format."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from redis.exceptions import RedisError
+
+from storage.cache import ABSENT, MetadataCache
+from storage.cache_redis import RecordSerializer, open_redis_cache, redis_backend
+from storage.metadata import ManifestRecord, RegistryRecord
+from tests.servers import free_port
+from tests.services.redis import RedisServer
+
+D1 = "sha256:" + "1" * 64
+MANIFEST = ManifestRecord(
+    D1,
+    "application/vnd.oci.image.manifest.v1+json",
+    bytes(range(256)) * 4,  # exact bytes, not text
+    subject="sha256:" + "2" * 64,
+    artifact_type="application/sbom",
+    annotations=b'{"a":"\xc3\xa9"}',
+)
+REGISTRY = RegistryRecord("0" * 32, "alpha", 1700000000000)
+
+
+def _redis_url(server: RedisServer, db: int) -> str:
+    return server.url.rpartition("/")[0] + f"/{db}"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[MetadataCache]:
+    if request.param == "redis":
+        url = _redis_url(request.getfixturevalue("redis_server"), 2)
+        cache = await open_redis_cache(url, tag_ttl=0.2)
+        await cache._backend.clear(namespace="")  # flush this test db: no entries from earlier tests
+    else:
+        cache = MetadataCache(tag_ttl=0.2)
+    yield cache
+    await cache.close()
+
+
+async def test_entries_round_trip(cache: MetadataCache) -> None:
+    await cache.set_manifest(7, MANIFEST)
+    await cache.set_tag(7, "latest", D1)
+    await cache.set_registry("alpha", REGISTRY)
+    await cache.set_registry("nope", None)
+    await cache.set_repository_id(REGISTRY.id, "team/app", 7)
+    assert await cache.get_manifest(7, D1) == MANIFEST
+    assert await cache.get_tag(7, "latest") == D1
+    assert await cache.get_registry("alpha") == REGISTRY
+    assert await cache.get_registry("nope") == ABSENT
+    assert await cache.get_repository_id(REGISTRY.id, "team/app") == 7
+    assert await cache.get_manifest(8, D1) is None
+
+
+async def test_drops_and_tag_lifetime(cache: MetadataCache) -> None:
+    await cache.set_manifest(7, MANIFEST)
+    await cache.drop_manifest(7, D1)
+    assert await cache.get_manifest(7, D1) is None
+    await cache.set_tag(7, "a", D1)
+    await cache.set_tag(7, "b", D1)
+    await cache.drop_tags(7, ["a"])
+    assert await cache.get_tag(7, "a") is None
+    assert await cache.get_tag(7, "b") == D1
+    await asyncio.sleep(0.3)  # past tag_ttl: another process's move is seen by then
+    assert await cache.get_tag(7, "b") is None
+
+
+async def test_replicas_share_entries_and_drops(redis_server: RedisServer) -> None:
+    url = _redis_url(redis_server, 2)
+    first, second = await open_redis_cache(url), await open_redis_cache(url)
+    try:
+        await first.set_manifest(9, MANIFEST)
+        assert await second.get_manifest(9, D1) == MANIFEST
+        await second.drop_manifest(9, D1)
+        assert await first.get_manifest(9, D1) is None
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MANIFEST,
+        ManifestRecord(D1, "application/vnd.oci.image.index.v1+json", b""),
+        ManifestRecord(D1, "m", b"{}", annotations=b""),
+        REGISTRY,
+        RegistryRecord(**{f.name: 42 if f.type == "int" else f"v-{f.name}" for f in fields(RegistryRecord)}),
+        "sha256:abc",
+        "",
+        123456789012,
+    ],
+)
+def test_serializer_round_trips_every_field(value: object) -> None:
+    serializer = RecordSerializer()
+    encoded = serializer.dumps(value)
+    assert isinstance(encoded, bytes)
+    assert serializer.loads(encoded) == value
+    assert type(serializer.loads(encoded)) is type(value)
+
+
+def test_serializer_keeps_manifest_bytes_as_they_are() -> None:
+    # no base64, no JSON escaping: the content plus a header of digests and media types
+    assert len(RecordSerializer().dumps(MANIFEST)) < len(MANIFEST.content) + 300
+
+
+def test_unreadable_entries_are_misses() -> None:
+    serializer = RecordSerializer()
+    assert serializer.loads(b"x???") is None  # e.g. written by a newer release
+    assert serializer.loads(b"m\x00\x00\x00\x09[1,2]") is None
+    assert serializer.loads(None) is None
+    with pytest.raises(TypeError):
+        serializer.dumps(1.5)
+
+
+async def test_redis_down_reads_miss_and_fills_are_skipped(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    cache = await open_redis_cache(server.url)
+    try:
+        await cache.set_manifest(7, MANIFEST)
+        assert await cache.get_manifest(7, D1) == MANIFEST
+        server.stop()
+        await cache.set_manifest(7, MANIFEST)
+        assert await cache.get_manifest(7, D1) is None  # the caller goes to the metadata store
+        with pytest.raises(RedisError):  # an invalidation that did not happen is an error
+            await cache.drop_manifest(7, D1)
+    finally:
+        server.stop()
+        await cache.close()
+
+
+async def test_unreachable_redis_fails_at_start_with_the_reason() -> None:
+    with pytest.raises(RuntimeError, match=r"cannot reach Redis at redis://:\*\*\*@127\.0\.0\.1"):
+        await open_redis_cache(f"redis://:secret@127.0.0.1:{free_port()}/0")
+
+
+def test_redis_url_is_parsed() -> None:
+    backend = redis_backend("rediss://user:p%40ss@cache.example:6380/3")
+    kwargs = backend.client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.example", 6380, 3)
+    assert (kwargs["username"], kwargs["password"]) == ("user", "p@ss")
+    with pytest.raises(ValueError, match="OCIGATE_REDIS_URL"):
+        redis_backend("http://cache.example")
+
+
+async def test_a_late_fill_does_not_resurrect_a_deleted_manifest(cache: MetadataCache) -> None:
+    """Replica A loads a manifest, replica B deletes it and drops the entry, then A fills."""
+    await cache.drop_manifest(7, D1)
+    await cache.set_manifest(7, MANIFEST)
+    assert await cache.get_manifest(7, D1) is None

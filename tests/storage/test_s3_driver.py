@@ -1,0 +1,309 @@
+"""What only the S3 driver has to get right: multipart layout across requests, all-or-nothing
+state with tails in staging objects, sweeping, startup checks, SSE-C secrecy, 503 when down,
+bounded memory. The shared behaviour is in test_blob_drivers.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import logging
+import os
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from storage.blobs import open_blob_driver
+from storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
+from storage.config import MIB
+from storage.errors import BlobUploadInvalid, StorageUnavailable
+from tests.servers import free_port
+from tests.services.ceph import BACKENDS, MotoServer, S3Service, new_bucket, open_backend
+
+PART = 5 * MIB
+
+
+@pytest.fixture(params=list(BACKENDS))
+async def s3(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S3BlobDriver]:
+    driver = await open_backend(request, request.param, tmp_path)
+    yield driver
+    await driver.close()
+
+
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def broken_after(data: bytes, size: int) -> AsyncIterator[bytes]:
+    async for piece in pieces(data, size):
+        yield piece
+    raise ConnectionResetError("client went away")
+
+
+async def read_all(driver: S3BlobDriver, location: str, start: int, end: int) -> bytes:
+    return b"".join([chunk async for chunk in driver.read(location, start, end)])
+
+
+async def leftovers(driver: S3BlobDriver, upload_id: str) -> tuple[list[str], list[str]]:
+    """Object keys and multipart uploads the store holds for an upload."""
+    client: Any = driver._client
+    bucket = driver._bucket
+    objects = await client.list_objects_v2(Bucket=bucket, Prefix=f"blobs/{upload_id}")
+    uploads = await client.list_multipart_uploads(Bucket=bucket, Prefix=f"blobs/{upload_id}")
+    return (
+        sorted(item["Key"] for item in objects.get("Contents", ())),
+        [item["UploadId"] for item in uploads.get("Uploads", ())],
+    )
+
+
+async def test_multipart_across_requests_and_parts(s3: S3BlobDriver) -> None:
+    upload_id = "1" * 32
+    content = os.urandom(3 * PART + 1_234_567)
+    cuts = [0, 3_000_001, 2 * PART + 17, len(content)]  # requests end inside parts
+    state = await s3.start_upload(upload_id)
+    for start, end in itertools.pairwise(cuts):
+        state = await s3.write_upload(upload_id, state, start, pieces(content[start:end], 777_777))
+        text = orjson.dumps(state)
+        assert len(text) < 1024  # UploadId, parts, tail key: never bytes
+        assert json.loads(text) == state
+    assert state["parts"]
+    assert state["tail"]
+    location = await s3.commit_upload(upload_id, state, len(content), "sha256/00/00")
+    assert location == f"blobs/{upload_id}"
+    assert await read_all(s3, location, 0, len(content)) == content
+    for start, end in [(PART - 10, PART + 10), (0, 1), (len(content) - 5, len(content)), (3, 2 * PART + 99)]:
+        assert await read_all(s3, location, start, end) == content[start:end]
+    assert await leftovers(s3, upload_id) == ([location], [])  # tails swept, nothing copied
+
+
+async def test_small_blob_is_one_object_committed_in_place(s3: S3BlobDriver) -> None:
+    upload_id = "2" * 32
+    state = await s3.write_upload(upload_id, await s3.start_upload(upload_id), 0, pieces(b"small", 2))
+    assert state["mpu"] is None
+    location = await s3.commit_upload(upload_id, state, 5, "sha256/00/01")
+    assert location == state["tail"]  # where PutObject wrote it: no copy at commit
+    assert await read_all(s3, location, 0, 5) == b"small"
+    assert await leftovers(s3, upload_id) == ([location], [])
+
+
+async def test_failed_request_leaves_previous_state_valid(s3: S3BlobDriver) -> None:
+    upload_id = "3" * 32
+    first, lost, second = os.urandom(3 * MIB), os.urandom(8 * MIB), os.urandom(8 * MIB + 3)
+    state = await s3.write_upload(upload_id, await s3.start_upload(upload_id), 0, pieces(first, 65536))
+    # the client goes away after a part and a half: parts were uploaded, the state is unchanged
+    with pytest.raises(ConnectionResetError):
+        await s3.write_upload(upload_id, state, len(first), broken_after(lost, 100_003))
+    # the domain may also refuse a state the driver returned (size check, lost compare-and-set)
+    await s3.write_upload(upload_id, state, len(first), pieces(lost, 1 << 20))
+    state = await s3.write_upload(upload_id, state, len(first), pieces(second, 1 << 20))
+    size = len(first) + len(second)
+    location = await s3.commit_upload(upload_id, state, size, "sha256/00/02")
+    assert await read_all(s3, location, 0, size) == first + second
+    assert await leftovers(s3, upload_id) == ([location], [])
+
+
+async def test_concurrent_writes_never_commit_the_other_requests_bytes(s3: S3BlobDriver) -> None:
+    """Two replicas continue the same state; the domain keeps one result. Its commit must refuse
+    rather than store the loser's bytes under the winner's digest."""
+    upload_id = "4" * 32
+    head, mine, theirs = os.urandom(PART + MIB), os.urandom(6 * MIB), os.urandom(6 * MIB)
+    state = await s3.write_upload(upload_id, await s3.start_upload(upload_id), 0, pieces(head, MIB))
+    assert state["mpu"]
+    winner = await s3.write_upload(upload_id, state, len(head), pieces(mine, MIB))
+    await s3.write_upload(upload_id, state, len(head), pieces(theirs, MIB))  # overwrites part 2
+    with pytest.raises(BlobUploadInvalid):  # the store checks part ETags on completion
+        await s3.commit_upload(upload_id, winner, len(head) + len(mine), "sha256/00/03")
+
+
+async def test_abort_removes_tails_parts_and_stray_multipart_uploads(s3: S3BlobDriver) -> None:
+    upload_id = "5" * 32
+    state = await s3.start_upload(upload_id)
+    with pytest.raises(ConnectionResetError):  # leaves a multipart upload the state never names
+        await s3.write_upload(upload_id, state, 0, broken_after(os.urandom(6 * MIB), MIB))
+    state = await s3.write_upload(upload_id, state, 0, pieces(os.urandom(7 * MIB), MIB))
+    objects, uploads = await leftovers(s3, upload_id)
+    assert objects
+    assert len(uploads) == 2
+    await s3.abort_upload(upload_id, state)
+    await s3.abort_upload(upload_id, state)
+    assert await leftovers(s3, upload_id) == ([], [])
+
+
+async def test_empty_request_and_rewinds(s3: S3BlobDriver) -> None:
+    upload_id = "6" * 32
+    content = os.urandom(PART + 100)
+    state = await s3.write_upload(upload_id, await s3.start_upload(upload_id), 0, pieces(content, MIB))
+    assert await s3.write_upload(upload_id, state, len(content), pieces(b"", 1)) == state
+    with pytest.raises(OSError, match="inside an uploaded part"):
+        await s3.write_upload(upload_id, state, 10, pieces(b"x", 1))
+    state = await s3.write_upload(upload_id, state, PART + 50, pieces(b"", 1))  # keep half the tail
+    location = await s3.commit_upload(upload_id, state, PART + 50, "sha256/00/04")
+    assert await read_all(s3, location, 0, PART + 50) == content[: PART + 50]
+
+
+async def test_missing_blob_is_file_not_found(s3: S3BlobDriver) -> None:
+    with pytest.raises(FileNotFoundError):
+        await read_all(s3, "blobs/" + "7" * 32, 0, 10)
+    with pytest.raises(FileNotFoundError):
+        await read_all(s3, "blobs/" + "7" * 32, 0, 0)
+
+
+@pytest.mark.parametrize("backend", ["s3-moto", "s3-ceph-kms"])
+async def test_presigned_url_serves_the_blob(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    driver = await open_backend(request, backend, tmp_path)
+    try:
+        content = os.urandom(100_000)
+        upload_id = "8" * 32
+        state = await driver.write_upload(
+            upload_id, await driver.start_upload(upload_id), 0, pieces(content, 4096)
+        )
+        location = await driver.commit_upload(upload_id, state, len(content), "sha256/00/05")
+        url = await driver.presigned_url(location, 60)
+        assert await asyncio.to_thread(lambda: requests.get(url, timeout=10).content) == content
+        ranged = await asyncio.to_thread(
+            lambda: requests.get(url, headers={"Range": "bytes=10-19"}, timeout=10)
+        )
+        assert ranged.status_code == 206
+        assert ranged.content == content[10:20]
+    finally:
+        await driver.close()
+
+
+async def test_sse_c_key_is_never_logged_or_shown(
+    ceph_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    caplog.set_level(logging.DEBUG, logger="aiobotocore")
+    driver = await ceph_s3.open_driver(monkeypatch, "sse-c", tmp_path)
+    try:
+        upload_id = "9" * 32
+        state = await driver.write_upload(
+            upload_id, await driver.start_upload(upload_id), 0, pieces(b"x" * 100, 7)
+        )
+        location = await driver.commit_upload(upload_id, state, 100, "sha256/00/06")
+        assert await read_all(driver, location, 0, 100) == b"x" * 100
+        shown = caplog.text + repr(driver) + repr(driver._sse) + json.dumps(state)
+    finally:
+        await driver.close()
+    key = ceph_s3.sse_c_key
+    assert "x-amz-server-side-encryption-customer-key:" in caplog.text.lower()  # it was logged...
+    assert key not in shown  # ...with the key blanked out
+    assert repr(base64.b64decode(key))[2:-1] not in shown
+
+
+async def test_startup_refuses_what_cannot_work(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in moto_s3.credentials().items():
+        monkeypatch.setenv(name, value)
+    secret = moto_s3.sse_c_key
+    # moto accepts SSE-C headers and ignores them: the probe sees it and refuses
+    with pytest.raises(S3StoreError, match="ignored server-side encryption") as refused:
+        await open_blob_driver(moto_s3.config("sse-c", new_bucket(), tmp_path))
+    assert secret not in str(refused.value)
+    with pytest.raises(ValueError, match="base64 of 32 bytes") as bad_key:
+        await open_blob_driver(moto_s3.config("sse-c", new_bucket(), tmp_path, s3_sse_c_key=secret[:-8]))
+    assert secret[:-8] not in str(bad_key.value)
+    with pytest.raises(ValueError, match="REDIRECT"):
+        await open_blob_driver(moto_s3.config("sse-c", new_bucket(), tmp_path, s3_redirect=True))
+    with pytest.raises(ValueError, match="PART_SIZE"):
+        await open_blob_driver(moto_s3.config("none", new_bucket(), tmp_path, s3_part_size=MIB))
+    with pytest.raises(ValueError, match="OCIGATE_S3_SSE"):
+        await open_blob_driver(moto_s3.config("aes", new_bucket(), tmp_path))
+    started = time.monotonic()
+    with pytest.raises(S3StoreError, match="unreachable"):
+        await open_blob_driver(
+            moto_s3.config("none", new_bucket(), tmp_path, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+        )
+    assert time.monotonic() - started < 15
+
+
+async def test_missing_bucket_is_created(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in moto_s3.credentials().items():
+        monkeypatch.setenv(name, value)
+    bucket = new_bucket()
+    driver = await open_blob_driver(moto_s3.config("AES256", bucket, tmp_path))
+    try:
+        assert isinstance(driver, S3BlobDriver)
+        await driver._client.head_bucket(Bucket=bucket)
+    finally:
+        await driver.close()
+
+
+def test_sse_c_key_from_file(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    (tmp_path / "raw").write_bytes(key)
+    (tmp_path / "text").write_text(base64.b64encode(key).decode() + "\n")
+    assert _customer_key(None, tmp_path / "raw") == key
+    assert _customer_key(None, tmp_path / "text") == key
+    (tmp_path / "short").write_text(base64.b64encode(key[:16]).decode())
+    with pytest.raises(ValueError, match="32 bytes"):
+        _customer_key(None, tmp_path / "short")
+
+
+async def test_store_down_is_a_quick_storage_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = MotoServer()  # its own store: the session's one stays up
+    try:
+        driver = await server.service().open_driver(monkeypatch, "none", tmp_path)
+    except BaseException:
+        server.stop()
+        raise
+    try:
+        upload_id = "a" * 32
+        state = await driver.write_upload(
+            upload_id, await driver.start_upload(upload_id), 0, pieces(b"abc", 3)
+        )
+        location = await driver.commit_upload(upload_id, state, 3, "sha256/00/07")
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable) as down:
+            await read_all(driver, location, 0, 3)
+        with pytest.raises(StorageUnavailable):
+            await driver.write_upload(upload_id, await driver.start_upload(upload_id), 0, pieces(b"abc", 3))
+        assert down.value.status == 503
+        assert time.monotonic() - started < 15  # retries back off, but briefly
+    finally:
+        server.stop()
+        await driver.close()
+
+
+async def test_memory_is_bounded_by_one_part(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """40 MiB in 64 KiB chunks with 5 MiB parts: the driver holds about one part, not the blob
+    (moto runs in another process, so only the driver's side is measured)."""
+    driver = await moto_s3.open_driver(monkeypatch, "none", tmp_path)
+    upload_id = "b" * 32
+    chunk = os.urandom(65536)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(40 * 16):
+            yield chunk
+
+    try:
+        state = await driver.start_upload(upload_id)
+        tracemalloc.start()
+        try:
+            state = await driver.write_upload(upload_id, state, 0, body())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 2 * PART, f"peak {peak / MIB:.1f} MiB"
+        location = await driver.commit_upload(upload_id, state, 40 * MIB, "sha256/00/08")
+        assert location == f"blobs/{upload_id}"
+    finally:
+        await driver.close()
