@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -96,6 +97,11 @@ def _token(row: tuple[object, ...]) -> TokenRecord:
     )
 
 
+def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+    detail = orjson.loads(row[6]) if row[6] else None
+    return AuditEntry(row[0], row[1], row[2], row[3], row[4], row[5], detail)
+
+
 def encode_grants(grants: tuple[Grant, ...]) -> str:
     return orjson.dumps(
         [{"type": g.type, "name": g.pattern, "actions": sorted(g.actions)} for g in grants]
@@ -154,7 +160,9 @@ class CredentialStore:
 
     async def adopt_orphan_registries(self, account_id: str) -> None:
         """Registries created without an account (the default one, the CLI's) join the default account."""
-        await self._engine.execute("UPDATE registries SET account_id = ? WHERE account_id IS NULL", account_id)
+        await self._engine.execute(
+            "UPDATE registries SET account_id = ? WHERE account_id IS NULL", account_id
+        )
 
     async def get_account(self, name: str) -> AccountRecord | None:
         row = await self._engine.fetchone("SELECT id, name, created_at FROM accounts WHERE name = ?", name)
@@ -277,7 +285,7 @@ class CredentialStore:
             sql += " AND id = ?"
             args.append(entry_id)
         rows = await self._engine.fetchall(sql + " ORDER BY id DESC LIMIT ?", *args, limit)
-        return [AuditEntry(*row[:6], orjson.loads(row[6]) if row[6] else None) for row in rows]
+        return [_audit_entry(row) for row in rows]
 
     async def count_account_audit(self, account_id: str) -> int:
         row = await self._engine.fetchone("SELECT COUNT(*) FROM audit_log WHERE account_id = ?", account_id)

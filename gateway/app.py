@@ -125,7 +125,7 @@ def build_app(
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
-    app.router.add_route("*", "/v2/{tail:.*}", api)
+    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     install_management(app, settings, registries, authenticator)

@@ -16,16 +16,15 @@ MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1  # SQL engines take 64-bit integers at most
 
 
-def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     text = query.get(name)
     if text is None:
         return default
     if not text.isascii() or not text.isdigit():
         raise invalid(f"{name} must be an integer")
     value = int(text)
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise invalid(f"{name} must be {bounds}")
+    if not low <= value <= high:
+        raise invalid(f"{name} must be between {low} and {high}")
     return value
 
 

@@ -118,6 +118,9 @@ def _query(request: web.Request, allowed: frozenset[str]) -> dict[str, str]:
     return query
 
 
+_DOMAIN_CODES = {400: VALIDATION_ERROR, 404: NOT_FOUND, 503: SERVICE_UNAVAILABLE}
+
+
 class ManagementApi:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -129,10 +132,9 @@ class ManagementApi:
         except ApiError as error:
             return error.response()
         except RegistryError as error:  # from the domain: e.g. the store is unavailable
-            code = SERVICE_UNAVAILABLE if error.status == 503 else INTERNAL_ERROR
-            if error.status < 500:
-                code = VALIDATION_ERROR if error.status == 400 else NOT_FOUND
-            return error_response(error.status, code, error.message)
+            return error_response(
+                error.status, _DOMAIN_CODES.get(error.status, INTERNAL_ERROR), error.message
+            )
         except (ConnectionResetError, web.RequestPayloadError) as exc:
             log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
             return error_response(400, VALIDATION_ERROR, "incomplete request body")

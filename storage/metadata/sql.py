@@ -17,7 +17,7 @@ from .base import (
     TokenSpent,
     UploadRecord,
 )
-from .engine import SqlEngine, Transaction
+from .engine import Row, SqlEngine, Transaction
 
 _REGISTRY_COLUMNS = "id, name, created_at, account_id, properties"
 
@@ -87,8 +87,11 @@ class SqlMetadataStore(MetadataStore):
         return row[0] if row else None
 
     async def list_repositories(self, registry_id: str, last: str, limit: int) -> list[str]:
+        # a repository whose contents were all deleted is no longer listed
         rows = await self.engine.fetchall(
-            "SELECT name FROM repositories WHERE registry_id = ? AND name > ? ORDER BY name LIMIT ?",
+            "SELECT r.name FROM repositories r WHERE r.registry_id = ? AND r.name > ? AND ("
+            "EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) OR "
+            "EXISTS (SELECT 1 FROM blob_links l WHERE l.repository_id = r.id)) ORDER BY r.name LIMIT ?",
             registry_id,
             last,
             limit,
@@ -448,7 +451,7 @@ class SqlMetadataStore(MetadataStore):
             return None
         return (await self._with_tags(repository_id, [row]))[0]
 
-    async def _with_tags(self, repository_id: int, rows: list[tuple[object, ...]]) -> list[ArtifactRecord]:
+    async def _with_tags(self, repository_id: int, rows: list[Row]) -> list[ArtifactRecord]:
         tags: dict[str, list[str]] = {str(row[0]): [] for row in rows}
         if tags:
             marks = ", ".join("?" for _ in tags)
@@ -463,9 +466,9 @@ class SqlMetadataStore(MetadataStore):
             ArtifactRecord(
                 str(row[0]),
                 str(row[1]),
-                bytes(row[2]),  # type: ignore[arg-type]
-                row[3],  # type: ignore[arg-type]
-                int(row[4]),  # type: ignore[arg-type]
+                bytes(row[2]),
+                row[3],
+                int(row[4]),
                 tuple(tags[str(row[0])]),
             )
             for row in rows
@@ -486,16 +489,9 @@ _USAGE_SELECT = (
 _ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_at FROM manifests"
 
 
-def _usage(row: tuple[object, ...]) -> RepositoryUsage:
-    return RepositoryUsage(
-        str(row[0]),
-        int(row[1]),  # type: ignore[call-overload]
-        int(row[2]),  # type: ignore[call-overload]
-        int(row[3]),  # type: ignore[call-overload]
-        int(row[4]),  # type: ignore[call-overload]
-        row[5],  # type: ignore[arg-type]
-        row[6],  # type: ignore[arg-type]
-    )
+def _usage(row: Row) -> RepositoryUsage:
+    # COUNT(*) is a bigint on PostgreSQL: int() keeps the record plain
+    return RepositoryUsage(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
 
 
 def _opt_bytes(value: object) -> bytes | None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.registry_client import RegistryClient
+from tests.registry_client import RegistryClient, digest_of
 from tests.servers import DOMAIN, Gateway, ocigate
 
 
@@ -62,3 +62,12 @@ def test_same_content_in_two_registries_is_served_by_each(
 def test_cli_rejects_bad_registry_names(gateway: Gateway, bad: str) -> None:
     with pytest.raises(RuntimeError, match="invalid registry name"):
         ocigate("registry", "create", bad, data_dir=gateway.data_dir)
+
+
+def test_emptied_repository_leaves_the_catalog(client: RegistryClient) -> None:
+    image = client.push_image("emptied/app", "v1", seed="emptied")
+    assert "emptied/app" in client.request("GET", "/v2/_catalog").json()["repositories"]
+    assert client.request("DELETE", f"/v2/emptied/app/manifests/{image.digest}").status_code == 202
+    for blob in (image.config, *image.layers):
+        assert client.request("DELETE", f"/v2/emptied/app/blobs/{digest_of(blob)}").status_code == 202
+    assert "emptied/app" not in client.request("GET", "/v2/_catalog").json()["repositories"]
