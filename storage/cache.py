@@ -9,6 +9,7 @@ once on every write. `SingleFlight` makes concurrent misses of one key share one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -67,10 +68,8 @@ class MetadataCache:
     async def set_manifest(self, repository_id: int, manifest: ManifestRecord) -> None:
         """Fill only if nothing is there: a reader that loaded the manifest just before another
         process deleted it must not put it back over the deletion's tombstone."""
-        try:
+        with contextlib.suppress(ValueError):  # already cached, or deleted moments ago
             await self._backend.add(f"m:{repository_id}:{manifest.digest}", manifest, ttl=self.manifest_ttl)
-        except ValueError:
-            pass  # already cached, or deleted moments ago
 
     async def drop_manifest(self, repository_id: int, digest: str) -> None:
         key = f"m:{repository_id}:{digest}"
