@@ -1,23 +1,20 @@
 """`ocigate serve --workers N`: N processes, each with its own event loop, on one port.
 
 Each worker binds the port with SO_REUSEPORT, so the kernel spreads new connections over them
-(by a hash of the client's address and port). The parent only supervises: it prepares the data
-dir once (so that workers do not race to create the schema or the encryption key), forks, passes
-SIGTERM/SIGINT on, and restarts a worker that dies. Limits: with `OCIGATE_REDIS_URL` all workers
+(by a hash of the client's address and port). The parent only supervises: it forks (after
+server.py prepared the data dir once, so that workers do not race to create the schema or the
+keys), passes SIGTERM/SIGINT on, and restarts a worker that dies. Limits: with `OCIGATE_REDIS_URL` all workers
 share exact counts; without it each worker enforces 1/N of each limit (see limiter/config.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable
-
-from storage.registries import Registries
 
 from .settings import Settings
 
@@ -27,7 +24,6 @@ _RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not s
 
 
 def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
-    asyncio.run(_prepare(settings))  # leaves no thread or loop behind, so forking is safe
     if not settings.redis_url:
         log.warning(
             "%d workers without OCIGATE_REDIS_URL: each enforces 1/%d of the per-client limits",
@@ -84,8 +80,3 @@ def _fork(run_worker: Callable[[], None]) -> int:
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-
-
-async def _prepare(settings: Settings) -> None:
-    registries = await Registries.open(settings.storage())
-    await registries.close()

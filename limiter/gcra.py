@@ -21,6 +21,8 @@ LIMIT_HEADER = istr("RateLimit-Limit")
 REMAINING_HEADER = istr("RateLimit-Remaining")
 RESET_HEADER = istr("RateLimit-Reset")
 RETRY_AFTER_HEADER = istr("Retry-After")
+_TABLE = 4096
+_NUMBERS = [str(number) for number in range(_TABLE)]
 
 
 class RateLimit:
@@ -53,6 +55,11 @@ class RateDecision:
         self.backlog = backlog
 
     @property
+    def half_used(self) -> bool:
+        """The client has used at least half of its burst: from here on headers inform."""
+        return self.backlog * 2 >= self.limit.tolerance
+
+    @property
     def remaining(self) -> int:
         """Requests that would pass right now."""
         if not self.allowed:
@@ -77,17 +84,30 @@ class RateDecision:
         return headers
 
     def apply(self, headers: MutableMapping[str, str]) -> None:
-        """Set the headers straight on a response's: this runs for every response."""
-        headers[LIMIT_HEADER] = self.limit.limit_header
-        headers[REMAINING_HEADER] = str(self.remaining)
-        headers[RESET_HEADER] = str(math.ceil(self.backlog - _EPSILON))
+        """Set the headers straight on a response's. This runs for every response, so it avoids
+        function calls (math.floor/ceil, str) where a comparison or a table lookup will do."""
+        limit, backlog = self.limit, self.backlog
+        remaining = 0
+        if self.allowed:
+            room = (limit.tolerance - backlog) * limit.rps + _EPSILON
+            if room >= 0:
+                remaining = int(room) + 1
+        reset = int(backlog)
+        if backlog - reset > _EPSILON:
+            reset += 1
+        headers[LIMIT_HEADER] = limit.limit_header
+        headers[REMAINING_HEADER] = _NUMBERS[remaining] if remaining < _TABLE else str(remaining)
+        headers[RESET_HEADER] = _NUMBERS[reset] if reset < _TABLE else str(reset)
         if not self.allowed:
             # whole seconds, rounded up, never 0: clients sleep on it (RFC 9110 §10.2.3)
             headers[RETRY_AFTER_HEADER] = str(max(1, math.ceil(self.retry_after - _EPSILON)))
 
 
 def step(tat: float, now: float, limit: RateLimit, cost: int = 1) -> tuple[int, float, float]:
-    """Admit up to `cost` requests at `now`: (admitted, new TAT, backlog as defined in `decide`)."""
+    """Admit up to `cost` requests at `now`: (admitted, new TAT, backlog as defined in `decide`).
+
+    The reference form of the rule: memory.py inlines it for one request, redis_backend.py's Lua
+    script is the same with a count per client; tests/limiter/test_gcra.py checks it."""
     tat = max(tat, now)
     backlog = tat - now
     room = math.floor((limit.tolerance - backlog) / limit.interval + _EPSILON) + 1

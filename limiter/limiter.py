@@ -66,6 +66,7 @@ class Limiter:
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._sequence = itertools.count()
         self._leases: dict[str, set[str]] = {}  # Redis leases this process holds, by client
+        self._degraded = False  # Redis failed lately: decide locally until _degraded_until
         self._degraded_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
@@ -95,7 +96,9 @@ class Limiter:
     @property
     def shared_now(self) -> bool:
         """True when decisions go to Redis (so they are awaited), False when made locally."""
-        return self.shared is not None and time.monotonic() >= self._degraded_until
+        if self._degraded and time.monotonic() >= self._degraded_until:
+            self._degraded = False  # time to try Redis again
+        return self.shared is not None and not self._degraded
 
     # -- rates ------------------------------------------------------------------------------
 
@@ -123,7 +126,7 @@ class Limiter:
     def hit_now(self, key: str) -> RateDecision | None:
         """The decision when it needs no waiting (in-process, or on credit); None: `await hit()`."""
         shared = self.shared
-        if shared is None or time.monotonic() < self._degraded_until:
+        if shared is None or (self._degraded and not self.shared_now):
             decision = self.local.hit(key)
         else:
             decision = shared.hit_on_credit(key)
@@ -224,7 +227,7 @@ class Limiter:
 
     def _redis_failed(self, exc: BaseException) -> None:
         self.metrics.redis_errors += 1
-        if time.monotonic() >= self._degraded_until:
+        if not self._degraded:
             if self.metrics.redis_up or self.metrics.redis_fallbacks == 0:
                 log.warning(
                     "limiter: Redis unreachable (%s): per-process limits until it answers",
@@ -232,10 +235,11 @@ class Limiter:
                 )
                 self.metrics.redis_fallbacks += 1
             self.metrics.redis_up = 0
+        self._degraded = True
         self._degraded_until = time.monotonic() + _RETRY_REDIS_AFTER
 
     def _redis_answered(self) -> None:
         if not self.metrics.redis_up:
             log.warning("limiter: Redis answers again: limits shared across processes")
             self.metrics.redis_up = 1
-            self._degraded_until = 0.0
+            self._degraded = False

@@ -5,7 +5,7 @@ arrive while a call is in flight are batched into the next call (one script run 
 clients, with a count per client): one round trip serves a whole event-loop tick of requests.
 And a client far from its limit is admitted on credit: when Redis answers that it may still send
 R requests at once, this process admits up to R/8 more without asking, and charges them to
-Redis with the next batch (within 10 ms). Near the limit R is small, there is no credit, and
+Redis with the next batch (within 50 ms). Near the limit R is small, there is no credit, and
 every request is decided by Redis: exact where it matters, one round trip per batch elsewhere.
 
 Connections: one lease per open connection, a sorted-set member scored by its expiry. The
@@ -28,7 +28,7 @@ from .gcra import RateDecision, RateLimit
 
 _MAX_IN_FLIGHT = 2  # concurrent batch calls; more queue up and ride the next batch
 _CREDIT_SHARE = 8  # a process may admit 1/8 of a client's remaining burst before asking again
-_CHARGE_DELAY = 0.01  # seconds before requests admitted on credit are counted in Redis
+_CHARGE_DELAY = 0.05  # seconds before requests admitted on credit are counted in Redis
 _MAX_CREDITS = 65536
 _REFRESH_CHUNK = 500  # client keys per refresh call
 
@@ -103,7 +103,7 @@ class RedisBackend:
         self._refresh = self._redis.register_script(_REFRESH)
         self._pending: dict[str, list[asyncio.Future[RateDecision]]] = {}
         self._charges: dict[str, int] = {}  # admitted on credit, not yet counted in Redis
-        self._credit: dict[str, tuple[int, float]] = {}  # key → (allowance, backlog then)
+        self._credit: dict[str, int] = {}  # key → requests this process may admit on credit
         self._flush_scheduled = False
         self._charge_timer: asyncio.TimerHandle | None = None
         self._in_flight = 0
@@ -125,18 +125,17 @@ class RedisBackend:
     def hit_on_credit(self, key: str) -> RateDecision | None:
         """Admit at once, without a round trip, while Redis last said that `key` is far from its
         limit; the request is charged to Redis with the next batch. None: ask Redis."""
-        credit = self._credit.get(key)
-        if credit is None or credit[0] <= 0:
+        allowance = self._credit.get(key, 0)
+        if allowance <= 0:
             return None
-        rate = self.rate
-        assert rate is not None
-        allowance, backlog = credit
-        backlog += rate.interval
-        self._credit[key] = (allowance - 1, backlog)
-        self._charges[key] = self._charges.get(key, 0) + 1
-        if not self._flush_scheduled and self._charge_timer is None:
+        self._credit[key] = allowance - 1
+        charges = self._charges
+        charges[key] = charges.get(key, 0) + 1
+        if self._charge_timer is None and not self._flush_scheduled:
             self._charge_timer = asyncio.get_running_loop().call_later(_CHARGE_DELAY, self._charge_due)
-        return RateDecision(True, rate, backlog)
+        # No fresh backlog without asking; none is needed: on credit, the client is far from its
+        # limit and its headers are not sent (gateway/limits.py).
+        return RateDecision(True, self.rate, 0.0)  # type: ignore[arg-type]
 
     def hit(self, key: str) -> asyncio.Future[RateDecision]:
         """A future decision; it fails with the Redis error when Redis does not answer."""
@@ -223,7 +222,7 @@ class RedisBackend:
         remaining = math.floor((rate.tolerance - backlog) / rate.interval + 1e-9) + 1
         allowance = remaining // _CREDIT_SHARE - self._charges.get(key, 0)
         if allowance > 0:
-            self._credit[key] = (allowance, backlog)
+            self._credit[key] = allowance
         else:
             self._credit.pop(key, None)
 

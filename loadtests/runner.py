@@ -225,6 +225,8 @@ def scenario_limits(
         f"{counts.get('probe_limited', 0)} checked, {bad} bad {counts.get('bad_429', [])[:3]}",
     )
     report.figures["limits"] = {
+        "rps": limits.rps,
+        "burst": limits.burst,
         "admitted": admitted,
         "window": window,
         "bound": bound,

@@ -30,6 +30,10 @@ def pattern(size: int, seed: bytes) -> bytes:
 
 def seed_image(base_url: str) -> None:
     session = requests.Session()
+    basic = os.environ.get("LOADTEST_BASIC")
+    if basic:
+        name, _, password = basic.partition(":")
+        session.auth = (name, password)
     layers = [pattern(LAYER_BYTES, seed) for seed in (b"layer-0", b"layer-1")]
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
     for blob in (config, *layers):

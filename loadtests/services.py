@@ -101,6 +101,7 @@ class Services:
             "OCIGATE_LISTEN": f"127.0.0.1:{port}",
             "OCIGATE_DATA_DIR": str(data_dir),
             "OCIGATE_LOG_LEVEL": "warning",
+            "OCIGATE_AUTH": "none",  # the load tests measure the registry and the limiter, not logins
             **env,
         }
         argv = [sys.executable, "-m", "gateway.cli", "serve"]

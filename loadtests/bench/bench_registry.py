@@ -15,11 +15,11 @@ With >= 2 CPUs the servers are pinned to --server-cpus and this process, wrk, ab
 client to --client-cpus (--no-pin to share all CPUs). MB = 10^6 bytes.
 
 Each sample also records CPU% (100 = one core) of the server process tree, of the load generator
-and of everything else on the servers' CPUs ("other": user time of other processes plus steal;
-all CPUs if unpinned). A sample during which other processes took more than --max-other % is
-measured again (at most twice; the same rule for both servers): on a shared machine another
-job's burst would otherwise decide the ratio. --nice -10 (root) lets the servers and the load
-generators win the CPU from such jobs, both alike.
+and of all other processes ("other", steal included). A sample during which other processes
+took more than --max-other % is measured again (at most twice; the same rule for both servers):
+on a shared machine another job's burst would otherwise decide the ratio. Work per server
+CPU-second is printed too: it stays comparable when other jobs take CPU time from the servers.
+--nice -10 (root) favours servers and load generators over other jobs (within one cgroup).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -119,11 +121,11 @@ class Server:
                 todo += [int(child) for child in children.read_text().split()]
         return seen
 
-    def cpu_seconds(self, user_only: bool = False) -> float:
+    def cpu_seconds(self) -> float:
         ticks = 0
         for pid in self.pids():
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(stat[11]) + (0 if user_only else int(stat[12]))  # utime + stime, all threads
+            ticks += int(stat[11]) + int(stat[12])  # utime + stime, all threads
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mib(self) -> float:
@@ -221,48 +223,53 @@ async def seed(base: str, small: bytes, one: bytes, big: bytes) -> dict[str, str
     }
 
 
-def client_cpu_seconds(user_only: bool = False) -> float:
+def client_cpu_seconds() -> float:
     """This process (the push client) and its waited-for children (wrk, ab; not the servers)."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + (0 if user_only else u.ru_stime) for u in usage)
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
-def user_seconds(cpus: set[int] | None) -> float:
-    """User time plus steal of these CPUs (all if None). Kernel time is left out: it includes
-    the loopback softirqs and page writeback that the benchmark itself causes."""
-    total = 0
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *ticks = line.split()
-        if name.startswith("cpu") and name != "cpu" and (cpus is None or int(name[3:]) in cpus):
-            total += int(ticks[0]) + int(ticks[1]) + int(ticks[7])
-    return total / os.sysconf("SC_CLK_TCK")
+def other_processes() -> dict[int, int]:
+    """CPU ticks of every user-space process outside this benchmark's process tree (which holds
+    both servers, wrk and ab), and steal as pid 0. Kernel threads are left out: loopback
+    softirqs and page writeback are work the benchmark itself causes."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            pid = int(entry.name)
+            parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+
+    def ours_or_kernel(pid: int) -> bool:
+        while pid > 2:
+            if pid == os.getpid():
+                return True
+            pid = parents.get(pid, 0)
+        return pid == 2  # kthreadd and its children
+
+    others = {pid: n for pid, n in ticks.items() if not ours_or_kernel(pid)}
+    others[0] = int(Path("/proc/stat").read_text().split()[8])  # steal, all CPUs
+    return others
 
 
 def measured(server: Server, run: Callable[[], Sample]) -> Sample:
-    """Run one sample; add CPU% of the server, of the client, and of other processes on the
-    server's CPUs (all CPUs when unpinned): the interference that matters."""
-
-    def snapshot() -> tuple[float, ...]:
-        return (
-            server.cpu_seconds(),
-            client_cpu_seconds(),
-            time.monotonic(),
-            user_seconds(server.cpus),
-            server.cpu_seconds(user_only=True),
-            0 if server.cpus else client_cpu_seconds(user_only=True),
-        )
-
-    before = snapshot()
+    """Run one sample; add CPU% of the server, of the client and of all other processes."""
+    server0, client0, others0 = server.cpu_seconds(), client_cpu_seconds(), other_processes()
+    wall0 = time.monotonic()
     sample = run()
-    server_s, client_s, wall, user, server_user, client_user = (
-        after - start for after, start in zip(snapshot(), before, strict=True)
-    )
-    other_s = max(user - server_user - client_user, 0)
+    wall = time.monotonic() - wall0
+    others = other_processes()  # a process that started meanwhile counts whole
+    other_s = sum(n - others0.get(pid, 0) for pid, n in others.items()) / os.sysconf("SC_CLK_TCK")
     return {
         **sample,
-        "cpu_pct": 100 * server_s / wall,
-        "client_cpu_pct": 100 * client_s / wall,
+        "cpu_pct": 100 * (server.cpu_seconds() - server0) / wall,
+        "client_cpu_pct": 100 * (client_cpu_seconds() - client0) / wall,
         "other_cpu_pct": 100 * other_s / wall,
+        "peak_rss_mib": server.peak_rss_mib(),  # VmHWM so far: shows which case raised it
     }
 
 
@@ -400,23 +407,34 @@ def summarize(cases: list[Case], results: dict[str, dict[str, list[Sample]]]) ->
         values = [s[key] for s in samples if key in s]
         return statistics.median(values) if values else float("nan")
 
+    def per_core(samples: list[Sample]) -> float:
+        """Work per server CPU-second: robust to CPU stolen by other jobs, not to starvation."""
+        values = [float(s["value"] * 100 / s["cpu_pct"]) for s in samples if s["cpu_pct"]]
+        return statistics.median(values) if values else float("nan")
+
     rows: dict[str, Any] = {}
-    print(f"\n{'case':<30} {'unit':<6} {'ocigate':>10} {'distrib.':>10} {'ratio':>7} {'target':>7}")
+    print(
+        f"\n{'case':<30} {'unit':<6} {'ocigate':>10} {'distrib.':>10} {'ratio':>7} {'target':>7}"
+        f"         {'per server CPU-second: ocigate / distrib. = ratio'}"
+    )
     for case in cases:
         oci = results[case.name].get("ocigate", [])
         dist = results[case.name].get("distribution", [])
         oci_value, dist_value = med(oci, "value"), med(dist, "value")
         ratio = oci_value / dist_value if dist_value else float("nan")
         ok = ratio >= case.target and not any(s["errors"] for s in oci + dist)  # nan: False
+        oci_core, dist_core = per_core(oci), per_core(dist)
         print(
             f"{case.name:<30} {case.unit:<6} {oci_value:>10.1f} {dist_value:>10.1f} "
-            f"{ratio:>6.2f}x {case.target:>6g}x  {'PASS' if ok else 'FAIL'}"
+            f"{ratio:>6.2f}x {case.target:>6g}x  {'PASS' if ok else 'FAIL'}   "
+            f"{oci_core:>10.1f} / {dist_core:>8.1f} = {oci_core / (dist_core or math.nan):>5.2f}x"
         )
         rows[case.name] = {
             "unit": case.unit,
             "target": case.target,
             "ratio": ratio,
             "pass": ok,
+            "per_cpu_second": {"ocigate": oci_core, "distribution": dist_core},
             "ocigate": oci,
             "distribution": dist,
         }
@@ -486,6 +504,7 @@ def main() -> int:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by both servers, wrk and ab
 
     revision, versions = describe()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the servers
     tmp = Path(tempfile.mkdtemp(prefix="ocigate-bench-"))
     servers = [
         s for s in make_servers(tmp, server_cpus, args.ocigate_env) if s.name in args.servers.split(",")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ def start_gateway(tmp_path: Path) -> Iterator[object]:
     started: list[Gateway] = []
 
     def start(env: dict[str, str], name: str = "gateway") -> Gateway:
-        gateway = Gateway(tmp_path / f"{name}{len(started)}", env={"OCIGATE_LIMIT_LEASE_SECONDS": "2", **env})
+        # auth off: these tests are about the limiter, which counts before auth anyway
+        base = {"OCIGATE_LIMIT_LEASE_SECONDS": "2", "OCIGATE_AUTH": "none"}
+        gateway = Gateway(tmp_path / f"{name}{len(started)}", env={**base, **env})
         started.append(gateway)
         gateway.start()
         time.sleep(0.2 if "OCIGATE_LIMIT_RPS" not in env else 1.0)  # start's own probes refill
@@ -55,17 +58,20 @@ def test_a_limited_request_gets_429_in_words_clients_understand(start_gateway) -
     assert "ocigate_limiter_requests_limited_total 3" in metrics
 
 
-def test_streamed_responses_carry_the_headers_too(start_gateway) -> None:  # type: ignore[no-untyped-def]
-    gateway = start_gateway({"OCIGATE_LIMIT_RPS": "50"})
+def test_admitted_responses_carry_the_headers_once_half_the_burst_is_used(start_gateway) -> None:  # type: ignore[no-untyped-def]
+    gateway = start_gateway({"OCIGATE_LIMIT_RPS": "1", "OCIGATE_LIMIT_BURST": "4"})
+    session = requests.Session()
+    first, second = session.get(f"{gateway.url}/v2/"), session.get(f"{gateway.url}/v2/")
+    assert "RateLimit-Remaining" not in first.headers  # far from the limit: nothing to say
+    assert second.headers["RateLimit-Remaining"] == "2"
+    assert second.headers["RateLimit-Limit"] == "1"
+    assert second.headers["RateLimit-Reset"] == "2"
     content = b"layer bytes"
-    import hashlib
-
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
-    pushed = requests.post(f"{gateway.url}/v2/l/r/blobs/uploads/", params={"digest": digest}, data=content)
+    pushed = session.post(f"{gateway.url}/v2/l/r/blobs/uploads/", params={"digest": digest}, data=content)
     assert pushed.status_code == 201
-    blob = requests.get(f"{gateway.url}/v2/l/r/blobs/{digest}")
-    assert blob.content == content
-    assert "RateLimit-Remaining" in blob.headers
+    assert pushed.headers["RateLimit-Remaining"] == "1"
+    assert session.get(f"{gateway.url}/v2/l/r/blobs/{digest}").content == content
 
 
 def test_x_forwarded_for_counts_only_from_trusted_proxies(start_gateway) -> None:  # type: ignore[no-untyped-def]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(out: Path, *args: str) -> dict[str, object]:
+def _run(out: Path, *args: str, seconds: int = 3, env: dict[str, str] | None = None) -> dict[str, object]:
+    command = [str(ROOT / "loadtests" / "run"), "--out", str(out), "--users", "4", "--time", str(seconds)]
     result = subprocess.run(
-        [str(ROOT / "loadtests" / "run"), "--out", str(out), "--users", "4", "--time", "3", *args],
+        [*command, *args],
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=120 + seconds,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -22,19 +25,14 @@ def _run(out: Path, *args: str) -> dict[str, object]:
     return json.loads((out / "summary.json").read_text())
 
 
-def test_limits_and_connections_hold_under_locust(tmp_path: Path) -> None:
-    """Limits set by the env vars the gateway reads; the report shows them."""
-    summary = _run(
-        tmp_path,
-        "--scenario",
-        "limits",
-        "--rps",
-        "20",
-        "--burst",
-        "5",
-    )
+def test_limits_hold_under_locust_as_the_env_sets_them(tmp_path: Path) -> None:
+    # A burst of one second's worth: a client that a busy machine pauses for a moment still finds
+    # its saturation rate when it comes back (GCRA banks no more than the burst).
+    env = {"OCIGATE_LIMIT_RPS": "20", "OCIGATE_LIMIT_BURST": "20"}
+    summary = _run(tmp_path, "--scenario", "limits", seconds=5, env=env)
     limits = summary["limits"]
     assert isinstance(limits, dict)
+    assert limits["rps"] == 20
     assert limits["bad_429"] == 0
     assert limits["limited"] > 0
     assert 0.95 * limits["bound"] <= limits["admitted"] <= limits["bound"]
