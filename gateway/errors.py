@@ -44,16 +44,29 @@ def from_registry_error(error: RegistryError) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
+    except Exception:
+        if request.writer is not None and request.writer.output_size:
+            # The status line is already out: a second response would corrupt the body, so
+            # let aiohttp drop the connection (the client sees a short read, not wrong bytes).
+            log.warning("%s %s failed after the response started", request.method, request.path)
+            raise
+        response = _error_response(request)
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
+
+
+def _error_response(request: web.Request) -> web.Response:
+    """The OCI error answer for the exception being handled."""
+    try:
+        raise
     except RegistryError as error:
-        response = from_registry_error(error)
+        return from_registry_error(error)
     except web.HTTPException as exc:
-        response = oci_error(exc.status, "UNSUPPORTED", exc.reason)
+        return oci_error(exc.status, "UNSUPPORTED", exc.reason)
     except (ConnectionResetError, web.RequestPayloadError) as exc:
         # the body ended early or was malformed: nothing of it was kept (see storage/uploads.py)
         log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
-        response = oci_error(400, "BLOB_UPLOAD_INVALID", "incomplete request body", str(exc))
+        return oci_error(400, "BLOB_UPLOAD_INVALID", "incomplete request body", str(exc))
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        response = oci_error(500, "UNKNOWN", "internal server error")
-    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
-    return response
+        return oci_error(500, "UNKNOWN", "internal server error")

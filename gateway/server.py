@@ -43,28 +43,34 @@ async def _prepare(settings: Settings) -> None:
 
 async def _serve(settings: Settings, reuse_port: bool = False) -> None:
     registries = await Registries.open(settings.storage())
-    authenticator = await open_authenticator(settings, registries)
-    app = build_app(settings, registries, authenticator)
+    try:
+        authenticator = await open_authenticator(settings, registries)
+        app = build_app(settings, registries, authenticator)
+    except BaseException:
+        await registries.close()  # aiosqlite's threads would otherwise keep the process alive
+        raise
     runner = web.AppRunner(
         app,
         access_log=logging.getLogger("ocigate.access") if settings.access_log else None,
         handle_signals=False,
     )
     await runner.setup()
-    site = listening_site(
-        runner, app, settings.host, settings.port, backlog=1024, reuse_address=True, reuse_port=reuse_port
-    )
-    await site.start()
-    log.info(
-        "ocigate serving on %s (data in %s, domain %s)",
-        settings.listen,
-        settings.data_dir.resolve(),
-        settings.domain or "-",
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    log.info("shutting down")
-    await runner.cleanup()
+    try:
+        site = listening_site(
+            runner, app, settings.host, settings.port, backlog=1024, reuse_address=True, reuse_port=reuse_port
+        )
+        await site.start()
+        log.info(
+            "ocigate serving on %s (data in %s, domain %s)",
+            settings.listen,
+            settings.data_dir.resolve(),
+            settings.domain or "-",
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()  # closes the stores (on_cleanup)

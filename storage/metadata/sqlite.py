@@ -36,14 +36,15 @@ class _Connection(Transaction):
         finally:
             await cursor.close()
 
+    # Each read runs to completion in one step of aiosqlite's thread: a statement left open
+    # between steps pins its WAL snapshot, and the next read on the connection would not see
+    # writes committed meanwhile (an upload just created answering 404).
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        async with self._connection.execute(sql, args) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
+        rows = await self._connection.execute_fetchall(sql, args)
+        return tuple(rows[0]) if rows else None
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        async with self._connection.execute(sql, args) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+        return [tuple(row) for row in await self._connection.execute_fetchall(sql, args)]
 
 
 class SqliteEngine(SqlEngine):

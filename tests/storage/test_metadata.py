@@ -116,3 +116,24 @@ async def test_migrations_are_idempotent(metadata: SqlMetadataStore) -> None:
     latest = max(int(p.name[:4]) for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
     assert await metadata.engine.migrate() == latest
     assert await metadata.engine.migrate() == latest
+
+
+async def test_a_write_is_visible_to_the_next_read_under_concurrent_reads(metadata: SqlMetadataStore) -> None:
+    """POST then PUT of an upload from 16 clients once answered 404: a read left a statement
+    open on the shared reader connection, pinning an old snapshot."""
+    registry = await metadata.create_registry("alpha")
+
+    async def create_then_read(i: int) -> bool:
+        upload = UploadRecord(f"{i:032x}", registry.id, "app", 0, b"h", b"{}", 1, 1)
+        await metadata.create_upload(upload)
+        return await metadata.get_upload(upload.id) is not None
+
+    async def busy_reads() -> None:
+        for _ in range(50):
+            await metadata.list_registries()
+            await metadata.get_upload("f" * 32)
+
+    results = await asyncio.gather(
+        *(create_then_read(i) for i in range(100)), *(busy_reads() for _ in range(8))
+    )
+    assert all(results[:100])
