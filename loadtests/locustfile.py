@@ -51,8 +51,12 @@ class Counts:
         self.probe_limited = 0
         self.probe_other = 0
         self.bad_429: list[str] = []  # 429s without Retry-After or without the body code
-        self.probe_first = 0.0
-        self.probe_last = 0.0
+        self.errors: list[str] = []  # the first failed requests, with their bodies
+        # The server admitted each request somewhere between its start and its end here, so the
+        # outer window (first start → last end) bounds the server's from above, the inner one
+        # (first end → last start) from below: the upper check uses the one, the lower the other.
+        self.probe_first = (0.0, 0.0)  # (start, end) of the first admitted request
+        self.probe_last = (0.0, 0.0)  # of the last
         self.started = time.time()
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,9 +67,11 @@ class Counts:
             "probe_admitted": self.probe_admitted,
             "probe_limited": self.probe_limited,
             "probe_other": self.probe_other,
-            "probe_window": max(self.probe_last - self.probe_first, 0.0),
+            "probe_window": max(self.probe_last[1] - self.probe_first[0], 0.0),
+            "probe_inner_window": max(self.probe_last[0] - self.probe_first[1], 0.0),
             "bad_429": self.bad_429[:20],
             "bad_429_count": len(self.bad_429),
+            "errors": self.errors,
             "elapsed": time.time() - self.started,
         }
 
@@ -74,11 +80,16 @@ COUNTS = Counts()
 
 
 @events.request.add_listener
-def _count(response: Any = None, response_length: int = 0, exception: Any = None, **_: Any) -> None:
+def _count(
+    name: str = "", response: Any = None, response_length: int = 0, exception: Any = None, **_: Any
+) -> None:
     status = str(getattr(response, "status_code", 0) or 0) if response is not None else "error"
     with COUNTS.lock:
         COUNTS.statuses[status] = COUNTS.statuses.get(status, 0) + 1
         COUNTS.bytes_down += response_length or 0
+        if exception is not None and status != "429" and len(COUNTS.errors) < 20:
+            body = getattr(response, "text", "") or ""
+            COUNTS.errors.append(f"{name}: {status} {body[:200] or exception}")
 
 
 @events.test_start.add_listener
@@ -252,8 +263,10 @@ class ProbeUser(FastHttpUser):
                 with COUNTS.lock:
                     if 0 < response.status_code < 500:
                         COUNTS.probe_admitted += 1
-                        COUNTS.probe_first = min(COUNTS.probe_first or started, started)
-                        COUNTS.probe_last = max(COUNTS.probe_last, ended)
+                        if not COUNTS.probe_first[0] or started < COUNTS.probe_first[0]:
+                            COUNTS.probe_first = (started, ended)
+                        if started > COUNTS.probe_last[0]:
+                            COUNTS.probe_last = (started, ended)
                     else:
                         COUNTS.probe_other += 1
 

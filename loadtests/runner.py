@@ -211,12 +211,18 @@ def scenario_limits(
     counts, aggregated = _locust(args, urls, out, ["ProbeUser"], {})
     report.say(_traffic_line(counts, aggregated))
     admitted, window = counts.get("probe_admitted", 0), counts.get("probe_window", 0.0)
+    inner = counts.get("probe_inner_window", 0.0)  # see Counts in locustfile.py
     bound = limits.rps * window + limits.burst
+    floor = 0.95 * (limits.rps * inner + limits.burst)
     steady = (admitted - limits.burst) / window if window else 0.0
     report.check(
         "admitted ≤ RPSxT + burst", admitted <= bound, f"{admitted} ≤ {bound:.1f} (T = {window:.2f} s)"
     )
-    report.check("admitted ≥ 95% of it", admitted >= 0.95 * bound, f"{admitted} ≥ {0.95 * bound:.1f}")
+    report.check(
+        "admitted ≥ 95% of it",
+        admitted >= floor,
+        f"{admitted} ≥ {floor:.1f} (T less latencies = {inner:.2f} s)",
+    )
     report.say(f"        admitted rate past the burst: {steady:.1f}/s for a limit of {limits.rps:g}/s")
     bad = counts.get("bad_429_count", 0)
     report.check(
@@ -230,6 +236,7 @@ def scenario_limits(
         "admitted": admitted,
         "window": window,
         "bound": bound,
+        "floor": floor,
         "steady_rps": steady,
         "limited": counts.get("probe_limited", 0),
         "bad_429": bad,

@@ -128,11 +128,12 @@ class Server:
             ticks += int(stat[11]) + int(stat[12])  # utime + stime, all threads
         return ticks / os.sysconf("SC_CLK_TCK")
 
-    def peak_rss_mib(self) -> float:
+    def memory_mib(self, field: str = "VmHWM") -> float:
+        """A /proc/PID/status memory field summed over the process tree: VmHWM is peak RSS;
+        RssAnon is the part that is not file pages (mmap'd blobs count in RSS)."""
         kib = 0
         for pid in self.pids():
-            status = Path(f"/proc/{pid}/status").read_text()
-            match = re.search(r"VmHWM:\s+(\d+)", status)
+            match = re.search(rf"{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
             kib += int(match.group(1)) if match else 0
         return kib / 1024
 
@@ -269,7 +270,8 @@ def measured(server: Server, run: Callable[[], Sample]) -> Sample:
         "cpu_pct": 100 * (server.cpu_seconds() - server0) / wall,
         "client_cpu_pct": 100 * (client_cpu_seconds() - client0) / wall,
         "other_cpu_pct": 100 * other_s / wall,
-        "peak_rss_mib": server.peak_rss_mib(),  # VmHWM so far: shows which case raised it
+        "peak_rss_mib": server.memory_mib(),  # VmHWM so far: shows which case raised it
+        "anon_rss_mib": server.memory_mib("RssAnon"),
     }
 
 
@@ -543,9 +545,18 @@ def main() -> int:
                         f"errors {sample['errors']:g}",
                         flush=True,
                     )
-        rss = {server.name: server.peak_rss_mib() for server in servers}
+        rss = {server.name: server.memory_mib() for server in servers}
+        anon = {
+            server.name: max(s["anon_rss_mib"] for c in results.values() for s in c[server.name])
+            for server in servers
+        }
         rows = summarize(cases, results)
-        print("peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()))
+        print(
+            "peak RSS (VmHWM): "
+            + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items())
+            + "; largest anonymous RSS after a sample: "
+            + ", ".join(f"{k} {v:.0f} MiB" for k, v in anon.items())
+        )
         where = f"servers on CPU {args.server_cpus}, load generators on CPU {args.client_cpus}"
         print(
             f"{args.repeat} x {args.duration:g} s per case, nice {args.nice}; "
@@ -556,6 +567,7 @@ def main() -> int:
             report = {
                 "cases": rows,
                 "peak_rss_mib": rss,
+                "max_anon_rss_mib": anon,
                 "pinned": pin,
                 "server_cpus": args.server_cpus,
                 "client_cpus": args.client_cpus,

@@ -626,6 +626,7 @@ def main() -> int:
     parser.add_argument("--osd-store", default="memstore", choices=["memstore", "bluestore"])
     parser.add_argument("--memstore-gib", type=int, default=10, help="memstore cap (RAM used as written)")
     parser.add_argument("--source", type=Path, default=REPO_ROOT, help="run the gateways from this checkout")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (gateway logs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"):
@@ -636,13 +637,19 @@ def main() -> int:
     ceph = Ceph(tmp, args.osd_store, args.memstore_gib << 30)
     started = time.monotonic()
     print(f"starting Ceph ({args.osd_store}) in {tmp} ...", flush=True)
-    ceph.start()
-    print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
     try:
+        ceph.start()
+        print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
         results = asyncio.run(bench(ceph, args, tmp))
+    except BaseException:
+        args.keep = True
+        raise
     finally:
         ceph.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"gateway logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     results["settings"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     results["machine"] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     print(report(results))
