@@ -6,6 +6,7 @@ import re
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import jwt
 import pytest
@@ -318,3 +319,21 @@ def test_mount_needs_pull_on_the_source(gateway: Gateway) -> None:
     assert mount.status_code == 202  # not mounted: an ordinary upload starts instead
     assert admin.request("HEAD", f"/v2/public/app/blobs/{digest}").status_code == 404
     assert digest == digest_of(secret_layer)
+
+
+def test_guessing_passwords_at_the_token_endpoint_is_rate_limited(tmp_path: Path) -> None:
+    server = Gateway(tmp_path / "data", env={"OCIGATE_LIMIT_RPS": "2", "OCIGATE_LIMIT_BURST": "3"}).start()
+    try:
+        time.sleep(2)  # the start-up probe's requests are forgotten
+        statuses = [
+            requests.get(f"{server.url}/token", auth=(ADMIN_USER, f"guess-{i}"), timeout=30).status_code
+            for i in range(12)
+        ]
+        assert set(statuses) == {401, 429}
+        assert statuses.count(429) >= 6  # past the burst of 3 (and what refilled meanwhile)
+        limited = requests.get(f"{server.url}/token", auth=(ADMIN_USER, "guess"), timeout=30)
+        assert limited.status_code == 429
+        assert limited.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert int(limited.headers["Retry-After"]) >= 1
+    finally:
+        server.stop()
