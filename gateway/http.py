@@ -31,7 +31,7 @@ class ByteRange:
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     """The request body as it arrives: Content-Length or chunked, never read whole."""
-    async for chunk in request.content.iter_any():
+    async for chunk, _ in request.content.iter_chunks():  # as received: iter_any() joins them
         yield chunk
 
 

@@ -25,7 +25,7 @@ from .hashing import ResumableSha256
 from .metadata import BlobRecord, MetadataStore, UploadRecord
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-HASH_BATCH = 1 << 20
+HASH_BATCH = 256 * 1024  # bytes hashed per trip to a thread, and held meanwhile
 
 
 class Uploads:
@@ -201,8 +201,9 @@ class Uploads:
 
 
 class _Counted:
-    """Feeds the request body to the driver in ~1 MiB batches, hashing each batch off the loop
-    (libcrypto releases the GIL, so hashing runs on the other core) and counting bytes."""
+    """Feeds the request body to the driver as received, hashing it in ~256 KiB groups off the
+    loop (libcrypto releases the GIL, so hashing runs on the other core) and counting bytes.
+    Chunks are never joined into copies: memory per upload stays near the driver's own buffer."""
 
     def __init__(self, chunks: ByteChunks, hasher: ResumableSha256) -> None:
         self._chunks = chunks
@@ -213,23 +214,31 @@ class _Counted:
         return self._batches()
 
     async def _batches(self) -> AsyncIterator[bytes]:
-        batch = bytearray()
+        pending: list[bytes] = []  # the chunks as received: hashed together, never copied
+        size = 0
         async for chunk in self._chunks:
-            batch += chunk
-            if len(batch) >= HASH_BATCH:
-                yield await self._take(batch)
-        if batch:
-            yield await self._take(batch)
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= HASH_BATCH:
+                await self._hash(pending, size)
+                for piece in pending:
+                    yield piece
+                pending, size = [], 0
+        if pending:
+            await self._hash(pending, size)
+            for piece in pending:
+                yield piece
 
-    async def _take(self, batch: bytearray) -> bytes:
-        data = bytes(batch)
-        batch.clear()
-        if len(data) >= 64 * 1024:
-            await asyncio.to_thread(self._hasher.update, data)
+    async def _hash(self, pieces: list[bytes], size: int) -> None:
+        if size >= 64 * 1024:
+            await asyncio.to_thread(self._update, pieces)
         else:
-            self._hasher.update(data)
-        self.size += len(data)
-        return data
+            self._update(pieces)
+        self.size += size
+
+    def _update(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self._hasher.update(piece)
 
 
 def _now() -> int:

@@ -102,7 +102,8 @@ def test_pushed_through_one_pulled_through_the_other(replicas: Replicas, reposit
     assert ranged.status_code == 206
     assert ranged.content == big[PART - 5 : PART + 6]
 
-    # the replicas share the signing keys: a bearer token from A is good on B
+    # the replicas share the signing keys (in neither data dir): a bearer token from A is good on B
+    assert not any((gateway.data_dir / "keys").exists() for gateway in replicas.gateways)
     token = a.request("GET", "/token", params={"scope": f"repository:{repository}:pull"})
     assert token.status_code == 200, token.text
     bearer = RegistryClient(replicas.b.url, auth=None)
@@ -212,8 +213,8 @@ def test_skopeo_and_ctr_round_trip_and_no_plaintext_at_rest(
     clients.ctr("ha-pull", "images", "pull", "--plain-http", f"{b}/ha/ctr:v1")
     assert ctr_image_digest(clients, "ha-pull", f"{b}/ha/ctr:v1") == image.digest
     for digest in image.all_digests:
-        stored = image.layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
-        assert clients.content("ha-pull", digest) == stored.read_bytes(), digest
+        local = image.layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+        assert clients.content("ha-pull", digest) == local.read_bytes(), digest
 
     # at rest: the RADOS objects behind the bucket. The control: the same marker in an object
     # written without SSE is found by the very same scan.
