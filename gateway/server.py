@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import signal
 
@@ -17,9 +19,24 @@ from .limits import listening_site
 from .settings import Settings
 
 log = logging.getLogger("ocigate")
+_M_MMAP_THRESHOLD = -3  # mallopt(3)
+
+
+def _fixed_mmap_threshold() -> None:
+    """Keep every allocation over 512 KiB (S3 part buffers) its own mapping, unmapped when freed.
+    By default glibc raises the threshold each time such a block is freed (up to 32 MiB), after
+    which part buffers come from the heap, fragment it and are not given back to the OS (peak
+    RSS of 32 concurrent 200 MB pushes: 900 MiB instead of 640). Socket-sized buffers (up to
+    256 KiB) stay below it: mapping and faulting those in on every read would cost CPU."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 512 * 1024)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def serve(settings: Settings) -> None:
+    _fixed_mmap_threshold()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

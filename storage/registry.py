@@ -81,6 +81,10 @@ class Registry:
             raise BlobUnknown(str(digest))
         return blob
 
+    async def blob_url(self, blob: BlobRecord) -> str | None:
+        """Where the client may fetch the blob itself (redirect mode), or None."""
+        return await self._blobs.redirect_url(blob.location)
+
     def read_blob(self, blob: BlobRecord, start: int, end: int) -> ByteChunks:
         return self._blobs.read(blob.location, start, end)
 

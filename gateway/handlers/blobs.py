@@ -20,6 +20,10 @@ async def head_or_get(
 ) -> web.StreamResponse:
     digest = Digest.parse(reference)
     blob = await registry.stat_blob(repository, digest)
+    if request.method == "GET":
+        url = await registry.blob_url(blob)
+        if url is not None:  # the client re-sends its Range header to the store
+            return web.Response(status=307, headers={"Location": url, "Docker-Content-Digest": blob.digest})
     byte_range = parse_read_range(request.headers.get("Range"), blob.size)
     headers = {
         "Docker-Content-Digest": blob.digest,

@@ -53,5 +53,9 @@ class BlobDriver(ABC):
     async def delete(self, location: str) -> None:
         """Remove a blob's bytes. Idempotent."""
 
+    async def redirect_url(self, location: str) -> str | None:
+        """A short-lived URL a client may GET the blob's bytes from itself; None: stream them."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and pools."""

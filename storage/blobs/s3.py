@@ -51,8 +51,10 @@ MIN_PART = 5 * MIB  # S3's smallest part (except the last)
 MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 READ_CHUNK = MIB
+READ_PIECE = 256 * 1024  # a blob read's pieces: under the mmap threshold (gateway/server.py)
 CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
 READ_TIMEOUT = 60.0
+REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
 SSE_MODES = ("none", "AES256", "aws:kms", "sse-c")
 _THROTTLED = {
@@ -82,6 +84,7 @@ class S3BlobDriver(BlobDriver):
         self._bucket = config.s3_bucket
         self._part_size = config.s3_part_size
         self._sse = sse
+        self._redirect = config.s3_redirect
 
     @classmethod
     async def open(cls, config: StorageConfig) -> S3BlobDriver:
@@ -221,24 +224,22 @@ class S3BlobDriver(BlobDriver):
         body = response["Body"]
         try:
             remaining = end - start
-            while remaining:
-                pieces: list[bytes] = []
-                size = 0
-                while size < min(READ_CHUNK, remaining):  # batch the ~64 KiB socket reads
-                    with _translate(location):
-                        piece = await body.read(min(READ_CHUNK, remaining) - size)
-                    if not piece:
-                        raise OSError(f"blob {location} is shorter than recorded")
-                    pieces.append(piece)
-                    size += len(piece)
-                remaining -= size
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            while remaining:  # about as the socket gives them: joining them costs a copy
+                with _translate(location):
+                    piece = await body.read(min(READ_PIECE, remaining))
+                if not piece:
+                    raise OSError(f"blob {location} is shorter than recorded")
+                remaining -= len(piece)
+                yield piece
         finally:
             body.close()
 
     async def delete(self, location: str) -> None:
         with _translate(location):
             await self._client.delete_object(Bucket=self._bucket, Key=location)
+
+    async def redirect_url(self, location: str) -> str | None:
+        return await self.presigned_url(location, REDIRECT_SECONDS) if self._redirect else None
 
     async def presigned_url(self, location: str, expires: int) -> str:
         """A URL that lets a client GET the blob straight from the store for `expires` seconds."""

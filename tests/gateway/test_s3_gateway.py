@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from storage.config import MIB
 from tests.registry_client import RegistryClient, digest_of
@@ -191,3 +192,24 @@ def test_store_down_is_a_quick_503(tmp_path: Path) -> None:
             gateway.stop()
     finally:
         ceph.stop()
+
+
+def test_redirect_mode_sends_blob_gets_to_a_presigned_url(ceph_s3: S3Service, tmp_path: Path) -> None:
+    env = ceph_s3.settings("aws:kms", new_bucket(), OCIGATE_S3_REDIRECT="true")
+    gateway = Gateway(tmp_path / "data", env=env).start()
+    try:
+        client = RegistryClient(gateway.url)
+        content = hashlib.shake_256(uuid.uuid4().bytes).digest(PART + 3)
+        digest = client.push_blob("redirect/app", content)
+        response = client.request("GET", f"/v2/redirect/app/blobs/{digest}")
+        assert response.status_code == 307
+        assert response.headers["Docker-Content-Digest"] == digest
+        fetched = requests.get(response.headers["Location"], headers={"Range": "bytes=5-9"}, timeout=30)
+        assert fetched.status_code == 206
+        assert fetched.content == content[5:10]
+        assert requests.get(response.headers["Location"], timeout=30).content == content
+        head = client.request("HEAD", f"/v2/redirect/app/blobs/{digest}")  # HEAD stays local
+        assert head.status_code == 200
+        assert head.headers["Content-Length"] == str(len(content))
+    finally:
+        gateway.stop()
