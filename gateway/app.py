@@ -22,6 +22,7 @@ from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
+from .upkeep import install_upkeep
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -130,6 +131,7 @@ def build_app(
     app.router.add_get("/readyz", _readyz)
     install_management(app, settings, registries, authenticator)
     install_limits(app, settings)
+    install_upkeep(app, registries, settings.upload_ttl)
 
     async def _close(app: web.Application) -> None:
         await registries.close()

@@ -35,6 +35,8 @@ class Settings:
     s3_part_size: int = 16 * 1024 * 1024
     s3_pool_size: int = 64
     s3_redirect: bool = False
+    s3_timeout: float = 10.0
+    upload_ttl: int = 7 * 24 * 3600
     redis_url: str | None = None
     auth: str = "token"
     admin_password: str | None = field(default=None, repr=False)  # secret
@@ -90,6 +92,8 @@ HELP = {
     "s3_part_size": "multipart part size in bytes (at least 5 MiB); memory per upload is about one part",
     "s3_pool_size": "maximum S3 connections",
     "s3_redirect": "answer blob GETs with a 307 to a presigned URL (not with sse-c)",
+    "s3_timeout": "seconds S3 may keep a request waiting for data before it counts as failed (then 503)",
+    "upload_ttl": "seconds an upload session may sit idle before it expires and its staged bytes are deleted",
     "redis_url": "redis://host:port/db shared by replicas for the manifest cache and the limiter",
     "limit_connections": "concurrent connections per client; more are closed at accept time (0: unlimited)",
     "limit_rps": "requests per second per client; more get 429 TOOMANYREQUESTS (0: unlimited)",

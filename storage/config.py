@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 
 
 @dataclass(frozen=True)
@@ -30,5 +31,8 @@ class StorageConfig:
     s3_part_size: int = 16 * MIB
     s3_pool_size: int = 64
     s3_redirect: bool = False
+    s3_timeout: float = 10.0  # a silent store fails a request after this long, not a minute
+    # upload sessions idle this long (seconds) are gone, and what they staged is deleted
+    upload_ttl: int = UPLOAD_TTL
     # shared cache for replicas (manifests, tags); in-process memory when unset
     redis_url: str | None = None

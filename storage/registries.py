@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
-from .config import StorageConfig
+from .config import UPLOAD_TTL, StorageConfig
 from .metadata import MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -14,12 +14,14 @@ DEFAULT_REGISTRY = "default"
 
 
 class Registries:
-    def __init__(self, metadata: MetadataStore, blobs: BlobDriver, cache: MetadataCache) -> None:
+    def __init__(
+        self, metadata: MetadataStore, blobs: BlobDriver, cache: MetadataCache, upload_ttl: int = UPLOAD_TTL
+    ) -> None:
         self.metadata = metadata
         self.blobs = blobs
         self.cache = cache
         self._flights = SingleFlight()
-        self._uploads = Uploads(metadata, blobs)
+        self._uploads = Uploads(metadata, blobs, upload_ttl)
 
     @classmethod
     async def open(cls, config: StorageConfig) -> Registries:
@@ -36,7 +38,7 @@ class Registries:
             await metadata.close()
             await blobs.close()
             raise
-        registries = cls(metadata, blobs, cache)
+        registries = cls(metadata, blobs, cache, config.upload_ttl)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -73,6 +75,10 @@ class Registries:
 
     def bind(self, record: RegistryRecord) -> Registry:
         return Registry(record, self.metadata, self.blobs, self.cache, self._flights, self._uploads)
+
+    async def expire_uploads(self) -> int:
+        """Delete upload sessions idle past their time to live, with what they staged."""
+        return await self._uploads.expire()
 
     async def close(self) -> None:
         await self.metadata.close()

@@ -5,11 +5,14 @@ process sharing the stores can take the next request of an upload another one st
 crash loses at most the request in flight. A request is all-or-nothing: the session moves
 forward (compare-and-set on the offset) only after every byte of it reached the driver.
 A digest mismatch discards the staged bytes: nothing unverified ever becomes a blob.
+A session idle for longer than its time to live is gone for clients at once, and `expire`
+(run periodically by every gateway) deletes what it staged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -26,12 +29,16 @@ from .metadata import BlobRecord, MetadataStore, UploadRecord
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 HASH_BATCH = 256 * 1024  # bytes hashed per trip to a thread, and held meanwhile
+EXPIRE_BATCH = 100
+
+log = logging.getLogger(__name__)
 
 
 class Uploads:
-    def __init__(self, metadata: MetadataStore, blobs: BlobDriver) -> None:
+    def __init__(self, metadata: MetadataStore, blobs: BlobDriver, ttl_seconds: int) -> None:
         self._metadata = metadata
         self._blobs = blobs
+        self._ttl_ms = ttl_seconds * 1000
         # one request at a time per session in this process; other processes are held off by
         # the compare-and-set in `advance_upload`
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
@@ -59,6 +66,8 @@ class Uploads:
             raise BlobUploadUnknown(upload_id)
         record = await self._metadata.get_upload(upload_id)
         if record is None or record.registry_id != registry_id or record.repository != repository:
+            raise BlobUploadUnknown(upload_id)
+        if self._expired(record, _now()):
             raise BlobUploadUnknown(upload_id)
         return record
 
@@ -117,7 +126,29 @@ class Uploads:
             record = await self.get(registry_id, repository, upload_id)
             await self._discard(record)
 
+    async def expire(self) -> int:
+        """Delete the sessions idle past their time to live and what they staged; returns how
+        many. Replicas may run this at once: aborting is idempotent and only one deletes the row.
+        Staging goes first, so a store that is down leaves the session for the next run."""
+        expired = 0
+        while batch := await self._metadata.idle_uploads(_now() - self._ttl_ms, EXPIRE_BATCH):
+            for idle in batch:
+                async with self._lock(idle.id):
+                    record = await self._metadata.get_upload(idle.id)
+                    if record is None or not self._expired(record, _now()):
+                        continue  # finished, cancelled or moved on meanwhile
+                    try:
+                        await self._discard(record)
+                    except Exception as exc:
+                        log.warning("could not expire upload %s: %s", record.id, exc)
+                        return expired
+                    expired += 1
+        return expired
+
     # -----------------------------------------------------------------------------------------
+
+    def _expired(self, record: UploadRecord, now: int) -> bool:
+        return record.updated_at < now - self._ttl_ms
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         lock = self._locks.get(upload_id)

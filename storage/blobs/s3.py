@@ -23,9 +23,10 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import io
 import logging
+import mmap
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import aiohttp.payload
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
@@ -52,10 +54,12 @@ MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 READ_CHUNK = MIB
 READ_PIECE = 256 * 1024  # a blob read's pieces: under the mmap threshold (gateway/server.py)
+SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
 CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
-READ_TIMEOUT = 60.0
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
+BREAKER_FAILURES = 2  # consecutive failed requests that open the circuit breaker
+BREAKER_COOLDOWN = 3.0  # seconds requests fail at once before one probes the store again
 SSE_MODES = ("none", "AES256", "aws:kms", "sse-c")
 _THROTTLED = {
     "SlowDown",
@@ -85,6 +89,7 @@ class S3BlobDriver(BlobDriver):
         self._part_size = config.s3_part_size
         self._sse = sse
         self._redirect = config.s3_redirect
+        self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
 
     @classmethod
     async def open(cls, config: StorageConfig) -> S3BlobDriver:
@@ -102,7 +107,7 @@ class S3BlobDriver(BlobDriver):
             s3={"addressing_style": config.s3_addressing_style, "payload_signing_enabled": False},
             retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=config.s3_timeout,
             max_pool_connections=config.s3_pool_size,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
@@ -140,42 +145,41 @@ class S3BlobDriver(BlobDriver):
         parts, keep = self._rewind(upload_id, previous, offset)
         number = max((part[0] for part in previous.parts), default=0) + 1
         mpu = previous.mpu
-        # the part being filled; a BytesIO because aiohttp streams a request body from one in
-        # 64 KiB pieces, where big raw bytes would be copied into the socket buffer whole
-        buffer = io.BytesIO()
-        loaded = keep == 0  # the tail is read back only once there is more to add to it
-        received = 0
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            if not loaded:
+        buffer = _PartBuffer(self._part_size)
+        try:
+            loaded = keep == 0  # the tail is read back only once there is more to add to it
+            received = 0
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                if not loaded:
+                    await self._read_tail(previous, keep, buffer)
+                    loaded = True
+                received += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = buffer.fill(view)
+                    if buffer.full:
+                        mpu = mpu or await self._create_multipart(upload_id)
+                        parts.append(await self._upload_part(upload_id, mpu, number, buffer))
+                        number += 1
+                        buffer.clear()
+            if received == 0 and offset == previous.size:
+                return state  # an empty request changes nothing
+            if not loaded:  # a rewind with nothing after it
                 await self._read_tail(previous, keep, buffer)
-                loaded = True
-            received += len(chunk)
-            view = memoryview(chunk)
-            while view:
-                room = self._part_size - buffer.tell()
-                buffer.write(view[:room])
-                view = view[room:]
-                if buffer.tell() == self._part_size:
-                    mpu = mpu or await self._create_multipart(upload_id)
-                    parts.append(await self._upload_part(upload_id, mpu, number, buffer))
-                    number += 1
-                    buffer = io.BytesIO()
-        if received == 0 and offset == previous.size:
-            return state  # an empty request changes nothing
-        if not loaded:  # a rewind with nothing after it
-            await self._read_tail(previous, keep, buffer)
-        tail: str | None = None
-        size = buffer.tell()
-        if size >= MIN_PART and (mpu is not None or offset > 0):
-            # big enough to be a part, and this is not a first request that may be all of a
-            # small blob (that one stays a single PutObject, committed in place)
-            mpu = mpu or await self._create_multipart(upload_id)
-            parts.append(await self._upload_part(upload_id, mpu, number, buffer))
-        elif size:
-            tail = f"{_blob_key(upload_id)}/{secrets.token_hex(8)}"
-            await self._put(tail, buffer)
+            tail: str | None = None
+            size = buffer.size
+            if size >= MIN_PART and (mpu is not None or offset > 0):
+                # big enough to be a part, and this is not a first request that may be all of a
+                # small blob (that one stays a single PutObject, committed in place)
+                mpu = mpu or await self._create_multipart(upload_id)
+                parts.append(await self._upload_part(upload_id, mpu, number, buffer))
+            elif size:
+                tail = f"{_blob_key(upload_id)}/{secrets.token_hex(8)}"
+                await self._put(tail, buffer.body())
+        finally:
+            buffer.close()
         if previous.stale:
             await self._delete_quietly([previous.stale])
         stale = previous.tail if previous.tail != tail else None
@@ -189,7 +193,7 @@ class S3BlobDriver(BlobDriver):
         if not upload.parts:
             location = upload.tail or _blob_key(upload_id)
             if upload.tail is None:  # the empty blob
-                await self._put(location, io.BytesIO())
+                await self._put(location, _PartBody(memoryview(b"")))
         else:
             assert upload.mpu is not None  # parts exist only inside a multipart upload
             location = _blob_key(upload_id)
@@ -217,7 +221,7 @@ class S3BlobDriver(BlobDriver):
         if start >= end:
             await self._head(location)  # FileNotFoundError if it is not there
             return
-        with _translate(location):
+        with self._guard(location):
             response = await self._client.get_object(
                 Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
             )
@@ -225,7 +229,7 @@ class S3BlobDriver(BlobDriver):
         try:
             remaining = end - start
             while remaining:  # about as the socket gives them: joining them costs a copy
-                with _translate(location):
+                with self._guard(location):
                     piece = await body.read(min(READ_PIECE, remaining))
                 if not piece:
                     raise OSError(f"blob {location} is shorter than recorded")
@@ -235,7 +239,7 @@ class S3BlobDriver(BlobDriver):
             body.close()
 
     async def delete(self, location: str) -> None:
-        with _translate(location):
+        with self._guard(location):
             await self._client.delete_object(Bucket=self._bucket, Key=location)
 
     async def redirect_url(self, location: str) -> str | None:
@@ -256,6 +260,22 @@ class S3BlobDriver(BlobDriver):
 
     # --- requests --------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _guard(self, what: str, *, concurrent: bool = False) -> Iterator[None]:
+        """One request to the store: failures translated (_translate), and through the circuit
+        breaker, so that while the store is down requests get their 503 at once instead of
+        each waiting out timeouts and retries."""
+        self._breaker.check()
+        available = True
+        try:
+            with _translate(what, concurrent=concurrent):
+                yield
+        except StorageUnavailable:
+            available = False
+            raise
+        finally:
+            self._breaker.record(available)
+
     def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
         """The parts kept when writing at `offset`, and how many tail bytes to keep."""
         if offset > upload.size:
@@ -272,46 +292,44 @@ class S3BlobDriver(BlobDriver):
             raise OSError(f"upload {upload_id}: cannot rewind to {offset}, inside an uploaded part")
         return parts, keep
 
-    async def _read_tail(self, upload: _Upload, size: int, buffer: io.BytesIO) -> None:
-        """Append the first `size` bytes of the upload's tail to `buffer`, piece by piece."""
+    async def _read_tail(self, upload: _Upload, size: int, buffer: _PartBuffer) -> None:
+        """Append the first `size` bytes of the upload's tail (less than a part) to `buffer`."""
         key = upload.tail
         assert key is not None  # only called to keep bytes of an existing tail
-        start = buffer.tell()
-        with _translate(key, concurrent=True):
+        start = buffer.size
+        with self._guard(key, concurrent=True):
             response = await self._client.get_object(
                 Bucket=self._bucket, Key=key, Range=f"bytes=0-{size - 1}", **self._sse.request
             )
             async with response["Body"] as body:
                 async for piece in body.iter_chunks(READ_CHUNK):
-                    buffer.write(piece)
-        if buffer.tell() - start != size:
+                    if buffer.fill(memoryview(piece)):
+                        break  # a part's worth: not the tail this state names
+        if buffer.size - start != size:
             raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload")
 
-    async def _put(self, key: str, data: io.BytesIO) -> None:
-        """PutObject of everything written to `data`."""
-        md5 = await _md5(data)
-        data.seek(0)
-        with _translate(key):
+    async def _put(self, key: str, data: _PartBody) -> None:
+        md5 = await _md5(data.view)
+        with self._guard(key):
             await self._client.put_object(
                 Bucket=self._bucket, Key=key, Body=data, ContentMD5=md5, **self._sse.write
             )
 
     async def _create_multipart(self, upload_id: str) -> str:
-        with _translate(upload_id):
+        with self._guard(upload_id):
             response = await self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=_blob_key(upload_id), **self._sse.write
             )
         return str(response["UploadId"])
 
     async def _upload_part(
-        self, upload_id: str, mpu: str, number: int, data: io.BytesIO
+        self, upload_id: str, mpu: str, number: int, buffer: _PartBuffer
     ) -> tuple[int, str, int]:
         if number > MAX_PARTS:
             raise BlobUploadInvalid(message=f"upload exceeds {MAX_PARTS} parts of the configured part size")
-        size = data.tell()
-        md5 = await _md5(data)
-        data.seek(0)
-        with _translate(upload_id, concurrent=True):
+        data = buffer.body()
+        md5 = await _md5(data.view)
+        with self._guard(upload_id, concurrent=True):
             response = await self._client.upload_part(
                 Bucket=self._bucket,
                 Key=_blob_key(upload_id),
@@ -321,11 +339,11 @@ class S3BlobDriver(BlobDriver):
                 ContentMD5=md5,
                 **self._sse.request,
             )
-        return number, str(response["ETag"]), size
+        return number, str(response["ETag"]), len(data)
 
     async def _copy_part(self, upload_id: str, mpu: str, number: int, source: str) -> tuple[int, str, int]:
         # UploadPartCopy, not CopyObject: Ceph answers CopyObject of an encrypted source with 501
-        with _translate(upload_id, concurrent=True):
+        with self._guard(upload_id, concurrent=True):
             response = await self._client.upload_part_copy(
                 Bucket=self._bucket,
                 Key=_blob_key(upload_id),
@@ -338,7 +356,7 @@ class S3BlobDriver(BlobDriver):
         return number, str(response["CopyPartResult"]["ETag"]), 0  # size: only Complete reads it
 
     async def _complete(self, upload_id: str, mpu: str, parts: list[tuple[int, str, int]]) -> None:
-        with _translate(upload_id, concurrent=True):
+        with self._guard(upload_id, concurrent=True):
             await self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=_blob_key(upload_id),
@@ -347,11 +365,11 @@ class S3BlobDriver(BlobDriver):
             )
 
     async def _abort_multipart(self, key: str, mpu: str) -> None:
-        with contextlib.suppress(FileNotFoundError), _translate(key):
+        with contextlib.suppress(FileNotFoundError), self._guard(key):
             await self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu)
 
     async def _head(self, key: str) -> int:
-        with _translate(key):
+        with self._guard(key):
             response = await self._client.head_object(Bucket=self._bucket, Key=key, **self._sse.request)
         return int(response["ContentLength"])
 
@@ -359,13 +377,13 @@ class S3BlobDriver(BlobDriver):
         """Delete what an upload left besides `keep`: tails of failed attempts, stray multiparts."""
         prefix = _blob_key(upload_id)
         keys: list[str] = []
-        with _translate(prefix):
+        with self._guard(prefix):
             paginator = self._client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
                 keys += [item["Key"] for item in page.get("Contents", ()) if item["Key"] != keep]
         await self._delete_quietly(keys)
         if multipart:
-            with _translate(prefix):
+            with self._guard(prefix):
                 response = await self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=prefix)
             for item in response.get("Uploads", ()):
                 await self._abort_multipart(item["Key"], item["UploadId"])
@@ -375,7 +393,7 @@ class S3BlobDriver(BlobDriver):
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             try:
-                with _translate("staging objects"):
+                with self._guard("staging objects"):
                     await self._client.delete_objects(
                         Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
                     )
@@ -400,18 +418,18 @@ class S3BlobDriver(BlobDriver):
 
     async def _ensure_bucket(self) -> None:
         try:
-            with _translate(self._bucket):
+            with self._guard(self._bucket):
                 await self._client.head_bucket(Bucket=self._bucket)
             return
         except FileNotFoundError:
             pass
         try:
-            with _translate(self._bucket):
+            with self._guard(self._bucket):
                 await self._client.create_bucket(Bucket=self._bucket, **self._location_constraint())
         except ClientError as exc:
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-            with _translate(self._bucket):  # someone else's bucket answers 403 here
+            with self._guard(self._bucket):  # someone else's bucket answers 403 here
                 await self._client.head_bucket(Bucket=self._bucket)
 
     def _location_constraint(self) -> dict[str, Any]:
@@ -424,7 +442,7 @@ class S3BlobDriver(BlobDriver):
         """Write, read back and delete one object with the SSE settings every blob will use."""
         key = f"_probe/{uuid.uuid4().hex}"
         payload = b"ocigate probe " + secrets.token_bytes(16)
-        with _translate(key):
+        with self._guard(key):
             response = await self._client.put_object(
                 Bucket=self._bucket, Key=key, Body=payload, ContentMD5=_md5_base64(payload), **self._sse.write
             )
@@ -443,12 +461,121 @@ class S3BlobDriver(BlobDriver):
 
     async def _readable_without_key(self, key: str) -> bool:
         try:
-            with _translate(key):
+            with self._guard(key):
                 response = await self._client.get_object(Bucket=self._bucket, Key=key)
         except ClientError:
             return False
         response["Body"].close()
         return True
+
+
+class _Breaker:
+    """Counts consecutive failed requests; from `failures` on, requests fail at once for
+    `cooldown` seconds, after which one request at a time is let through to probe the store."""
+
+    def __init__(self, failures: int, cooldown: float) -> None:
+        self._threshold = failures
+        self._cooldown = cooldown
+        self._failures = 0
+        self._open_until = 0.0
+
+    def check(self) -> None:
+        if self._failures < self._threshold:
+            return
+        now = time.monotonic()
+        if now < self._open_until:
+            raise StorageUnavailable(message="S3 store failing: requests paused for a few seconds")
+        self._open_until = now + self._cooldown  # this request probes; the others still fail fast
+
+    def record(self, available: bool) -> None:
+        if available:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= self._threshold:
+            self._open_until = time.monotonic() + self._cooldown
+
+
+class _PartBuffer:
+    """The part being filled, in an anonymous mmap of exactly the part size: outside malloc, so
+    many concurrent uploads neither grow nor fragment the heap (a growing BytesIO reallocates to
+    1/8 over its size); reused for every part of a request, and only written pages are resident."""
+
+    def __init__(self, capacity: int) -> None:
+        self._map = mmap.mmap(-1, capacity)
+        self._view = memoryview(self._map)
+        self.size = 0
+
+    @property
+    def full(self) -> bool:
+        return self.size == len(self._view)
+
+    def fill(self, data: memoryview) -> memoryview:
+        """Copy in as much of `data` as fits; returns the rest."""
+        count = min(len(data), len(self._view) - self.size)
+        self._view[self.size : self.size + count] = data[:count]
+        self.size += count
+        return data[count:]
+
+    def body(self) -> _PartBody:
+        return _PartBody(self._view[: self.size])
+
+    def clear(self) -> None:
+        self.size = 0
+
+    def close(self) -> None:
+        self._view.release()
+        with contextlib.suppress(BufferError):  # a failed send still holds a slice: GC unmaps it
+            self._map.close()
+
+
+class _PartBody:
+    """A request body over bytes in place: botocore sizes it (len) and rewinds it for a retry
+    (seek); aiohttp sends it as slices (_PartPayload), never copying it in user space."""
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self._position = 0
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: len(self.view)}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.view) if size < 0 else min(len(self.view), self._position + size)
+        data = bytes(self.view[self._position : end])
+        self._position = end
+        return data
+
+
+class _PartPayload(aiohttp.payload.Payload):
+    _value: _PartBody
+
+    def __init__(self, value: _PartBody, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("content_type", "application/octet-stream")
+        super().__init__(value, *args, **kwargs)
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return bytes(self._value.view).decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        view = self._value.view[:content_length]
+        for start in range(0, len(view), SEND_PIECE):
+            await writer.write(view[start : start + SEND_PIECE])  # drains past its buffer limit
+
+
+aiohttp.payload.register_payload(_PartPayload, _PartBody, order=aiohttp.payload.Order.try_first)
 
 
 @dataclass(frozen=True)
@@ -610,13 +737,12 @@ def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
-async def _md5(data: io.BytesIO) -> str:
-    """Content-MD5 of what was written to `data`; hashed off the event loop when big
-    (hashlib releases the GIL), as the body is not SHA-256 signed."""
-    with data.getbuffer() as view:
-        if view.nbytes >= 256 * 1024:
-            return await asyncio.to_thread(_md5_base64, view)
-        return _md5_base64(view)
+async def _md5(data: memoryview) -> str:
+    """Content-MD5 of a body, hashed off the event loop when big (hashlib releases the GIL):
+    bodies are not SHA-256 signed, so this is what guards them in transit."""
+    if data.nbytes >= 256 * 1024:
+        return await asyncio.to_thread(_md5_base64, data)
+    return _md5_base64(data)
 
 
 def _md5_base64(data: bytes | memoryview) -> str:

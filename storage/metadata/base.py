@@ -192,6 +192,9 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def delete_upload(self, upload_id: str) -> bool: ...
+    @abstractmethod
+    async def idle_uploads(self, before: int, limit: int) -> list[UploadRecord]:
+        """Up to `limit` upload sessions last advanced before `before` (ms), oldest first."""
 
     # management views: account listings, usage and content summaries
     @abstractmethod

@@ -20,6 +20,7 @@ from .base import (
 from .engine import Row, SqlEngine, Transaction
 
 _REGISTRY_COLUMNS = "id, name, created_at, account_id, properties"
+_UPLOAD_COLUMNS = "id, registry_id, repository, byte_offset, hash_state, driver_state, created_at, updated_at"
 
 
 def _now() -> int:
@@ -305,14 +306,16 @@ class SqlMetadataStore(MetadataStore):
         )
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
-        row = await self.engine.fetchone(
-            "SELECT id, registry_id, repository, byte_offset, hash_state, driver_state, "
-            "created_at, updated_at FROM uploads WHERE id = ?",
-            upload_id,
+        row = await self.engine.fetchone(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = ?", upload_id)
+        return None if row is None else _upload(row)
+
+    async def idle_uploads(self, before: int, limit: int) -> list[UploadRecord]:
+        rows = await self.engine.fetchall(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+            before,
+            limit,
         )
-        if row is None:
-            return None
-        return UploadRecord(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]), row[6], row[7])
+        return [_upload(row) for row in rows]
 
     async def advance_upload(
         self,
@@ -492,6 +495,10 @@ _ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_a
 def _usage(row: Row) -> RepositoryUsage:
     # COUNT(*) is a bigint on PostgreSQL: int() keeps the record plain
     return RepositoryUsage(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
+
+
+def _upload(row: Row) -> UploadRecord:
+    return UploadRecord(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]), row[6], row[7])
 
 
 def _opt_bytes(value: object) -> bytes | None:

@@ -16,7 +16,8 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,14 @@ def assert_quick_503(started: float, response: requests.Response) -> None:
     assert time.monotonic() - started < QUICK
 
 
+def retry_while_unavailable(send: Callable[[], requests.Response], seconds: float = 20) -> requests.Response:
+    """What a client does with a 503: try again a little later."""
+    deadline = time.monotonic() + seconds
+    while (response := send()).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return response
+
+
 @pytest.fixture
 def outage_replicas(
     tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
@@ -418,7 +427,10 @@ def test_store_down_mid_push_is_a_quick_503_and_leaves_nothing(
     rgw.start()
     assert_nothing_appeared()
     for client in (a, b):  # nothing committed before the outage was lost
-        assert client.request("GET", f"/v2/{repository}/blobs/{before_digest}").content == before
+        # 503s (with the circuit breaker's cooldown) until the replica sees the store is back
+        get = partial(client.request, "GET", f"/v2/{repository}/blobs/{before_digest}")
+        response = retry_while_unavailable(get)
+        assert response.content == before
     # the upload resumes where it stood before the outage, and finishes
     status = b.request("GET", upload)
     assert status.headers["Range"] == f"0-{10 * MIB - 1}"

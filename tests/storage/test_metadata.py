@@ -112,6 +112,17 @@ async def test_upload_advances_only_from_the_expected_offset(metadata: SqlMetada
     assert await metadata.get_upload(upload.id) is None
 
 
+async def test_idle_uploads_are_found_by_last_activity_oldest_first(metadata: SqlMetadataStore) -> None:
+    registry = await metadata.create_registry("alpha")
+    for number, updated in enumerate((50, 10, 30, 90)):
+        upload = UploadRecord(f"{number:032x}", registry.id, "app", 0, b"h", b"{}", 1, updated)
+        await metadata.create_upload(upload)
+    await metadata.advance_upload(f"{1:032x}", 0, 7, b"h", b"{}", 95)  # active again
+    idle = await metadata.idle_uploads(before=60, limit=10)
+    assert [(u.id[-1], u.updated_at) for u in idle] == [("2", 30), ("0", 50)]
+    assert [u.id[-1] for u in await metadata.idle_uploads(before=60, limit=1)] == ["2"]
+
+
 async def test_migrations_are_idempotent(metadata: SqlMetadataStore) -> None:
     latest = max(int(p.name[:4]) for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
     assert await metadata.engine.migrate() == latest

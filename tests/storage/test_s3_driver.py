@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import itertools
 import json
 import logging
 import os
 import time
-import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,13 @@ import pytest
 import requests
 
 from storage.blobs import open_blob_driver
+from storage.blobs import s3 as s3_module
 from storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
 from storage.config import MIB
 from storage.errors import BlobUploadInvalid, StorageUnavailable
 from tests.servers import free_port
 from tests.services.ceph import BACKENDS, MotoServer, S3Service, new_bucket, open_backend
+from tests.stalling_proxy import StallingProxy
 
 PART = 5 * MIB
 
@@ -281,11 +283,24 @@ async def test_store_down_is_a_quick_storage_unavailable(
         await driver.close()
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def _reset_peak_rss() -> int:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    return _status_kib("VmHWM")
+
+
 async def test_memory_is_bounded_by_one_part(
     moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """40 MiB in 64 KiB chunks with 5 MiB parts: the driver holds about one part, not the blob
-    (moto runs in another process, so only the driver's side is measured)."""
+    """40 MiB in 64 KiB chunks with 5 MiB parts: this process's peak RSS (the part buffers are
+    mmaps, which tracemalloc would not see) grows by about one part, not by the blob (moto runs
+    in another process, so only the driver's side is measured)."""
     driver = await moto_s3.open_driver(monkeypatch, "none", tmp_path)
     upload_id = "b" * 32
     chunk = os.urandom(65536)
@@ -296,14 +311,45 @@ async def test_memory_is_bounded_by_one_part(
 
     try:
         state = await driver.start_upload(upload_id)
-        tracemalloc.start()
-        try:
-            state = await driver.write_upload(upload_id, state, 0, body())
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        assert peak < 2 * PART, f"peak {peak / MIB:.1f} MiB"
+        before = _reset_peak_rss()
+        state = await driver.write_upload(upload_id, state, 0, body())
+        grown = (_status_kib("VmHWM") - before) * 1024
+        assert grown < 2 * PART, f"peak RSS grew {grown / MIB:.1f} MiB"
         location = await driver.commit_upload(upload_id, state, 40 * MIB, "sha256/00/08")
         assert location == f"blobs/{upload_id}"
+        assert await read_all(driver, location, 0, 40 * MIB) == chunk * (40 * 16)
     finally:
         await driver.close()
+
+
+async def test_hung_store_times_out_then_fails_fast(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A store that accepts connections but never answers: each request gives up after the
+    configured timeout (and its retries); after two such failures the circuit breaker answers
+    at once, and the first request after the cooldown finds the store back."""
+    monkeypatch.setattr(s3_module, "BREAKER_COOLDOWN", 1.0)
+    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    try:
+        upload_id = "c" * 32
+        state = await driver.start_upload(upload_id)
+        state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
+        location = await driver.commit_upload(upload_id, state, 3, "sha256/00/09")
+        proxy.stall()
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match="unreachable"):
+                await read_all(driver, location, 0, 3)
+            assert time.monotonic() - started < 8  # 3 attempts of 0.5 s and backoff, not minutes
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="paused"):
+            await driver.write_upload(upload_id, await driver.start_upload(upload_id), 0, pieces(b"abc", 3))
+        assert time.monotonic() - started < 0.2
+        proxy.resume()
+        await asyncio.sleep(1.1)
+        assert await read_all(driver, location, 0, 3) == b"abc"
+    finally:
+        await driver.close()
+        await proxy.close()
