@@ -53,7 +53,9 @@ MIN_PART = 5 * MIB  # S3's smallest part (except the last)
 MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 READ_CHUNK = MIB
-READ_PIECE = 256 * 1024  # a blob read's pieces: under the mmap threshold (gateway/server.py)
+# what aiohttp may buffer of a blob being read before it stops reading the socket (default 128
+# KiB): fewer pauses; its pieces are socket reads (<= 256 KiB), joined they would cost a copy
+READ_BUFFER = MIB
 SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
 CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
@@ -226,11 +228,13 @@ class S3BlobDriver(BlobDriver):
                 Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
             )
         body = response["Body"]
+        stream = body.raw_stream.content  # aiohttp's reader, to take its chunks without joins
+        stream.set_read_chunk_size(READ_BUFFER)
         try:
             remaining = end - start
-            while remaining:  # about as the socket gives them: joining them costs a copy
+            while remaining:
                 with self._guard(location):
-                    piece = await body.read(min(READ_PIECE, remaining))
+                    piece, _ = await stream.readchunk()  # as the socket gave it: no copy
                 if not piece:
                     raise OSError(f"blob {location} is shorter than recorded")
                 remaining -= len(piece)
@@ -524,8 +528,9 @@ class _PartBuffer:
         self.size = 0
 
     def close(self) -> None:
-        self._view.release()
-        with contextlib.suppress(BufferError):  # a failed send still holds a slice: GC unmaps it
+        # a send cut short may still hold a slice: the mapping then goes when that is collected
+        with contextlib.suppress(BufferError):
+            self._view.release()
             self._map.close()
 
 
