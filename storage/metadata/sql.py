@@ -421,8 +421,11 @@ class SqlMetadataStore(MetadataStore):
             tags = await tx.fetchall("SELECT name FROM tags WHERE repository_id = ?", repository_id)
             for table in ("tags", "manifests", "blob_links"):
                 await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", repository_id)
+            # its upload sessions end now; expiry (storage/uploads.py) deletes what they staged
             await tx.execute(
-                "DELETE FROM uploads WHERE registry_id = ? AND repository = ?", registry_id, name
+                "UPDATE uploads SET updated_at = 0 WHERE registry_id = ? AND repository = ?",
+                registry_id,
+                name,
             )
             await tx.execute(
                 "UPDATE repositories SET pull_count = 0, push_count = 0, last_pull_at = NULL, "

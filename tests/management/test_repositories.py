@@ -129,10 +129,18 @@ def test_deleting_a_repository_deletes_its_content(
     client = _client(management_gateway, registry)
     image = client.push_image("doomed/app", "v1")
     keep = client.push_image("kept", "v1")
+    upload = client.start_upload("doomed/app")  # a push in progress
+    response = client.request(
+        "PATCH", upload, data=b"partial", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert response.status_code == 202
     location = _repository(registry, "doomed/app")
     assert client.request("GET", f"/v2/doomed/app/manifests/{image.digest}").status_code == 200  # cached now
 
     assert api.delete(location).status_code == 204
+    gone = client.request("GET", client.location(response))
+    assert gone.status_code == 404
+    assert gone.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
     assert api.get(location).status_code == 404
     assert api.delete(location).status_code == 404
     assert [item["id"] for item in api.get(f"{registry['href']}/repositories").json()["items"]] == ["kept"]
