@@ -6,7 +6,7 @@ whenever it exists. An upload resumed at an offset inside a chunk re-encrypts th
 verified old record is first kept in `uploads/<id>.tail`, so a write torn by a crash can never
 lose bytes the domain already counted (base.py: a failed write leaves the previous state usable).
 
-Blocking file and cipher work runs in the default thread pool in batches of about 1 MiB, so the
+Blocking file and cipher work runs in the default thread pool in batches of about 2 MiB, so the
 event loop never waits on a disk.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import mmap
 import os
 import threading
@@ -31,7 +32,7 @@ from ..crypto import (
 )
 from .base import BlobDriver, ByteChunks, DriverState
 
-BATCH_CHUNKS = 4  # 1 MiB of plaintext per thread-pool trip
+BATCH_CHUNKS = 8  # 2 MiB of plaintext per thread-pool trip
 WRITE_BATCH = BATCH_CHUNKS * CHUNK_SIZE
 _buffers = threading.local()
 
@@ -177,13 +178,26 @@ def _read_chunks(mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, 
     aligned = offset - offset % mmap.PAGESIZE
     mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead, not faults
     # a fresh buffer, yielded as it is: a copy into `bytes` cost a fifth of the CPU of a GET
-    plaintext = bytearray(min(stop * CHUNK_SIZE, size) - first * CHUNK_SIZE)
+    plaintext = _uninitialized(min(stop * CHUNK_SIZE, size) - first * CHUNK_SIZE)
     # SECURITY: raises before this batch is returned if any chunk of it fails, so the client
     # never receives a byte of a tampered chunk (what went out before it was authentic)
     with memoryview(mapping) as view:
-        cipher.decrypt_into(first, view[offset : offset + length], plaintext)
+        written = cipher.decrypt_into(first, view[offset : offset + length], plaintext)
+    if written != len(plaintext):  # SECURITY: what was not written is old heap memory
+        raise BlobIntegrityError(f"decrypted {written} bytes, expected {len(plaintext)}")
     skip, take = start - first * CHUNK_SIZE, end - first * CHUNK_SIZE
     return plaintext if skip == 0 and take >= len(plaintext) else plaintext[skip:take]
+
+
+def _uninitialized(size: int) -> bytearray:
+    """A bytearray whose bytes are not zeroed first (zeroing cost 7% of a GET's CPU): every
+    byte must be overwritten before it is read."""
+    return _new_bytearray(None, size)
+
+
+_new_bytearray = ctypes.pythonapi.PyByteArray_FromStringAndSize
+_new_bytearray.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+_new_bytearray.restype = ctypes.py_object
 
 
 def _write_chunks(fd: int, cipher: BlobCipher, index: int, plaintext: memoryview, last: bool = False) -> None:
