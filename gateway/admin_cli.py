@@ -56,7 +56,7 @@ async def _registry_create(
 async def _registry_delete(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
-    if not await registries.metadata.delete_registry(a.name):
+    if not await registries.delete(a.name):
         raise CommandError(f"no registry {a.name!r}")
     await store.audit("cli", "registry.delete", a.name, None)
     print(f"deleted registry {a.name}")

@@ -76,6 +76,17 @@ class Registries:
     def bind(self, record: RegistryRecord) -> Registry:
         return Registry(record, self.metadata, self.blobs, self.cache, self._flights, self._uploads)
 
+    async def delete(self, name: str) -> bool:
+        """Delete a registry and everything in it (ON DELETE CASCADE), what its unfinished
+        uploads staged included; blob bytes, which other registries may share, stay."""
+        record = await self.metadata.get_registry(name)
+        if record is None:
+            return False
+        await self._uploads.discard_all(record.id)
+        deleted = await self.metadata.delete_registry(name)
+        await self.cache.set_registry(name, None)
+        return deleted
+
     async def expire_uploads(self) -> int:
         """Delete upload sessions idle past their time to live, with what they staged."""
         return await self._uploads.expire()

@@ -126,6 +126,15 @@ class Uploads:
             record = await self.get(registry_id, repository, upload_id)
             await self._discard(record)
 
+    async def discard_all(self, registry_id: str) -> None:
+        """Best effort, for a registry being deleted: what its unfinished uploads staged (its
+        sessions themselves go with its row)."""
+        for record in await self._metadata.registry_uploads(registry_id):
+            try:
+                await self._blobs.abort_upload(record.id, orjson.loads(record.driver_state))
+            except Exception as exc:
+                log.warning("could not delete what upload %s staged: %s", record.id, exc)
+
     async def expire(self) -> int:
         """Delete the sessions idle past their time to live and what they staged; returns how
         many. Replicas may run this at once: aborting is idempotent and only one deletes the row.

@@ -106,11 +106,8 @@ async def delete(services: Services, call: Call) -> web.Response:
     if record.name == DEFAULT_REGISTRY:
         raise conflict("the default registry serves hosts that name no registry; it cannot be deleted")
     tokens = await services.store.list_tokens(record.id)
-    if not await services.registries.metadata.delete_registry(record.name):
+    if not await services.registries.delete(record.name):
         raise not_found("registry")
-    # its repositories, manifests, tags, links and tokens go with it (ON DELETE CASCADE); blob
-    # bytes, which other registries may share, stay for garbage collection
-    await services.registries.cache.set_registry(record.name, None)
     if services.authenticator is not None:
         for token in tokens:
             services.authenticator.forget_token(token.id)

@@ -193,6 +193,8 @@ class MetadataStore(ABC):
     @abstractmethod
     async def delete_upload(self, upload_id: str) -> bool: ...
     @abstractmethod
+    async def registry_uploads(self, registry_id: str) -> list[UploadRecord]: ...
+    @abstractmethod
     async def idle_uploads(self, before: int, limit: int) -> list[UploadRecord]:
         """Up to `limit` upload sessions last advanced before `before` (ms), oldest first."""
 

@@ -309,6 +309,12 @@ class SqlMetadataStore(MetadataStore):
         row = await self.engine.fetchone(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = ?", upload_id)
         return None if row is None else _upload(row)
 
+    async def registry_uploads(self, registry_id: str) -> list[UploadRecord]:
+        rows = await self.engine.fetchall(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE registry_id = ? ORDER BY id", registry_id
+        )
+        return [_upload(row) for row in rows]
+
     async def idle_uploads(self, before: int, limit: int) -> list[UploadRecord]:
         rows = await self.engine.fetchall(
             f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",

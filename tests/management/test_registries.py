@@ -223,7 +223,15 @@ def test_a_new_registry_is_served_and_a_deleted_one_stops_within_a_second(
     client = v2_client(management_gateway, created, ADMIN)
     assert _wait_for_status(lambda: client.request("GET", "/v2/").status_code, 200) < 1.0
     image = client.push_image("team/app", "v1")
+    upload = client.start_upload("team/app")  # a push in progress: what it staged goes too
+    response = client.request(
+        "PATCH", upload, data=b"partial", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert response.status_code == 202
+    staged = management_gateway.data_dir / "uploads" / response.headers["Docker-Upload-UUID"]
+    assert staged.exists()
     assert api.delete(created["href"]).status_code == 204
+    assert not staged.exists()
     elapsed = _wait_for_status(
         lambda: client.request("GET", f"/v2/team/app/manifests/{image.digest}").status_code, 404
     )

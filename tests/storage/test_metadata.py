@@ -121,6 +121,10 @@ async def test_idle_uploads_are_found_by_last_activity_oldest_first(metadata: Sq
     idle = await metadata.idle_uploads(before=60, limit=10)
     assert [(u.id[-1], u.updated_at) for u in idle] == [("2", 30), ("0", 50)]
     assert [u.id[-1] for u in await metadata.idle_uploads(before=60, limit=1)] == ["2"]
+    other = await metadata.create_registry("beta")
+    await metadata.create_upload(UploadRecord("f" * 32, other.id, "app", 0, b"h", b"{}", 1, 1))
+    assert [u.id[-1] for u in await metadata.registry_uploads(registry.id)] == ["0", "1", "2", "3"]
+    assert [u.id for u in await metadata.registry_uploads(other.id)] == ["f" * 32]
 
 
 async def test_migrations_are_idempotent(metadata: SqlMetadataStore) -> None:
