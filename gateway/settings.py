@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from storage.config import StorageConfig
+from storage.config import UPLOAD_TTL, StorageConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Settings:
     s3_pool_size: int = 64
     s3_redirect: bool = False
     s3_timeout: float = 10.0
-    upload_ttl: int = 7 * 24 * 3600
+    upload_ttl: int = UPLOAD_TTL
     redis_url: str | None = None
     auth: str = "token"
     admin_password: str | None = field(default=None, repr=False)  # secret

@@ -34,14 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
-from services import REPO_ROOT, Services, free_port  # noqa: E402
+from services import HIGH, OFF, REPO_ROOT, Services, free_port  # noqa: E402
 
-HIGH = {
-    "OCIGATE_LIMIT_RPS": "1000000",
-    "OCIGATE_LIMIT_BURST": "1000000",
-    "OCIGATE_LIMIT_CONNECTIONS": "100000",
-}
-OFF = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
 # variant → (limits, whether OCIGATE_REDIS_URL is set, the baseline it is compared with). With
 # Redis set the manifest cache lives there too, so the Redis limiter's baseline is "off+redis".
 VARIANTS = {

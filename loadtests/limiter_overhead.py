@@ -27,14 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
-from services import Services  # noqa: E402
-
-HIGH = {
-    "OCIGATE_LIMIT_RPS": "1000000",
-    "OCIGATE_LIMIT_BURST": "1000000",
-    "OCIGATE_LIMIT_CONNECTIONS": "100000",
-}
-OFF = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
+from services import HIGH, OFF, Services  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# limiter settings the limiter benchmarks compare: limits on but never reached, and limits off
+HIGH = {
+    "OCIGATE_LIMIT_RPS": "1000000",
+    "OCIGATE_LIMIT_BURST": "1000000",
+    "OCIGATE_LIMIT_CONNECTIONS": "100000",
+}
+OFF = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
 
 
 def free_port() -> int:

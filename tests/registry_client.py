@@ -115,3 +115,14 @@ class RegistryClient:
         response = self.request("POST", f"/v2/{repository}/blobs/uploads/")
         assert response.status_code == 202, response.text
         return self.location(response)
+
+
+def assert_manifest_served(client: RegistryClient, repository: str, image: Image, tag: str) -> None:
+    """The image's manifest comes back byte for byte, by tag and by digest."""
+    for reference in (tag, image.digest):
+        response = client.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
+        )
+        assert response.status_code == 200, response.text
+        assert response.content == image.manifest
+        assert response.headers["Docker-Content-Digest"] == image.digest

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tests.registry_client import OCI_CONFIG, OCI_MANIFEST, RegistryClient, digest_of
+from tests.registry_client import OCI_CONFIG, OCI_MANIFEST, RegistryClient, assert_manifest_served, digest_of
 from tests.servers import Gateway
 from tests.services.postgres import PostgresServer
 from tests.services.redis import RedisServer
@@ -64,13 +64,7 @@ def test_pushed_through_one_pulled_through_the_other(
     a: RegistryClient, b: RegistryClient, repository: str
 ) -> None:
     image = a.push_image(repository, "v1", layers=2, seed="pull-elsewhere")
-    for reference in ("v1", image.digest):
-        response = b.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
-        )
-        assert response.status_code == 200, response.text
-        assert response.content == image.manifest
-        assert response.headers["Docker-Content-Digest"] == image.digest
+    assert_manifest_served(b, repository, image, "v1")
     for blob in (image.config, *image.layers):
         response = b.request("GET", f"/v2/{repository}/blobs/{digest_of(blob)}")
         assert response.status_code == 200

@@ -39,7 +39,7 @@ from tests.e2e.images import (
     sha256_digest,
     tagged_descriptor,
 )
-from tests.registry_client import RegistryClient, digest_of
+from tests.registry_client import RegistryClient, assert_manifest_served, digest_of
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER
 from tests.services.ceph import Ceph, S3Service
 from tests.services.postgres import PostgresServer
@@ -86,13 +86,7 @@ def test_pushed_through_one_pulled_through_the_other(replicas: Replicas, reposit
     done = a.request("PUT", upload, params={"digest": digest_of(big)}, data=big[PART + 99 :])
     assert done.status_code == 201, done.text
 
-    for reference in ("v1", image.digest):
-        response = b.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
-        )
-        assert response.status_code == 200, response.text
-        assert response.content == image.manifest
-        assert response.headers["Docker-Content-Digest"] == image.digest
+    assert_manifest_served(b, repository, image, "v1")
     for blob in (image.config, *image.layers, big):
         response = b.request("GET", f"/v2/{repository}/blobs/{digest_of(blob)}", stream=True)
         assert response.status_code == 200

@@ -325,9 +325,10 @@ async def test_memory_is_bounded_by_one_part(
 async def test_hung_store_times_out_then_fails_fast(
     moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A store that accepts connections but never answers: each request gives up after the
-    configured timeout (and its retries); after two such failures the circuit breaker answers
-    at once, and the first request after the cooldown finds the store back."""
+    """A store that accepts connections but never answers: each request gives up on the
+    configured read timeout (after its retries) instead of hanging; after two such failures the
+    circuit breaker answers without asking the store, and the first request after the cooldown
+    finds the store back."""
     monkeypatch.setattr(s3_module, "BREAKER_COOLDOWN", 1.0)
     proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
     service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
@@ -339,14 +340,11 @@ async def test_hung_store_times_out_then_fails_fast(
         location = await driver.commit_upload(upload_id, state, 3, "sha256/00/09")
         proxy.stall()
         for _ in range(2):
-            started = time.monotonic()
-            with pytest.raises(StorageUnavailable, match="unreachable"):
-                await read_all(driver, location, 0, 3)
-            assert time.monotonic() - started < 8  # 3 attempts of 0.5 s and backoff, not minutes
-        started = time.monotonic()
-        with pytest.raises(StorageUnavailable, match="paused"):
+            with pytest.raises(StorageUnavailable, match="ReadTimeoutError"):
+                # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
+                await asyncio.wait_for(read_all(driver, location, 0, 3), 60)
+        with pytest.raises(StorageUnavailable, match="paused"):  # the breaker's own answer
             await driver.write_upload(upload_id, await driver.start_upload(upload_id), 0, pieces(b"abc", 3))
-        assert time.monotonic() - started < 0.2
         proxy.resume()
         await asyncio.sleep(1.1)
         assert await read_all(driver, location, 0, 3) == b"abc"
