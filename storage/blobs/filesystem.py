@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import mmap
 import os
 import threading
 from pathlib import Path
 
+from ..buffers import uninitialized
 from ..crypto import (
     CHUNK_SIZE,
     HEADER_SIZE,
@@ -178,7 +178,7 @@ def _read_chunks(mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, 
     aligned = offset - offset % mmap.PAGESIZE
     mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead, not faults
     # a fresh buffer, yielded as it is: a copy into `bytes` cost a fifth of the CPU of a GET
-    plaintext = _uninitialized(min(stop * CHUNK_SIZE, size) - first * CHUNK_SIZE)
+    plaintext = uninitialized(min(stop * CHUNK_SIZE, size) - first * CHUNK_SIZE)
     # SECURITY: raises before this batch is returned if any chunk of it fails, so the client
     # never receives a byte of a tampered chunk (what went out before it was authentic)
     with memoryview(mapping) as view:
@@ -187,17 +187,6 @@ def _read_chunks(mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, 
         raise BlobIntegrityError(f"decrypted {written} bytes, expected {len(plaintext)}")
     skip, take = start - first * CHUNK_SIZE, end - first * CHUNK_SIZE
     return plaintext if skip == 0 and take >= len(plaintext) else plaintext[skip:take]
-
-
-def _uninitialized(size: int) -> bytearray:
-    """A bytearray whose bytes are not zeroed first (zeroing cost 7% of a GET's CPU): every
-    byte must be overwritten before it is read."""
-    return _new_bytearray(None, size)
-
-
-_new_bytearray = ctypes.pythonapi.PyByteArray_FromStringAndSize
-_new_bytearray.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
-_new_bytearray.restype = ctypes.py_object
 
 
 def _write_chunks(fd: int, cipher: BlobCipher, index: int, plaintext: memoryview, last: bool = False) -> None:

@@ -28,7 +28,7 @@ import mmap
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import BlobUploadInvalid, StorageUnavailable
 from .base import BlobDriver, ByteChunks, DriverState
+from .s3_body import can_take_over, take_over
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,9 +54,10 @@ MIN_PART = 5 * MIB  # S3's smallest part (except the last)
 MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 READ_CHUNK = MIB
-# what aiohttp may buffer of a blob being read before it stops reading the socket (default 128
-# KiB): fewer pauses; its pieces are socket reads (<= 256 KiB), joined they would cost a copy
+# what may be buffered of a blob being read before the socket is paused (aiohttp's default is
+# 128 KiB): fewer pauses; also the size of the buffers of a taken-over body (s3_body.py)
 READ_BUFFER = MIB
+TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3_body.py)
 SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
 CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
@@ -91,6 +93,7 @@ class S3BlobDriver(BlobDriver):
         self._part_size = config.s3_part_size
         self._sse = sse
         self._redirect = config.s3_redirect
+        self._timeout = config.s3_timeout
         self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
 
     @classmethod
@@ -228,19 +231,23 @@ class S3BlobDriver(BlobDriver):
                 Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
             )
         body = response["Body"]
-        stream = body.raw_stream.content  # aiohttp's reader, to take its chunks without joins
-        stream.set_read_chunk_size(READ_BUFFER)
         try:
+            pieces = self._body(body.raw_stream, end - start)
             remaining = end - start
             while remaining:
                 with self._guard(location):
-                    piece, _ = await stream.readchunk()  # as the socket gave it: no copy
+                    piece = await anext(pieces, b"")
                 if not piece:
                     raise OSError(f"blob {location} is shorter than recorded")
                 remaining -= len(piece)
                 yield piece
         finally:
-            body.close()
+            body.close()  # closes the connection if it was taken over
+
+    def _body(self, raw: aiohttp.ClientResponse, length: int) -> AsyncIterator[bytes | memoryview]:
+        if length >= TAKE_OVER_MIN and can_take_over(raw, length):
+            return take_over(raw, length, READ_BUFFER, self._timeout)
+        return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:
         with self._guard(location):
@@ -752,6 +759,16 @@ async def _md5(data: memoryview) -> str:
 
 def _md5_base64(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+async def _chunks(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """A body's pieces as the socket gave them (no joins), b"" at its end."""
+    stream.set_read_chunk_size(READ_BUFFER)
+    while True:
+        piece, _ = await stream.readchunk()
+        yield piece
+        if not piece:
+            return
 
 
 def _blob_key(upload_id: str) -> str:

@@ -351,3 +351,50 @@ async def test_hung_store_times_out_then_fails_fast(
     finally:
         await driver.close()
         await proxy.close()
+
+
+async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailable(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Reads from TAKE_OVER_MIN are received without aiohttp once the headers are in
+    (s3_body.py): they give the blob's bytes, and a body the store stops sending or cuts off is
+    StorageUnavailable (the gateway's 503 or cut connection), never a short or hung read."""
+    taken: list[int] = []
+    take_over = s3_module.take_over
+    monkeypatch.setattr(s3_module, "take_over", lambda *args: taken.append(args[1]) or take_over(*args))
+    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    content = os.urandom(48 * MIB)  # well beyond what the sockets and the proxy hold in flight
+    small = s3_module.TAKE_OVER_MIN - 1
+
+    async def rest_after_stall(chunks: AsyncIterator[bytes], resume: bool) -> int:
+        await anext(chunks)
+        proxy.stall()
+        if resume:
+            proxy.resume()  # resets the stalled connections
+        received = 0
+        async for chunk in chunks:
+            received += len(chunk)
+        return received
+
+    try:
+        upload_id = "d" * 32
+        state = await driver.start_upload(upload_id)
+        state = await driver.write_upload(upload_id, state, 0, pieces(content, MIB))
+        location = await driver.commit_upload(upload_id, state, len(content), "sha256/00/0a")
+        assert await read_all(driver, location, 0, len(content)) == content
+        assert await read_all(driver, location, 7, 7 + small) == content[7 : 7 + small]
+        assert await read_all(driver, location, 3, len(content) - 3) == content[3:-3]
+        assert taken == [len(content), len(content) - 6]  # the read under TAKE_OVER_MIN was not
+        for resume, cause in [(False, "TimeoutError"), (True, "ClientPayloadError")]:
+            chunks = aiter(driver.read(location, 0, len(content)))
+            with pytest.raises(StorageUnavailable, match=cause):
+                # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
+                await asyncio.wait_for(rest_after_stall(chunks, resume), 60)
+            await chunks.aclose()
+            proxy.resume()
+        assert await read_all(driver, location, 0, len(content)) == content
+    finally:
+        await driver.close()
+        await proxy.close()
