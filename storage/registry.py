@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .blobs import BlobDriver, ByteChunks
+from .blobs import BlobDriver, ByteChunks, ReadChunks
 from .cache import MetadataCache, SingleFlight
 from .digest import Digest, looks_like_digest
 from .errors import (
@@ -85,7 +85,7 @@ class Registry:
         """Where the client may fetch the blob itself (redirect mode), or None."""
         return await self._blobs.redirect_url(blob.location)
 
-    def read_blob(self, blob: BlobRecord, start: int, end: int) -> ByteChunks:
+    def read_blob(self, blob: BlobRecord, start: int, end: int) -> ReadChunks:
         return self._blobs.read(blob.location, start, end)
 
     async def delete_blob(self, repository: str, digest: Digest) -> None:

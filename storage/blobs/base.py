@@ -14,11 +14,32 @@ the next write starts again from the previous offset, overwriting whatever was l
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 ByteChunks = AsyncIterable[bytes]
 DriverState = dict[str, Any]
+
+
+class SocketStretch(ABC):
+    """Bytes of a read still on the store's connection, which `read` may yield in place of
+    bytes: a consumer that writes to a plain socket of its own can have the kernel move them
+    there (`splice_to`); any other consumer iterates them as pieces. Consume it before asking
+    `read` for more: the read closes the connection when it goes on."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    async def splice_to(self, fd: int) -> bool:
+        """Move every byte to the connected socket `fd` (non-blocking), or return False at once
+        when this stretch cannot (e.g. the store's connection is TLS): then iterate it."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[bytes | memoryview]: ...
+
+
+ReadChunks = AsyncIterable[bytes | SocketStretch]
 
 
 class BlobDriver(ABC):
@@ -46,7 +67,7 @@ class BlobDriver(ABC):
         """Discard the staged bytes. Idempotent."""
 
     @abstractmethod
-    def read(self, location: str, start: int, end: int) -> ByteChunks:
+    def read(self, location: str, start: int, end: int) -> ReadChunks:
         """Stream bytes [start, end) of a blob; FileNotFoundError if it is not there."""
 
     @abstractmethod

@@ -30,7 +30,7 @@ from ..crypto import (
     record_offset,
     records_size,
 )
-from .base import BlobDriver, ByteChunks, DriverState
+from .base import BlobDriver, ByteChunks, DriverState, ReadChunks
 
 BATCH_CHUNKS = 8  # 2 MiB of plaintext per thread-pool trip
 WRITE_BATCH = BATCH_CHUNKS * CHUNK_SIZE
@@ -127,7 +127,7 @@ class FilesystemBlobDriver(BlobDriver):
 
         await asyncio.to_thread(_abort)
 
-    async def read(self, location: str, start: int, end: int) -> ByteChunks:  # type: ignore[override]
+    async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
         mapping, cipher, size = await asyncio.to_thread(self._open_blob, location)
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[bytearray] | None = None

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -41,7 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import BlobUploadInvalid, StorageUnavailable
-from .base import BlobDriver, ByteChunks, DriverState
+from .base import BlobDriver, ByteChunks, DriverState, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 
 if TYPE_CHECKING:
@@ -222,7 +223,7 @@ class S3BlobDriver(BlobDriver):
 
     # --- blobs -----------------------------------------------------------------------------
 
-    async def read(self, location: str, start: int, end: int) -> ByteChunks:  # type: ignore[override]
+    async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
         if start >= end:
             await self._head(location)  # FileNotFoundError if it is not there
             return
@@ -232,7 +233,7 @@ class S3BlobDriver(BlobDriver):
             )
         body = response["Body"]
         try:
-            pieces = self._body(body.raw_stream, end - start)
+            pieces = self._body(body.raw_stream, end - start, location)
             remaining = end - start
             while remaining:
                 with self._guard(location):
@@ -244,9 +245,11 @@ class S3BlobDriver(BlobDriver):
         finally:
             body.close()  # closes the connection if it was taken over
 
-    def _body(self, raw: aiohttp.ClientResponse, length: int) -> AsyncIterator[bytes | memoryview]:
+    def _body(
+        self, raw: aiohttp.ClientResponse, length: int, location: str
+    ) -> AsyncIterator[bytes | SocketStretch]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
-            return take_over(raw, length, READ_BUFFER, self._timeout)
+            return take_over(raw, length, READ_BUFFER, self._timeout, partial(self._guard, location))
         return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:

@@ -1,27 +1,42 @@
-"""A large S3 GET body received straight into buffers that go on to the client as they are.
+"""A large S3 GET body taken from aiohttp once the headers are in, for the kernel to move it.
 
-Through aiohttp every body byte is copied twice in the gateway: uvloop makes a bytes object of
-each recv and aiohttp's parser copies each body piece out of it again. For a large read the
-driver takes the connection over once aiohttp has parsed the headers: the socket is then read
-with recv_into (asyncio.BufferedProtocol) into fresh buffers handed on without any copy. The
-connection cannot go back to aiohttp's pool in the middle of a message, so it is closed at the
-end: worth it only for reads much larger than a connection setup.
+Through aiohttp every body byte is copied three times in the gateway: the kernel copies it out
+of the socket, uvloop makes a bytes object of each recv and aiohttp's parser copies each body
+piece out of that again; sending it on costs a fourth copy, into the client's socket. For a
+large read the driver takes the connection over after the headers and yields a `SocketBody`:
+
+- to a client on a plain TCP connection, with the store's connection plain too, the gateway
+  splices it: splice(2) moves the bytes socket -> pipe -> socket as page references, so not one
+  of them is copied into or out of this process;
+- otherwise (TLS on either side) it is read with recv_into (asyncio.BufferedProtocol) into
+  fresh buffers that go on to the client as they are: one copy, the kernel's.
+
+The connection cannot go back to aiohttp's pool in the middle of a message, so it is closed at
+the end: worth it only for reads much larger than a connection setup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aiohttp import ClientPayloadError
 
 from ..buffers import uninitialized
+from .base import SocketStretch
 
-__all__ = ["can_take_over", "take_over"]
+__all__ = ["SocketBody", "can_take_over", "take_over"]
 
 Piece = bytes | memoryview
+Guard = Callable[[], AbstractContextManager[None]]  # the driver's: translates store failures
+PIPE_SIZE = 1 << 20  # bytes in flight through the pipe of a splice: fewer, larger moves
+_SPLICE = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 
 
 def can_take_over(response: Any, length: int) -> bool:
@@ -36,21 +51,159 @@ def can_take_over(response: Any, length: int) -> bool:
     )
 
 
-def take_over(response: Any, length: int, buffer_size: int, stall: float) -> AsyncIterator[Piece]:
-    """The body of aiohttp's `response` (`can_take_over` checked), read from its socket from now
-    on; TimeoutError after `stall` seconds without a byte. Closing `response` afterwards closes
-    the connection (it must not be released to the pool)."""
+async def take_over(
+    response: Any, length: int, buffer_size: int, stall: float, guard: Guard
+) -> AsyncIterator[Piece | SocketBody]:
+    """The body of aiohttp's `response` (`can_take_over` checked): what came with the headers,
+    then a SocketBody for the rest, whose waits for the store run inside `guard()`. Closing
+    `response` afterwards closes the connection (it must not be released to the pool)."""
     stream = response.content
     exc = stream.exception()
     if exc is not None:
         raise exc
     early = stream.read_nowait(-1)  # what came with the headers; nothing arrives in between
     transport = response.connection.transport
-    reader = _BodyReader(transport, length - len(early), buffer_size, stall)
-    if reader.remaining:
-        transport.set_protocol(reader)
-        transport.resume_reading()  # aiohttp may have paused it (its buffer was full)
-    return reader.pieces(early)
+    transport.pause_reading()  # the rest stays in the socket until the SocketBody is consumed
+    if early:
+        yield early
+    if length > len(early):
+        yield SocketBody(transport, length - len(early), buffer_size, stall, guard)
+
+
+class SocketBody(SocketStretch):
+    """The rest of a body, on the store's connection; a wait of `stall` seconds for the store
+    raises TimeoutError (waits for the client have no limit, as aiohttp's writes)."""
+
+    def __init__(
+        self, transport: asyncio.Transport, length: int, buffer_size: int, stall: float, guard: Guard
+    ) -> None:
+        self._transport = transport
+        self._length = length
+        self._buffer_size = buffer_size
+        self._stall = stall
+        self._guard = guard
+
+    def __len__(self) -> int:
+        return self._length
+
+    async def __aiter__(self) -> AsyncIterator[Piece]:
+        reader = _BodyReader(self._transport, self._length, self._buffer_size, self._stall)
+        self._transport.set_protocol(reader)
+        self._transport.resume_reading()
+        pieces = reader.pieces()
+        while True:
+            with self._guard():
+                piece = await anext(pieces, None)
+            if piece is None:
+                return
+            yield piece
+
+    async def splice_to(self, fd: int) -> bool:
+        sock = self._transport.get_extra_info("socket")
+        if sock is None or self._transport.get_extra_info("ssl_object") is not None:
+            return False
+        with contextlib.ExitStack() as stack:
+            # own descriptors: the event loop watches the originals for their transports
+            source, target = os.dup(sock.fileno()), os.dup(fd)
+            pipe_out, pipe_in = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            for descriptor in (source, target, pipe_out, pipe_in):
+                stack.callback(os.close, descriptor)
+            with contextlib.suppress(OSError):  # capped by /proc/sys/fs/pipe-max-size
+                fcntl.fcntl(pipe_in, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            pump = _Pump(source, target, pipe_out, pipe_in, self._length)
+            stack.callback(pump.stop)  # before the descriptors close
+            with self._guard():
+                pump.move()
+                while not pump.finished.done():
+                    received = pump.received
+                    await asyncio.wait([pump.finished], timeout=self._stall)
+                    if not pump.finished.done() and pump.received == received and not pump.writing:
+                        raise TimeoutError(f"no byte from the S3 store in {self._stall} s")
+                pump.finished.result()
+        return True
+
+
+class _Pump:
+    """Moves `length` bytes from socket `source` through a pipe to socket `target` with
+    splice(2), from event loop callbacks: one call per readiness event, no task switches."""
+
+    def __init__(self, source: int, target: int, pipe_out: int, pipe_in: int, length: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._source, self._target = source, target
+        self._pipe_out, self._pipe_in = pipe_out, pipe_in
+        self._capacity = fcntl.fcntl(pipe_in, fcntl.F_GETPIPE_SZ)
+        self._remaining, self._piped = length, 0  # not yet taken from the source; in the pipe
+        self.received = 0
+        self.reading = self.writing = False  # whether readiness of source / target is watched
+        self.finished: asyncio.Future[None] = self._loop.create_future()
+
+    def move(self) -> None:
+        """As far as both sockets allow, then watch what blocks."""
+        try:
+            while self._move_once():
+                pass
+        except Exception as exc:  # handed to the waiting coroutine
+            self._finish(exc)
+            return
+        if not self._remaining and not self._piped:
+            self._finish(None)
+            return
+        # each side is watched only while it blocks: the loop is level-triggered
+        self._watch_source(bool(self._remaining) and self._piped < self._capacity)
+        self._watch_target(self._piped > 0)
+
+    def _move_once(self) -> bool:
+        moved = False
+        if self._remaining and self._piped < self._capacity:
+            try:
+                room = min(self._remaining, self._capacity - self._piped)
+                n = os.splice(self._source, self._pipe_in, room, flags=_SPLICE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise ClientPayloadError(f"the S3 store's connection failed: {exc!r}") from exc
+            else:
+                if not n:
+                    raise ClientPayloadError("the S3 store's connection ended before the body did")
+                self._remaining -= n
+                self._piped += n
+                self.received += n
+                moved = True
+        if self._piped:
+            try:
+                self._piped -= os.splice(self._pipe_out, self._target, self._piped, flags=_SPLICE)
+                moved = True
+            except BlockingIOError:
+                pass
+        return moved
+
+    def _watch_source(self, watch: bool) -> None:
+        if watch != self.reading:
+            self.reading = watch
+            if watch:
+                self._loop.add_reader(self._source, self.move)
+            else:
+                self._loop.remove_reader(self._source)
+
+    def _watch_target(self, watch: bool) -> None:
+        if watch != self.writing:
+            self.writing = watch
+            if watch:
+                self._loop.add_writer(self._target, self.move)
+            else:
+                self._loop.remove_writer(self._target)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        self.stop()
+        if not self.finished.done():
+            if exc is None:
+                self.finished.set_result(None)
+            else:
+                self.finished.set_exception(exc)
+
+    def stop(self) -> None:
+        self._watch_source(False)
+        self._watch_target(False)
 
 
 class _BodyReader(asyncio.BufferedProtocol):
@@ -101,9 +254,7 @@ class _BodyReader(asyncio.BufferedProtocol):
 
     # --- consumer --------------------------------------------------------------------------
 
-    async def pieces(self, early: bytes) -> AsyncIterator[Piece]:
-        if early:
-            yield early
+    async def pieces(self) -> AsyncIterator[Piece]:
         while True:
             if not self._ready and self._worth_it():
                 self._hand_on()  # the consumer is ready before the buffer is full: take what is there

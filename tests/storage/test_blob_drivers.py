@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage.blobs import BlobDriver
+from tests.storage.reading import read_all
 
 
 async def chunks_of(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part
-
-
-async def read_all(driver: BlobDriver, location: str, start: int, end: int) -> bytes:
-    return b"".join([chunk async for chunk in driver.read(location, start, end)])
 
 
 async def test_upload_in_pieces_then_commit_reads_back(blob_driver: BlobDriver) -> None:

@@ -27,6 +27,7 @@ from storage.crypto import (
 )
 from tests.registry_client import RegistryClient
 from tests.servers import Gateway
+from tests.storage.reading import read_all
 
 C = CHUNK_SIZE
 KEY = bytes(range(32))
@@ -35,10 +36,6 @@ KEY = bytes(range(32))
 async def chunks_of(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part
-
-
-async def read_all(driver: FilesystemBlobDriver, location: str, start: int, end: int) -> bytes:
-    return b"".join([chunk async for chunk in driver.read(location, start, end)])
 
 
 async def store(driver: FilesystemBlobDriver, content: bytes, name: str, cuts: list[int]) -> str:

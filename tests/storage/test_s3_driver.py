@@ -11,8 +11,9 @@ import itertools
 import json
 import logging
 import os
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import orjson
 import pytest
 import requests
 
-from storage.blobs import open_blob_driver
+from storage.blobs import SocketStretch, open_blob_driver
 from storage.blobs import s3 as s3_module
 from storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
 from storage.config import MIB
@@ -28,6 +29,7 @@ from storage.errors import BlobUploadInvalid, StorageUnavailable
 from tests.servers import free_port
 from tests.services.ceph import BACKENDS, MotoServer, S3Service, new_bucket, open_backend
 from tests.stalling_proxy import StallingProxy
+from tests.storage.reading import read_all
 
 PART = 5 * MIB
 
@@ -48,10 +50,6 @@ async def broken_after(data: bytes, size: int) -> AsyncIterator[bytes]:
     async for piece in pieces(data, size):
         yield piece
     raise ConnectionResetError("client went away")
-
-
-async def read_all(driver: S3BlobDriver, location: str, start: int, end: int) -> bytes:
-    return b"".join([chunk async for chunk in driver.read(location, start, end)])
 
 
 async def leftovers(driver: S3BlobDriver, upload_id: str) -> tuple[list[str], list[str]]:
@@ -353,12 +351,49 @@ async def test_hung_store_times_out_then_fails_fast(
         await proxy.close()
 
 
+async def send_all(
+    driver: S3BlobDriver, location: str, start: int, end: int, on_stretch: Callable[[], None] = lambda: None
+) -> tuple[bytes, int]:
+    """Bytes [start, end) as the gateway sends them to a client on plain TCP: socket stretches
+    spliced onto a loopback connection, the rest written to it. Returns the bytes received at
+    the other end and how many of them were spliced."""
+    loop = asyncio.get_running_loop()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sender = socket.create_connection(server.getsockname())
+        receiver, _ = server.accept()
+    received = bytearray()
+
+    async def receive() -> None:
+        while data := await loop.sock_recv(receiver, MIB):
+            received.extend(data)
+
+    spliced = 0
+    with sender, receiver:
+        sender.setblocking(False)
+        receiver.setblocking(False)
+        receiving = asyncio.create_task(receive())
+        try:
+            async for chunk in driver.read(location, start, end):
+                if isinstance(chunk, SocketStretch):
+                    on_stretch()
+                    assert await chunk.splice_to(sender.fileno())
+                    spliced += len(chunk)
+                else:
+                    await loop.sock_sendall(sender, chunk)
+            sender.shutdown(socket.SHUT_WR)
+            await receiving
+        finally:
+            receiving.cancel()
+    return bytes(received), spliced
+
+
 async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailable(
     moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Reads from TAKE_OVER_MIN are received without aiohttp once the headers are in
-    (s3_body.py): they give the blob's bytes, and a body the store stops sending or cuts off is
-    StorageUnavailable (the gateway's 503 or cut connection), never a short or hung read."""
+    """Reads from TAKE_OVER_MIN are taken from aiohttp once the headers are in (s3_body.py):
+    iterated or spliced onto a socket they give the blob's bytes, and a body the store stops
+    sending or cuts off is StorageUnavailable (the gateway's 503 or cut connection), never a
+    short or hung read."""
     taken: list[int] = []
     take_over = s3_module.take_over
     monkeypatch.setattr(s3_module, "take_over", lambda *args: taken.append(args[1]) or take_over(*args))
@@ -367,17 +402,6 @@ async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailabl
     driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
     content = os.urandom(48 * MIB)  # well beyond what the sockets and the proxy hold in flight
     small = s3_module.TAKE_OVER_MIN - 1
-
-    async def rest_after_stall(chunks: AsyncIterator[bytes], resume: bool) -> int:
-        await anext(chunks)
-        proxy.stall()
-        if resume:
-            proxy.resume()  # resets the stalled connections
-        received = 0
-        async for chunk in chunks:
-            received += len(chunk)
-        return received
-
     try:
         upload_id = "d" * 32
         state = await driver.start_upload(upload_id)
@@ -387,13 +411,29 @@ async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailabl
         assert await read_all(driver, location, 7, 7 + small) == content[7 : 7 + small]
         assert await read_all(driver, location, 3, len(content) - 3) == content[3:-3]
         assert taken == [len(content), len(content) - 6]  # the read under TAKE_OVER_MIN was not
+        received, spliced = await send_all(driver, location, 5, len(content) - 1)
+        assert received == content[5:-1]
+        assert spliced > len(content) - 2 * MIB  # all but what came with the headers
+
         for resume, cause in [(False, "TimeoutError"), (True, "ClientPayloadError")]:
-            chunks = aiter(driver.read(location, 0, len(content)))
-            with pytest.raises(StorageUnavailable, match=cause):
-                # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
-                await asyncio.wait_for(rest_after_stall(chunks, resume), 60)
-            await chunks.aclose()
-            proxy.resume()
+
+            def stall(resume: bool = resume) -> None:
+                proxy.stall()
+                if resume:
+                    proxy.resume()  # resets the stalled connections
+
+            async def iterate(stall: Callable[[], None] = stall) -> None:
+                async for chunk in driver.read(location, 0, len(content)):
+                    if isinstance(chunk, SocketStretch):
+                        stall()
+                        async for _ in chunk:
+                            pass
+
+            for consumer in (iterate(), send_all(driver, location, 0, len(content), stall)):
+                with pytest.raises(StorageUnavailable, match=cause):
+                    # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
+                    await asyncio.wait_for(consumer, 60)
+                proxy.resume()
         assert await read_all(driver, location, 0, len(content)) == content
     finally:
         await driver.close()
