@@ -237,7 +237,8 @@ class _BodyReader(asyncio.BufferedProtocol):
         if self.remaining < 0:
             self._fail(ClientPayloadError("the S3 store sent more than the response's Content-Length"))
             return
-        if self._filled == len(self._buffer) or not self.remaining or (self._waiter and self._worth_it()):
+        waited_for = self._waiter is not None and self._worth_it()
+        if self._filled == len(self._buffer) or not self.remaining or waited_for:
             self._hand_on()
         if self._queued > 2 * self._buffer_size and not self._paused:
             self._paused = True  # the client is slower than the store: hold the store back
@@ -270,10 +271,15 @@ class _BodyReader(asyncio.BufferedProtocol):
             elif not self.remaining:
                 return
             else:
+                waiting_for = self.remaining
                 self._waiter = asyncio.get_running_loop().create_future()
                 try:
                     async with asyncio.timeout(self._stall):
                         await self._waiter
+                except TimeoutError:
+                    if self.remaining == waiting_for:
+                        raise
+                    self._hand_on()  # a slow store, not a stalled one: take the little that came
                 finally:
                     self._waiter = None
 
