@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -42,24 +43,25 @@ async def head_or_get(
     if request.method == "HEAD" or start == end:
         await response.prepare(request)
         return response
-    chunks = aiter(registry.read_blob(blob, start, end))
-    # The first chunk is read before the status line goes out, so a store that is down or a
-    # blob whose bytes are gone still gets a proper error response instead of a cut-off 200.
-    first = await anext(chunks, b"")
-    await response.prepare(request)
-    try:
-        await _send(request, response, first)
-        async for chunk in chunks:
-            await _send(request, response, chunk)
-    except (ConnectionError, asyncio.CancelledError):
-        raise
-    except Exception:
-        # The status is out: the only honest signal left is to cut the connection, so the
-        # client sees a short body (and its digest check fails) rather than wrong bytes.
-        log.exception("blob %s failed mid-stream", blob.digest)
-        if request.transport is not None:
-            request.transport.close()
-        return response
+    # closed on every way out: a client gone mid-blob must not leave the store's connection open
+    async with contextlib.aclosing(registry.read_blob(blob, start, end)) as chunks:
+        # The first chunk is read before the status line goes out, so a store that is down or a
+        # blob whose bytes are gone still gets a proper error response instead of a cut-off 200.
+        first = await anext(chunks, b"")
+        await response.prepare(request)
+        try:
+            await _send(request, response, first)
+            async for chunk in chunks:
+                await _send(request, response, chunk)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            # The status is out: the only honest signal left is to cut the connection, so the
+            # client sees a short body (and its digest check fails) rather than wrong bytes.
+            log.exception("blob %s failed mid-stream", blob.digest)
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response
 

@@ -14,7 +14,7 @@ the next write starts again from the previous offset, overwriting whatever was l
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
 ByteChunks = AsyncIterable[bytes]
@@ -39,7 +39,7 @@ class SocketStretch(ABC):
     def __aiter__(self) -> AsyncIterator[bytes | memoryview]: ...
 
 
-ReadChunks = AsyncIterable[bytes | SocketStretch]
+ReadChunks = AsyncGenerator[bytes | SocketStretch, None]  # closed by the consumer (aclosing)
 
 
 class BlobDriver(ABC):

@@ -4,8 +4,12 @@ encrypted at rest."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -17,7 +21,7 @@ import requests
 
 from storage.config import MIB
 from tests.registry_client import RegistryClient, digest_of
-from tests.servers import Gateway
+from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 from tests.services.ceph import Ceph, S3Service, new_bucket
 
 PART = 5 * MIB
@@ -213,3 +217,34 @@ def test_redirect_mode_sends_blob_gets_to_a_presigned_url(ceph_s3: S3Service, tm
         assert head.headers["Content-Length"] == str(len(content))
     finally:
         gateway.stop()
+
+
+def test_client_leaving_mid_blob_leaves_nothing_behind(
+    s3_gateway: tuple[Gateway, str, str], s3_client: RegistryClient, repository: str
+) -> None:
+    """Large blobs go from the store's connection to the client's by splice (s3_body.py): a
+    client that goes away mid-blob leaves no descriptor behind (pipes, duplicated sockets, the
+    store's connection), and the next client gets the blob whole."""
+    gateway = s3_gateway[0]
+    assert gateway.process is not None
+    content = os.urandom(24 * MIB)
+    digest = s3_client.push_blob(repository, content)
+    path = f"/v2/{repository}/blobs/{digest}"
+    assert s3_client.request("GET", path).content == content  # connections to the store opened
+
+    def descriptors() -> int:
+        return len(os.listdir(f"/proc/{gateway.process.pid}/fd"))  # type: ignore[union-attr]
+
+    before = descriptors()
+    credentials = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+    request = f"GET {path} HTTP/1.1\r\nHost: {gateway.hostport}\r\nAuthorization: Basic {credentials}\r\n\r\n"
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+            sock.sendall(request.encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    deadline = time.monotonic() + 10
+    while descriptors() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert descriptors() <= before
+    assert hashlib.sha256(s3_client.request("GET", path).content).hexdigest() == digest.split(":")[1]
