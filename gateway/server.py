@@ -11,7 +11,6 @@ import signal
 import uvloop
 from aiohttp import web
 
-from storage.buffers import HEAP_BUFFER_MAX
 from storage.registries import Registries
 
 from .access import open_authenticator, prepare_access
@@ -24,16 +23,15 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt(3)
 
 
 def _tune_malloc() -> None:
-    """Allocations of HEAP_BUFFER_MAX (4 MiB) or more get their own mapping, unmapped when
-    freed; smaller ones come from the heap, which keeps up to 16 MiB free at its top instead of
-    128 KiB. By default glibc raises the mapping threshold each time a mapped block is freed (up
-    to 32 MiB), after which big buffers come from the heap, fragment it and are not given back to
-    the OS. Below 4 MiB, reuse wins: 1 MiB read buffers mapped or trimmed and faulted in afresh
-    for every batch cost a blob GET half again as much CPU. (S3 part buffers are mmaps of their
-    own, outside malloc.)"""
+    """Allocations over 4 MiB get their own mapping, unmapped when freed; smaller ones come from
+    the heap, which keeps up to 16 MiB free at its top instead of 128 KiB. By default glibc raises
+    the mapping threshold each time a mapped block is freed (up to 32 MiB), after which big
+    buffers come from the heap, fragment it and are not given back to the OS. Below 4 MiB, reuse
+    wins: 1 MiB read buffers mapped or trimmed and faulted in afresh for every batch cost a blob
+    GET half again as much CPU. (S3 part buffers are mmaps of their own, outside malloc.)"""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFER_MAX)
+        libc.mallopt(_M_MMAP_THRESHOLD, 4 * 1024 * 1024)
         libc.mallopt(_M_TRIM_THRESHOLD, 16 * 1024 * 1024)
     except (OSError, AttributeError):  # not glibc
         pass

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import ctypes
 
-__all__ = ["HEAP_BUFFER_MAX", "uninitialized"]
-
-# malloc's mmap threshold in the gateway (gateway/server.py): a buffer under it is reused from
-# the heap, one of it or over is a fresh mapping, page-faulted and zeroed by the kernel each time
-HEAP_BUFFER_MAX = 4 * 1024 * 1024
+__all__ = ["uninitialized"]
 
 _new_bytearray = ctypes.pythonapi.PyByteArray_FromStringAndSize
 _new_bytearray.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)

@@ -6,7 +6,7 @@ whenever it exists. An upload resumed at an offset inside a chunk re-encrypts th
 verified old record is first kept in `uploads/<id>.tail`, so a write torn by a crash can never
 lose bytes the domain already counted (base.py: a failed write leaves the previous state usable).
 
-Blocking file and cipher work runs in the default thread pool in batches of 2 to 4 MiB, so the
+Blocking file and cipher work runs in the default thread pool in batches of about 2 MiB, so the
 event loop never waits on a disk.
 """
 
@@ -19,7 +19,7 @@ import os
 import threading
 from pathlib import Path
 
-from ..buffers import HEAP_BUFFER_MAX, uninitialized
+from ..buffers import uninitialized
 from ..crypto import (
     CHUNK_SIZE,
     HEADER_SIZE,
@@ -32,11 +32,8 @@ from ..crypto import (
 )
 from .base import BlobDriver, ByteChunks, DriverState, ReadChunks
 
-# chunks per thread-pool trip: a read takes as many as fit in a buffer malloc reuses (3.75 MiB:
-# 12% less CPU per GB than 2 MiB, mostly Python per trip); a write keeps 2 MiB per upload
-READ_BATCH_CHUNKS = (HEAP_BUFFER_MAX - 1) // CHUNK_SIZE
-WRITE_BATCH_CHUNKS = 8
-WRITE_BATCH = WRITE_BATCH_CHUNKS * CHUNK_SIZE
+BATCH_CHUNKS = 8  # 2 MiB of plaintext per thread-pool trip
+WRITE_BATCH = BATCH_CHUNKS * CHUNK_SIZE
 _buffers = threading.local()
 
 
@@ -175,7 +172,7 @@ class FilesystemBlobDriver(BlobDriver):
 def _read_chunks(mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, end: int) -> bytearray:
     """Plaintext from `start` to `end` or the end of a batch, whichever is first."""
     first = start // CHUNK_SIZE
-    stop = min(first + READ_BATCH_CHUNKS, -(-end // CHUNK_SIZE))
+    stop = min(first + BATCH_CHUNKS, -(-end // CHUNK_SIZE))
     offset = record_offset(first)
     length = records_size(min(stop * CHUNK_SIZE, size) - first * CHUNK_SIZE)
     aligned = offset - offset % mmap.PAGESIZE
@@ -208,7 +205,7 @@ def _records_buffer() -> bytearray:
     per batch cost more CPU than the AES itself (page faults)."""
     records: bytearray | None = getattr(_buffers, "records", None)
     if records is None:
-        records = _buffers.records = bytearray(WRITE_BATCH_CHUNKS * RECORD_SIZE)
+        records = _buffers.records = bytearray(BATCH_CHUNKS * RECORD_SIZE)
     return records
 
 
