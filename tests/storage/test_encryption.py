@@ -8,13 +8,16 @@ import os
 import random
 import shutil
 import stat
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 import requests
 
+from storage.blobs import filesystem
 from storage.blobs.filesystem import FilesystemBlobDriver
 from storage.crypto import (
     CHUNK_SIZE,
@@ -378,3 +381,41 @@ def test_gateway_never_serves_a_tampered_chunk(tmp_path: Path) -> None:
         assert b"\xfd" not in body  # nor of anything after it
     finally:
         server.stop()
+
+
+async def test_one_cpu_decrypts_cached_batches_on_the_loop(
+    driver: FilesystemBlobDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one CPU, batches already in the page cache are decrypted on the event loop's thread
+    (a worker thread could not run in parallel); a batch that is not, and every batch with more
+    CPUs, goes to the thread pool: the loop never waits on a disk."""
+    content = os.urandom(3 * filesystem.BATCH_CHUNKS * C + 5)
+    location = await store(driver, content, "9", [])
+    threads: list[int] = []
+    read_chunks = filesystem._read_chunks
+
+    def recorded(*args: Any) -> bytearray:
+        threads.append(threading.get_ident())
+        return read_chunks(*args)
+
+    monkeypatch.setattr(filesystem, "_read_chunks", recorded)
+    loop_thread = threading.get_ident()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert await read_all(driver, location, 0, len(content)) == content
+    assert threads == [loop_thread] * 4
+
+    threads.clear()
+    fd = os.open(blob_file(driver, location), os.O_RDONLY)
+    try:
+        os.fsync(fd)  # clean pages can be dropped from the cache
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    assert await read_all(driver, location, 0, len(content)) == content
+    assert threads[0] != loop_thread  # its madvise brings the rest in: later batches may be inline
+
+    threads.clear()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert await read_all(driver, location, 1, len(content)) == content[1:]
+    assert len(threads) == 4
+    assert loop_thread not in threads
