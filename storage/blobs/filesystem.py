@@ -184,8 +184,8 @@ class FilesystemBlobDriver(BlobDriver):
 
 
 class _Batch(NamedTuple):
-    """The chunks a thread-pool trip reads: the first, their plaintext length, and where their
-    records lie in the file."""
+    """The chunks one step of a read decrypts: the first, their plaintext length, and where
+    their records lie in the file."""
 
     first: int
     size: int
