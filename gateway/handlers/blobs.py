@@ -67,7 +67,7 @@ async def head_or_get(
 
 
 async def _send(request: web.Request, response: web.StreamResponse, chunk: bytes | SocketStretch) -> None:
-    if not isinstance(chunk, SocketStretch):
+    if isinstance(chunk, (bytes, bytearray, memoryview)):  # concrete types: no ABC check per chunk
         await response.write(chunk)
         return
     await response.write(b"")  # the status line and headers, if still held back by aiohttp
