@@ -226,7 +226,12 @@ def _resident(address: int, batch: _Batch) -> bool:
     vector = (ctypes.c_ubyte * pages)()
     if _mincore(address + aligned, offset + length - aligned, vector) != 0:
         return False
-    return all(page & 1 for page in vector)  # the other bits are reserved
+    # bit 0 of each byte says resident, the other bits are reserved; a Python loop over the
+    # bytes cost a tenth of the CPU of a large GET
+    return 0 not in bytes(vector).translate(_RESIDENT_BIT)
+
+
+_RESIDENT_BIT = bytes(value & 1 for value in range(256))
 
 
 _mincore = ctypes.CDLL(None, use_errno=True).mincore
