@@ -405,6 +405,7 @@ async def test_one_cpu_decrypts_cached_batches_on_the_loop(
     assert threads == [loop_thread] * 4
 
     threads.clear()
+    await driver.close()  # pages mapped by a process stay in the page cache: unmap them first
     fd = os.open(blob_file(driver, location), os.O_RDONLY)
     try:
         os.fsync(fd)  # clean pages can be dropped from the cache
