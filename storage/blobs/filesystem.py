@@ -149,7 +149,7 @@ class FilesystemBlobDriver(BlobDriver):
                 if pending is not None:
                     chunk = await pending
                 elif one_cpu and _resident(address, _batch(size, position, end)):
-                    chunk = read(position, end)
+                    chunk = read(position, end, resident=True)
                     await asyncio.sleep(0)  # other requests get their turn between batches
                 else:
                     chunk = await loop.run_in_executor(None, read, position, end)
@@ -205,11 +205,14 @@ def _batch(size: int, start: int, end: int) -> _Batch:
     return _Batch(first, plaintext, record_offset(first), records_size(plaintext))
 
 
-def _read_chunks(mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, end: int) -> bytearray:
+def _read_chunks(
+    mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, end: int, resident: bool = False
+) -> bytearray:
     """Plaintext from `start` to `end` or the end of a batch, whichever is first."""
     first, plain, offset, length = _batch(size, start, end)
-    aligned = offset - offset % mmap.PAGESIZE
-    mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead, not faults
+    if not resident:
+        aligned = offset - offset % mmap.PAGESIZE
+        mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead, not faults
     # a fresh buffer, yielded as it is: a copy into `bytes` cost a fifth of the CPU of a GET
     plaintext = uninitialized(plain)
     # SECURITY: raises before this batch is returned if any chunk of it fails, so the client

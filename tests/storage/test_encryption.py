@@ -394,9 +394,9 @@ async def test_one_cpu_decrypts_cached_batches_on_the_loop(
     threads: list[int] = []
     read_chunks = filesystem._read_chunks
 
-    def recorded(*args: Any) -> bytearray:
+    def recorded(*args: Any, **kwargs: Any) -> bytearray:
         threads.append(threading.get_ident())
-        return read_chunks(*args)
+        return read_chunks(*args, **kwargs)
 
     monkeypatch.setattr(filesystem, "_read_chunks", recorded)
     loop_thread = threading.get_ident()
