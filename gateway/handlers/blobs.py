@@ -51,8 +51,10 @@ async def head_or_get(
         await response.prepare(request)
         try:
             await _send(request, response, first)
+            del first  # let go of each chunk before the next: the driver may reuse its buffer
             async for chunk in chunks:
                 await _send(request, response, chunk)
+                del chunk
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception:

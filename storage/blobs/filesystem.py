@@ -16,8 +16,8 @@ import asyncio
 import ctypes
 import mmap
 import os
+import sys
 import threading
-from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -133,35 +133,48 @@ class FilesystemBlobDriver(BlobDriver):
 
     async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
         blob = await self._mapped.acquire(location)
-        mapping, address, cipher, size = blob.mapping, blob.address, blob.cipher, blob.size
         loop = asyncio.get_running_loop()
         # With one CPU a worker thread cannot decrypt while the loop sends: the trip through the
         # pool only adds thread switches (about 15% of the MB/s of a large GET). Then a batch
         # already in the page cache is decrypted right here; the loop still never waits on a disk.
         one_cpu = len(os.sched_getaffinity(0)) == 1
-        pending: asyncio.Future[bytearray] | None = None
+        ahead: tuple[bytearray, asyncio.Future[None]] | None = None  # the next batch, decrypting
+        spare: bytearray | None = None  # a batch's buffer that nobody holds any more
         try:
-            if end > size:
+            if end > blob.size:
                 raise OSError(f"blob {location} is shorter than recorded")
-            read = partial(_read_chunks, mapping, cipher, size)
             position = start
             while position < end:
-                if pending is not None:
-                    chunk = await pending
-                elif one_cpu and _resident(address, _batch(size, position, end)):
-                    chunk = read(position, end, resident=True)
-                    await asyncio.sleep(0)  # other requests get their turn between batches
+                batch = _batch(blob.size, position, end)
+                if ahead is not None:
+                    buffer, decrypting = ahead
+                    ahead = None
+                    await decrypting
                 else:
-                    chunk = await loop.run_in_executor(None, read, position, end)
+                    buffer, spare = _buffer(spare, batch.size), None
+                    if one_cpu and _resident(blob.address, batch):
+                        _decrypt(blob, batch, buffer, resident=True)
+                        await asyncio.sleep(0)  # other requests get their turn between batches
+                    else:
+                        await loop.run_in_executor(None, _decrypt, blob, batch, buffer)
+                chunk = _part(buffer, batch, position, end)
+                del buffer
                 position += len(chunk)
-                pending = None
                 if position < end and not one_cpu:
                     # read ahead: the next batch is decrypted while this one goes out
-                    pending = loop.run_in_executor(None, read, position, end)
+                    following = _batch(blob.size, position, end)
+                    buffer, spare = _buffer(spare, following.size), None
+                    ahead = buffer, loop.run_in_executor(None, _decrypt, blob, following, buffer)
+                    del buffer
                 yield chunk
+                # Decrypting into fresh memory costs page faults and cache misses (~5% of the
+                # CPU of a large GET), so a buffer is reused once nothing but this frame (and
+                # getrefcount's argument) refers to it: then no one can still be reading it.
+                if sys.getrefcount(chunk) == 2:
+                    spare = chunk
         finally:
-            if pending is not None:  # closed early: its outcome is not wanted, nor worth a log line
-                pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+            if ahead is not None:  # closed early: its outcome is not wanted, nor worth a log line
+                ahead[1].add_done_callback(lambda done: done.cancelled() or done.exception())
             self._mapped.release(blob)
 
     def _open_blob(self, location: str) -> MappedBlob:
@@ -205,23 +218,29 @@ def _batch(size: int, start: int, end: int) -> _Batch:
     return _Batch(first, plaintext, record_offset(first), records_size(plaintext))
 
 
-def _read_chunks(
-    mapping: mmap.mmap, cipher: BlobCipher, size: int, start: int, end: int, resident: bool = False
-) -> bytearray:
-    """Plaintext from `start` to `end` or the end of a batch, whichever is first."""
-    first, plain, offset, length = _batch(size, start, end)
+def _buffer(spare: bytearray | None, size: int) -> bytearray:
+    """`spare` if it has `size` bytes, else a fresh buffer: it is yielded as it is (a copy into
+    `bytes` cost a fifth of the CPU of a GET), and every byte of it is overwritten first."""
+    return spare if spare is not None and len(spare) == size else uninitialized(size)
+
+
+def _decrypt(blob: MappedBlob, batch: _Batch, plaintext: bytearray, resident: bool = False) -> None:
+    """The plaintext of `batch` into `plaintext` (of the batch's size)."""
+    first, _, offset, length = batch
     if not resident:
         aligned = offset - offset % mmap.PAGESIZE
-        mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead, not faults
-    # a fresh buffer, yielded as it is: a copy into `bytes` cost a fifth of the CPU of a GET
-    plaintext = uninitialized(plain)
+        blob.mapping.madvise(mmap.MADV_WILLNEED, aligned, offset + length - aligned)  # one readahead
     # SECURITY: raises before this batch is returned if any chunk of it fails, so the client
     # never receives a byte of a tampered chunk (what went out before it was authentic)
-    with memoryview(mapping) as view:
-        written = cipher.decrypt_into(first, view[offset : offset + length], plaintext)
+    with memoryview(blob.mapping) as view:
+        written = blob.cipher.decrypt_into(first, view[offset : offset + length], plaintext)
     if written != len(plaintext):  # SECURITY: what was not written is old heap memory
         raise BlobIntegrityError(f"decrypted {written} bytes, expected {len(plaintext)}")
-    skip, take = start - first * CHUNK_SIZE, end - first * CHUNK_SIZE
+
+
+def _part(plaintext: bytearray, batch: _Batch, start: int, end: int) -> bytearray:
+    """What of a batch's plaintext lies in [start, end): all of it but at a range's ends."""
+    skip, take = start - batch.first * CHUNK_SIZE, end - batch.first * CHUNK_SIZE
     return plaintext if skip == 0 and take >= len(plaintext) else plaintext[skip:take]
 
 

@@ -392,13 +392,13 @@ async def test_one_cpu_decrypts_cached_batches_on_the_loop(
     content = os.urandom(3 * filesystem.BATCH_CHUNKS * C + 5)
     location = await store(driver, content, "9", [])
     threads: list[int] = []
-    read_chunks = filesystem._read_chunks
+    decrypt = filesystem._decrypt
 
-    def recorded(*args: Any, **kwargs: Any) -> bytearray:
+    def recorded(*args: Any, **kwargs: Any) -> None:
         threads.append(threading.get_ident())
-        return read_chunks(*args, **kwargs)
+        decrypt(*args, **kwargs)
 
-    monkeypatch.setattr(filesystem, "_read_chunks", recorded)
+    monkeypatch.setattr(filesystem, "_decrypt", recorded)
     loop_thread = threading.get_ident()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert await read_all(driver, location, 0, len(content)) == content
@@ -420,3 +420,27 @@ async def test_one_cpu_decrypts_cached_batches_on_the_loop(
     assert await read_all(driver, location, 1, len(content)) == content[1:]
     assert len(threads) == 4
     assert loop_thread not in threads
+
+
+@pytest.mark.parametrize("cpus", [{0}, {0, 1}])
+async def test_a_batch_buffer_is_reused_only_once_the_consumer_let_go_of_it(
+    driver: FilesystemBlobDriver, monkeypatch: pytest.MonkeyPatch, cpus: set[int]
+) -> None:
+    content = os.urandom(6 * filesystem.BATCH_CHUNKS * C)
+    location = await store(driver, content, "8", [])
+    fresh: list[int] = []
+    uninitialized = filesystem.uninitialized
+    monkeypatch.setattr(filesystem, "uninitialized", lambda size: fresh.append(size) or uninitialized(size))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
+
+    kept = [chunk async for chunk in driver.read(location, 0, len(content))]  # all held on to
+    assert b"".join(kept) == content  # not one was written over
+    assert len(fresh) == 6
+
+    fresh.clear()
+    copied = []
+    async for chunk in driver.read(location, 0, len(content)):
+        copied.append(bytes(chunk))
+        del chunk  # as the blob handler does
+    assert b"".join(copied) == content
+    assert len(fresh) == len(cpus)  # one buffer, or two when the next batch is read ahead
