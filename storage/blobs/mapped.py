@@ -5,9 +5,10 @@ Mapping the file per request cost each request its header check, a page fault pe
 build the page tables again, and the unmapping: ~10% of the CPU of a large GET. Kept mapped, a
 blob is opened, checked, and entered into the page tables once while it stays in use.
 
-A mapping is closed once no read has used it for `idle` seconds, or sooner, least recently
-used first, while more than `limit` bytes are mapped. Its pages are the page cache's: keeping a
-mapping costs address space and page tables (2 MiB per GiB), not memory.
+A mapping is closed when no read has used it for `idle` to 2 x `idle` seconds, or sooner,
+least recently used first, while more than `most` files or `limit` bytes are mapped. Its pages
+are the page cache's: a mapping kept costs a file descriptor, address space and page tables
+(2 MiB per GiB mapped), not memory.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ class MappedBlob:
 
 class MappedBlobs:
     def __init__(
-        self, open_blob: Callable[[str], MappedBlob], idle: float = 10.0, limit: int = 8 << 30
+        self,
+        open_blob: Callable[[str], MappedBlob],
+        idle: float = 10.0,
+        limit: int = 8 << 30,
+        most: int = 64,
     ) -> None:
         self._open_blob = open_blob  # blocking: run in a thread
         self._idle = idle
         self._limit = limit
+        self._most = most  # a mapping holds a file descriptor (Python's mmap keeps a dup)
         self._blobs: dict[str, MappedBlob] = {}  # by location, least recently used first
+        self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self, location: str) -> MappedBlob:
         """The blob at `location`, mapped, until `release`; raises as `open_blob` does."""
@@ -70,8 +77,6 @@ class MappedBlobs:
         if not blob.users and self._blobs.get(blob.location) is not blob:  # forgotten while in use
             blob.close()
         self._sweep()
-        with contextlib.suppress(RuntimeError):  # no running loop: the next read sweeps
-            asyncio.get_running_loop().call_later(self._idle, self._sweep)
 
     def forget(self, location: str) -> None:
         """Stop serving `location` from its mapping (its file is being deleted)."""
@@ -82,12 +87,25 @@ class MappedBlobs:
     def close(self) -> None:
         for location in list(self._blobs):
             self.forget(location)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _sweep(self) -> None:
+        """Close what has been idle too long, and the least recently used idle mappings while
+        over the limits; then come back when the next may have been idle too long."""
         now = time.monotonic()
-        mapped = sum(len(blob.mapping) for blob in self._blobs.values())
+        count, mapped = len(self._blobs), sum(len(blob.mapping) for blob in self._blobs.values())
         for location, blob in list(self._blobs.items()):  # least recently used first
-            if not blob.users and (mapped > self._limit or now - blob.idle_since >= self._idle):
+            over = count > self._most or mapped > self._limit
+            if not blob.users and (over or now - blob.idle_since >= self._idle):
                 del self._blobs[location]
-                mapped -= len(blob.mapping)
+                count, mapped = count - 1, mapped - len(blob.mapping)
                 blob.close()
+        if self._timer is None and self._blobs:
+            with contextlib.suppress(RuntimeError):  # no running loop: the next release sweeps
+                self._timer = asyncio.get_running_loop().call_later(self._idle, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._sweep()

@@ -117,3 +117,15 @@ async def test_a_blob_deleted_mid_read_finishes_that_read_and_is_gone_after(
     with pytest.raises(FileNotFoundError):
         await read_all(driver, location, 0, 1)
     assert driver._mapped._blobs == {}  # nothing keeps the deleted file's inode alive
+
+
+async def test_over_the_most_files_the_least_recently_used_idle_mapping_goes(
+    driver: FilesystemBlobDriver,
+) -> None:
+    locations = [await store(driver, b"small layer", name, []) for name in "89a"]
+    blobs = MappedBlobs(CountingOpener(driver), idle=3600, most=2)
+    mapped = []
+    for location in locations:
+        mapped.append(await blobs.acquire(location))
+        blobs.release(mapped[-1])
+    assert [blob.mapping.closed for blob in mapped] == [True, False, False]
