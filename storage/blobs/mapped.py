@@ -60,6 +60,13 @@ class MappedBlobs:
     async def acquire(self, location: str) -> MappedBlob:
         """The blob at `location`, mapped, until `release`; raises as `open_blob` does."""
         blob = self._blobs.pop(location, None)
+        if blob is not None and blob.mapping.size() != len(blob.mapping):
+            # the file changed length since it was checked (only tampering does that): reading
+            # past its new end through the mapping would kill the process (SIGBUS), so it is
+            # opened and checked again, and fails there
+            self._blobs[location] = blob
+            self.forget(location)
+            blob = None
         if blob is None:
             opened = await asyncio.to_thread(self._open_blob, location)
             blob = self._blobs.pop(location, None)  # another read mapped it meanwhile: use that

@@ -10,7 +10,7 @@ import pytest
 
 from storage.blobs.filesystem import FilesystemBlobDriver
 from storage.blobs.mapped import MappedBlob, MappedBlobs
-from storage.crypto import CHUNK_SIZE
+from storage.crypto import CHUNK_SIZE, BlobIntegrityError
 from tests.storage.reading import read_all
 from tests.storage.test_encryption import KEY, store
 
@@ -129,3 +129,15 @@ async def test_over_the_most_files_the_least_recently_used_idle_mapping_goes(
         mapped.append(await blobs.acquire(location))
         blobs.release(mapped[-1])
     assert [blob.mapping.closed for blob in mapped] == [True, False, False]
+
+
+async def test_a_kept_blob_file_cut_short_fails_its_checks_instead_of_faulting(
+    driver: FilesystemBlobDriver,
+) -> None:
+    content = os.urandom(3 * CHUNK_SIZE)
+    location = await store(driver, content, "b", [])
+    assert await read_all(driver, location, 0, len(content)) == content  # now kept mapped
+    path = driver._blob_path(location)
+    os.truncate(path, path.stat().st_size - CHUNK_SIZE)
+    with pytest.raises(BlobIntegrityError):
+        await read_all(driver, location, 0, len(content))
