@@ -10,6 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from tests.registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, digest_of
 from tests.servers import Gateway, basic_auth
 
@@ -136,3 +138,50 @@ def test_manifest_naming_a_deleted_blob_is_refused(client: RegistryClient, repos
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
     assert response.json()["errors"][0]["detail"] == [layer_digest]
+
+
+def read_response_slowly(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Head and body of one response, received 16 KiB at a time with pauses: the server's
+    socket stays full and its unsent bytes wait in the process."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(16384)
+    head, _, body = received.partition(b"\r\n\r\n")
+    fields = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    missing = int(fields[b"content-length"]) - len(body)
+    parts = [body]
+    while missing > 0 and (part := sock.recv(min(16384, missing))):
+        parts.append(part)
+        missing -= len(part)
+        time.sleep(0.0005)
+    return head, b"".join(parts)
+
+
+@pytest.mark.parametrize("cpus", ["one", "all"])
+def test_slow_and_fast_readers_of_one_large_blob_all_get_its_bytes(tmp_path: Path, cpus: str) -> None:
+    """Reads decrypt into buffers reused once nothing refers to them: a reader whose bytes wait
+    in the server must get exactly what readers at full speed get meanwhile (one CPU: batches
+    decrypted on the event loop; more: in the thread pool)."""
+    gateway = Gateway(tmp_path / "data").start()
+    try:
+        assert gateway.process is not None
+        if cpus == "one":
+            os.sched_setaffinity(gateway.process.pid, {min(os.sched_getaffinity(0))})
+        content = os.urandom(24 << 20)
+        digest = RegistryClient(gateway.url).push_blob("slow/reader", content)
+        path = f"/v2/slow/reader/blobs/{digest}"
+        with socket.socket() as slow:
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            slow.settimeout(60)
+            slow.connect(("127.0.0.1", gateway.port))
+            slow.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic_auth()}\r\n\r\n".encode())
+            with ThreadPoolExecutor(3) as pool:
+                fast = [
+                    pool.submit(lambda: RegistryClient(gateway.url).request("GET", path)) for _ in range(6)
+                ]
+                head, body = read_response_slowly(slow)
+                assert [future.result().content == content for future in fast] == [True] * 6
+        assert head.startswith(b"HTTP/1.1 200")
+        assert digest_of(body) == digest
+    finally:
+        gateway.stop()
