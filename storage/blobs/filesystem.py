@@ -7,7 +7,8 @@ verified old record is first kept in `uploads/<id>.tail`, so a write torn by a c
 lose bytes the domain already counted (base.py: a failed write leaves the previous state usable).
 
 Blocking file and cipher work runs in the default thread pool in batches of about 2 MiB, so the
-event loop never waits on a disk.
+event loop never waits on a disk (with one CPU, a batch already in the page cache is decrypted
+on the loop). Reads go through mappings kept between requests (`mapped.py`).
 """
 
 from __future__ import annotations
@@ -138,19 +139,19 @@ class FilesystemBlobDriver(BlobDriver):
         # pool only adds thread switches (about 15% of the MB/s of a large GET). Then a batch
         # already in the page cache is decrypted right here; the loop still never waits on a disk.
         one_cpu = len(os.sched_getaffinity(0)) == 1
-        ahead: tuple[bytearray, asyncio.Future[None]] | None = None  # the next batch, decrypting
+        ahead: tuple[_Batch, bytearray, asyncio.Future[None]] | None = None  # next batch, decrypting
         spare: bytearray | None = None  # a batch's buffer that nobody holds any more
         try:
             if end > blob.size:
                 raise OSError(f"blob {location} is shorter than recorded")
             position = start
             while position < end:
-                batch = _batch(blob.size, position, end)
                 if ahead is not None:
-                    buffer, decrypting = ahead
+                    batch, buffer, decrypting = ahead
                     ahead = None
                     await decrypting
                 else:
+                    batch = _batch(blob.size, position, end)
                     buffer, spare = _buffer(spare, batch.size), None
                     if one_cpu and _resident(blob.address, batch):
                         _decrypt(blob, batch, buffer, resident=True)
@@ -162,9 +163,9 @@ class FilesystemBlobDriver(BlobDriver):
                 position += len(chunk)
                 if position < end and not one_cpu:
                     # read ahead: the next batch is decrypted while this one goes out
-                    following = _batch(blob.size, position, end)
-                    buffer, spare = _buffer(spare, following.size), None
-                    ahead = buffer, loop.run_in_executor(None, _decrypt, blob, following, buffer)
+                    batch = _batch(blob.size, position, end)
+                    buffer, spare = _buffer(spare, batch.size), None
+                    ahead = batch, buffer, loop.run_in_executor(None, _decrypt, blob, batch, buffer)
                     del buffer
                 yield chunk
                 # Decrypting into fresh memory costs page faults and cache misses (~5% of the
@@ -174,7 +175,7 @@ class FilesystemBlobDriver(BlobDriver):
                     spare = chunk
         finally:
             if ahead is not None:  # closed early: its outcome is not wanted, nor worth a log line
-                ahead[1].add_done_callback(lambda done: done.cancelled() or done.exception())
+                ahead[2].add_done_callback(lambda done: done.cancelled() or done.exception())
             self._mapped.release(blob)
 
     def _open_blob(self, location: str) -> MappedBlob:

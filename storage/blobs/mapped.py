@@ -64,8 +64,7 @@ class MappedBlobs:
             # the file changed length since it was checked (only tampering does that): reading
             # past its new end through the mapping would kill the process (SIGBUS), so it is
             # opened and checked again, and fails there
-            self._blobs[location] = blob
-            self.forget(location)
+            self._let_go(blob)
             blob = None
         if blob is None:
             opened = await asyncio.to_thread(self._open_blob, location)
@@ -88,8 +87,8 @@ class MappedBlobs:
     def forget(self, location: str) -> None:
         """Stop serving `location` from its mapping (its file is being deleted)."""
         blob = self._blobs.pop(location, None)
-        if blob is not None and not blob.users:
-            blob.close()
+        if blob is not None:
+            self._let_go(blob)
 
     def close(self) -> None:
         for location in list(self._blobs):
@@ -97,6 +96,12 @@ class MappedBlobs:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    @staticmethod
+    def _let_go(blob: MappedBlob) -> None:
+        """Close a mapping no longer kept, or have its last read close it (`release`)."""
+        if not blob.users:
+            blob.close()
 
     def _sweep(self) -> None:
         """Close what has been idle too long, and the least recently used idle mappings while
