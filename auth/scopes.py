@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from storage.names import is_valid_repository_name
+from ocigate.storage.names import is_valid_repository_name
 
 REPOSITORY = "repository"
 REGISTRY = "registry"

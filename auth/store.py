@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from storage.metadata.engine import SqlEngine
+from ocigate.storage.metadata.engine import SqlEngine
 
 from .scopes import Grant
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from auth.admin import bootstrap
-from auth.jwts import BearerTokens
-from auth.keys import KeyRing
-from auth.service import Authenticator
-from auth.store import CredentialStore
-from storage.metadata.sql import SqlMetadataStore
-from storage.registries import Registries
+from ocigate.auth.admin import bootstrap
+from ocigate.auth.jwts import BearerTokens
+from ocigate.auth.keys import KeyRing
+from ocigate.auth.service import Authenticator
+from ocigate.auth.store import CredentialStore
+from ocigate.storage.metadata.sql import SqlMetadataStore
+from ocigate.storage.registries import Registries
 
 from .settings import Settings
 

@@ -7,11 +7,11 @@ import re
 import sys
 import time
 
-from auth.admin import InvalidRequest, create_token, create_user, parse_cli_scope, parse_grants
-from auth.passwords import new_secret
-from auth.store import DISABLED, ENABLED, CredentialStore
-from storage.metadata import RegistryRecord
-from storage.registries import Registries
+from ocigate.auth.admin import InvalidRequest, create_token, create_user, parse_cli_scope, parse_grants
+from ocigate.auth.passwords import new_secret
+from ocigate.auth.store import DISABLED, ENABLED, CredentialStore
+from ocigate.storage.metadata import RegistryRecord
+from ocigate.storage.registries import Registries
 
 from .access import credential_store
 from .settings import Settings

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from auth.service import Authenticator, RegistryRef
-from storage.errors import RegistryUnknown
-from storage.registries import DEFAULT_REGISTRY, Registries
-from storage.registry import Registry
+from ocigate.auth.service import Authenticator, RegistryRef
+from ocigate.storage.errors import RegistryUnknown
+from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
+from ocigate.storage.registry import Registry
 
 from .authz import ACCESS, ANONYMOUS_ALLOWED, Denied, authorize
 from .clients import client_address

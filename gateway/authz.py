@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from auth.scopes import CATALOG, REGISTRY, REPOSITORY, Scope
-from auth.service import Authenticator, Principal, RegistryRef
-from storage.errors import RegistryError
+from ocigate.auth.scopes import CATALOG, REGISTRY, REPOSITORY, Scope
+from ocigate.auth.service import Authenticator, Principal, RegistryRef
+from ocigate.storage.errors import RegistryError
 
 from .routes import Endpoint, Route
 

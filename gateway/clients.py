@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from limiter.gate import ConnectionGate
+from ocigate.limiter.gate import ConnectionGate
 
 
 def client_address(request: web.Request) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from storage.errors import RegistryError
+from ocigate.storage.errors import RegistryError
 
 log = logging.getLogger("ocigate.gateway")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from storage.errors import BlobUploadInvalid, PaginationInvalid, RegistryError
+from ocigate.storage.errors import BlobUploadInvalid, PaginationInvalid, RegistryError
 
 MAX_PAGE = 10_000
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")

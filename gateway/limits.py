@@ -19,8 +19,16 @@ import logging
 
 from aiohttp import web
 
-from limiter import GateConfig, LimitConfig, Limiter, RateDecision, TrustedProxies, client_key, parse_networks
-from limiter.gate import ConnectionGate
+from ocigate.limiter import (
+    GateConfig,
+    LimitConfig,
+    Limiter,
+    RateDecision,
+    TrustedProxies,
+    client_key,
+    parse_networks,
+)
+from ocigate.limiter.gate import ConnectionGate
 
 from .errors import Handler, oci_error
 from .settings import Settings, env_name

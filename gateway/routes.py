@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from storage.errors import NameInvalid
-from storage.names import validate_repository_name
+from ocigate.storage.errors import NameInvalid
+from ocigate.storage.names import validate_repository_name
 
 
 class Endpoint(Enum):

@@ -11,7 +11,7 @@ import signal
 import uvloop
 from aiohttp import web
 
-from storage.registries import Registries
+from ocigate.storage.registries import Registries
 
 from .access import open_authenticator, prepare_access
 from .app import build_app

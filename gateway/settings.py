@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from storage.config import UPLOAD_TTL, StorageConfig
+from ocigate.storage.config import UPLOAD_TTL, StorageConfig
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from storage.registries import Registries
+from ocigate.storage.registries import Registries
 
 log = logging.getLogger("ocigate.upkeep")
 MAX_PERIOD = 600.0  # a session outlives its time to live by at most about this much

@@ -46,8 +46,8 @@ VARIANTS = {
 }
 # the gateway, with the Redis charge period set from the command line (see the docstring)
 _LAUNCH = (
-    "import sys, limiter.redis_backend as r; r._CHARGE_DELAY = float(sys.argv[1]); "
-    "from gateway.cli import main; sys.exit(main(['serve']))"
+    "import sys, ocigate.limiter.redis_backend as r; r._CHARGE_DELAY = float(sys.argv[1]); "
+    "from ocigate.gateway.cli import main; sys.exit(main(['serve']))"
 )
 
 

@@ -22,6 +22,20 @@ HIGH = {
 OFF = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
 
 
+# `python -c` program serving from the checkout in argv[1] (the package maps the repository's
+# folders to `ocigate.*`; a checkout that is not installed gets the same mapping here)
+_SERVE_FROM = (
+    "import sys, types; root = sys.argv.pop(1); package = types.ModuleType('ocigate'); "
+    "package.__path__ = [root]; sys.modules['ocigate'] = package; "
+    "from ocigate.gateway.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def serve_argv(source: Path = REPO_ROOT) -> list[str]:
+    """The command line of `ocigate serve` running the code of checkout `source`."""
+    return [sys.executable, "-c", _SERVE_FROM, str(source), "serve"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -111,8 +125,7 @@ class Services:
             "OCIGATE_AUTH": "none",  # the load tests measure the registry and the limiter, not logins
             **env,
         }
-        argv = [sys.executable, "-m", "gateway.cli", "serve"]
-        gateway = Gateway(name, argv, full_env, self.workdir / f"{name}.log", port=port)
+        gateway = Gateway(name, serve_argv(), full_env, self.workdir / f"{name}.log", port=port)
         self.processes.append(gateway.start())
         return gateway.wait_ready()
 

@@ -35,7 +35,7 @@ def free_port() -> int:
 def ocigate(*args: str, data_dir: Path, env: Mapping[str, str] | None = None) -> str:
     """Run an `ocigate` CLI command against a data dir; returns its stdout."""
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "ocigate.gateway.cli", *args],
         env={**os.environ, "OCIGATE_DATA_DIR": str(data_dir), "OCIGATE_DOMAIN": DOMAIN, **(env or {})},
         capture_output=True,
         text=True,
@@ -70,7 +70,7 @@ class Gateway:
         self.log_path = self.data_dir.with_suffix(".log")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve"],
+                [sys.executable, "-m", "ocigate.gateway.cli", "serve"],
                 env={
                     **os.environ,
                     "OCIGATE_LISTEN": self.hostport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from gateway.settings import Settings, env_name
+from ocigate.gateway.settings import Settings, env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import logging
 
 from aiohttp import web
 
-from storage.blobs import SocketStretch
-from storage.digest import Digest
-from storage.registry import Registry
+from ocigate.storage.blobs import SocketStretch
+from ocigate.storage.digest import Digest
+from ocigate.storage.registry import Registry
 
 from ..http import parse_read_range
 

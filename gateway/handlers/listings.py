@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from storage.digest import Digest
-from storage.manifests import OCI_INDEX
-from storage.registry import Page, Registry
+from ocigate.storage.digest import Digest
+from ocigate.storage.manifests import OCI_INDEX
+from ocigate.storage.registry import Page, Registry
 
 from ..http import next_link, page_parameters
 

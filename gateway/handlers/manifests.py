@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage.errors import ManifestTooLarge
-from storage.registry import MAX_MANIFEST_BYTES, Registry
+from ocigate.storage.errors import ManifestTooLarge
+from ocigate.storage.registry import MAX_MANIFEST_BYTES, Registry
 
 from ..authz import ACCESS
 from ..management.usage import record_pull, record_push

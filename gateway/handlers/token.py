@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import orjson
 from aiohttp import web
 
-from auth.scopes import parse_scopes
-from auth.service import Authenticator, Principal, RegistryRef
+from ocigate.auth.scopes import parse_scopes
+from ocigate.auth.service import Authenticator, Principal, RegistryRef
 
 from ..authz import parse_basic
 from ..errors import oci_error

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.scopes import REPOSITORY, Scope
-from storage.digest import Digest
-from storage.errors import DigestInvalid
-from storage.metadata import BlobRecord, UploadRecord
-from storage.names import is_valid_repository_name
-from storage.registry import Registry
+from ocigate.auth.scopes import REPOSITORY, Scope
+from ocigate.storage.digest import Digest
+from ocigate.storage.errors import DigestInvalid
+from ocigate.storage.metadata import BlobRecord, UploadRecord
+from ocigate.storage.names import is_valid_repository_name
+from ocigate.storage.registry import Registry
 
 from ..authz import ACCESS
 from ..http import body_chunks, has_body, parse_content_range

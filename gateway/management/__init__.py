@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.service import Authenticator
-from storage.registries import Registries
+from ocigate.auth.service import Authenticator
+from ocigate.storage.registries import Registries
 
 from ..access import credential_store
 from ..settings import Settings

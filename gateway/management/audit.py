@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.store import AuditEntry
+from ocigate.auth.store import AuditEntry
 
 from .context import Call, Services
 from .envelope import Json, href, json_response, page, resource, timestamp

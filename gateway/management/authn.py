@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.admin import DEFAULT_ACCOUNT
-from auth.service import TOKEN_PREFIX, RegistryRef
+from ocigate.auth.admin import DEFAULT_ACCOUNT
+from ocigate.auth.service import TOKEN_PREFIX, RegistryRef
 
 from ..authz import parse_basic
 from ..clients import client_address

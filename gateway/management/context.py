@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from auth.service import Authenticator
-from auth.store import CredentialStore
-from storage.metadata import RegistryRecord
-from storage.registries import Registries
+from ocigate.auth.service import Authenticator
+from ocigate.auth.store import CredentialStore
+from ocigate.storage.metadata import RegistryRecord
+from ocigate.storage.registries import Registries
 
 from ..settings import Settings
 from .errors import not_found

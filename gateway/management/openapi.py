@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from auth.scopes import ACTIONS
+from ocigate.auth.scopes import ACTIONS
 
 from . import registry_settings as rs
 from . import token_input as ti

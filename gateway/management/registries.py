@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage.metadata import RegistryRecord
-from storage.registries import DEFAULT_REGISTRY
+from ocigate.storage.metadata import RegistryRecord
+from ocigate.storage.registries import DEFAULT_REGISTRY
 
 from .context import Call, Services
 from .envelope import Json, href, json_response, page, resource, timestamp

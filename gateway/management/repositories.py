@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage.digest import Digest
-from storage.errors import RegistryError
-from storage.manifests import parse_manifest
-from storage.metadata import RegistryRecord
-from storage.metadata.base import ArtifactRecord, RepositoryUsage
-from storage.names import is_valid_repository_name
+from ocigate.storage.digest import Digest
+from ocigate.storage.errors import RegistryError
+from ocigate.storage.manifests import parse_manifest
+from ocigate.storage.metadata import RegistryRecord
+from ocigate.storage.metadata.base import ArtifactRecord, RepositoryUsage
+from ocigate.storage.names import is_valid_repository_name
 
 from .context import Call, Services
 from .envelope import Json, href, json_response, page, resource, timestamp

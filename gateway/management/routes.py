@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from storage.errors import RegistryError
+from ocigate.storage.errors import RegistryError
 
 from . import audit, openapi, registries, repositories, tokens
 from .authn import Authentication

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from auth.admin import InvalidRequest, parse_grants, validate_expiry
-from auth.scopes import ACTIONS, CATALOG, REGISTRY, REPOSITORY, Grant
-from auth.store import DISABLED, ENABLED
+from ocigate.auth.admin import InvalidRequest, parse_grants, validate_expiry
+from ocigate.auth.scopes import ACTIONS, CATALOG, REGISTRY, REPOSITORY, Grant
+from ocigate.auth.store import DISABLED, ENABLED
 
 from .errors import invalid
 from .validation import Fields, check_text

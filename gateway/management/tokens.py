@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.admin import InvalidRequest, create_token
-from auth.store import ENABLED, TokenRecord
-from storage.metadata import RegistryRecord
+from ocigate.auth.admin import InvalidRequest, create_token
+from ocigate.auth.store import ENABLED, TokenRecord
+from ocigate.storage.metadata import RegistryRecord
 
 from . import token_input
 from .context import Call, Services

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from storage.metadata import MetadataStore
+from ocigate.storage.metadata import MetadataStore
 
 log = logging.getLogger("ocigate.usage")
 

@@ -382,7 +382,6 @@ def make_servers(tmp: Path, cpus: set[int] | None, extra_env: list[str]) -> list
         "  delete: {enabled: true}\n  cache: {blobdescriptor: inmemory}\n"
         f'http: {{addr: "127.0.0.1:{dist_port}", secret: ocigate-bench}}\n'
     )
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     oci_env = {
         "OCIGATE_LISTEN": f"127.0.0.1:{oci_port}",
         "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
@@ -393,10 +392,9 @@ def make_servers(tmp: Path, cpus: set[int] | None, extra_env: list[str]) -> list
         # all load comes from one loopback client, and the defaults (60 rps) would answer 429.
         "OCIGATE_LIMIT_RPS": "1000000",
         "OCIGATE_LIMIT_CONNECTIONS": "100000",
-        "PYTHONPATH": pythonpath,
         **dict(item.split("=", 1) for item in extra_env),
     }
-    oci_argv = [sys.executable, "-m", "gateway.cli", "serve"]
+    oci_argv = [sys.executable, "-m", "ocigate.gateway.cli", "serve"]
     dist_argv = ["docker-registry", "serve", str(config)]
     return [
         Server("ocigate", oci_argv, {**os.environ, **oci_env}, oci_port, tmp / "ocigate.log", cpus),

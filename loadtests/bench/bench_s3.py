@@ -57,6 +57,10 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "loadtests"))
+
+from services import serve_argv  # noqa: E402
+
 CEPH_SH = REPO_ROOT / "tests" / "services" / "ceph.sh"
 MIB = 1 << 20
 MB = 1_000_000
@@ -168,12 +172,15 @@ class Gateway:
             "OCIGATE_S3_SSE_KMS_KEY_ID": KMS_KEY,
             "OCIGATE_S3_PART_SIZE": str(self.part_size),
             "OCIGATE_S3_REDIRECT": str(self.redirect).lower(),
-            "PYTHONPATH": str(self.source),
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=self.source, stdout=log, stderr=log
+            serve_argv(self.source),
+            env=env,
+            cwd=self.source,
+            stdout=log,
+            stderr=log,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

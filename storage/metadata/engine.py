@@ -79,7 +79,7 @@ class SqlEngine(Transaction):
 
 def _migration_scripts() -> list[tuple[int, str]]:
     found = []
-    for entry in resources.files("storage.metadata").joinpath("migrations").iterdir():
+    for entry in resources.files("ocigate.storage.metadata").joinpath("migrations").iterdir():
         match = _MIGRATION_NAME.fullmatch(entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text("utf-8")))

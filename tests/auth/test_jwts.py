@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from auth.jwts import BearerTokens, InvalidToken
-from auth.keys import KeyRing, generate_key
-from auth.scopes import Scope
+from ocigate.auth.jwts import BearerTokens, InvalidToken
+from ocigate.auth.keys import KeyRing, generate_key
+from ocigate.auth.scopes import Scope
 
 PULL = [Scope("repository", "app", frozenset({"pull"}))]
 

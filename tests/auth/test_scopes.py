@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth.scopes import FULL_ACCESS, Grant, Scope, grant_all, parse_grant, parse_scope, parse_scopes
+from ocigate.auth.scopes import FULL_ACCESS, Grant, Scope, grant_all, parse_grant, parse_scope, parse_scopes
 
 
 def scope(text: str) -> Scope:

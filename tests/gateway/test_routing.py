@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.hosts import registry_name_for_host
-from gateway.routes import Endpoint, Route, parse_route
-from storage.errors import NameInvalid
+from ocigate.gateway.hosts import registry_name_for_host
+from ocigate.gateway.routes import Endpoint, Route, parse_route
+from ocigate.storage.errors import NameInvalid
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from storage.config import MIB
+from ocigate.storage.config import MIB
 from tests.registry_client import RegistryClient, digest_of
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 from tests.services.ceph import Ceph, S3Service, new_bucket

@@ -12,7 +12,7 @@ from typing import Any
 
 import botocore.session
 
-from storage.config import MIB
+from ocigate.storage.config import MIB
 from tests.registry_client import RegistryClient
 from tests.servers import Gateway
 from tests.services.ceph import S3Service, new_bucket

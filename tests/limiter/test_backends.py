@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from limiter import LimitConfig, Limiter
+from ocigate.limiter import LimitConfig, Limiter
 
 
 async def test_rate_admits_the_burst_then_refuses(backend_url: str | None) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from limiter.gcra import RateLimit, step
+from ocigate.limiter.gcra import RateLimit, step
 
 
 def _run(limit: RateLimit, arrivals: list[float]) -> list[bool]:

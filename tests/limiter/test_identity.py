@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from limiter.config import parse_networks
-from limiter.identity import TrustedProxies, client_key
+from ocigate.limiter.config import parse_networks
+from ocigate.limiter.identity import TrustedProxies, client_key
 
 
 def test_ipv4_counts_per_address_and_ipv6_per_prefix() -> None:

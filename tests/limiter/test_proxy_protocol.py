@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from limiter.proxy_protocol import V2_SIGNATURE, ProxyProtocolError, parse_proxy_header
+from ocigate.limiter.proxy_protocol import V2_SIGNATURE, ProxyProtocolError, parse_proxy_header
 
 
 def v2(source: str, destination: str, command: int = 1, tlv: bytes = b"") -> bytes:

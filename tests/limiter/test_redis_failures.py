@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from limiter import LimitConfig, Limiter
+from ocigate.limiter import LimitConfig, Limiter
 from tests.services.redis import RedisServer
 
 

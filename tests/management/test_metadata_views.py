@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from auth.store import CredentialStore
-from storage.metadata.base import BlobRecord, ManifestRecord
-from storage.metadata.engine import SqlEngine
-from storage.metadata.postgres import PostgresEngine
-from storage.metadata.sql import SqlMetadataStore
-from storage.metadata.sqlite import SqliteEngine
+from ocigate.auth.store import CredentialStore
+from ocigate.storage.metadata.base import BlobRecord, ManifestRecord
+from ocigate.storage.metadata.engine import SqlEngine
+from ocigate.storage.metadata.postgres import PostgresEngine
+from ocigate.storage.metadata.sql import SqlMetadataStore
+from ocigate.storage.metadata.sqlite import SqliteEngine
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 from openapi_spec_validator import validate
 
-from gateway.management.openapi import DOCUMENT
+from ocigate.gateway.management.openapi import DOCUMENT
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 
 from .conftest import Api, v2_client
@@ -37,7 +37,7 @@ def test_the_document_is_valid_openapi(api: Api) -> None:
 
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
-    from gateway.management.routes import ROUTES
+    from ocigate.gateway.management.routes import ROUTES
 
     served = {(route.template, method.lower()) for route in ROUTES for method in route.operations}
     documented = {

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from storage.blobs.s3 import S3BlobDriver
-from storage.config import MIB, StorageConfig
+from ocigate.storage.blobs.s3 import S3BlobDriver
+from ocigate.storage.config import MIB, StorageConfig
 from tests.servers import free_port
 
 CEPH_SH = Path(__file__).with_name("ceph.sh")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from storage.blobs import BlobDriver
-from storage.blobs.filesystem import FilesystemBlobDriver
-from storage.metadata.engine import SqlEngine
-from storage.metadata.postgres import PostgresEngine
-from storage.metadata.sql import SqlMetadataStore
-from storage.metadata.sqlite import SqliteEngine
+from ocigate.storage.blobs import BlobDriver
+from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
+from ocigate.storage.metadata.engine import SqlEngine
+from ocigate.storage.metadata.postgres import PostgresEngine
+from ocigate.storage.metadata.sql import SqlMetadataStore
+from ocigate.storage.metadata.sqlite import SqliteEngine
 from tests.services.ceph import BACKENDS as S3_BACKENDS
 from tests.services.ceph import open_backend as open_s3_backend
 

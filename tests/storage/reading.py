@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.blobs import BlobDriver, SocketStretch
+from ocigate.storage.blobs import BlobDriver, SocketStretch
 
 
 async def read_all(driver: BlobDriver, location: str, start: int, end: int) -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage.blobs import BlobDriver
+from ocigate.storage.blobs import BlobDriver
 from tests.storage.reading import read_all
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from redis.exceptions import RedisError
 
-from storage.cache import ABSENT, MetadataCache
-from storage.cache_redis import RecordSerializer, open_redis_cache, redis_backend
-from storage.metadata import ManifestRecord, RegistryRecord
+from ocigate.storage.cache import ABSENT, MetadataCache
+from ocigate.storage.cache_redis import RecordSerializer, open_redis_cache, redis_backend
+from ocigate.storage.metadata import ManifestRecord, RegistryRecord
 from tests.servers import free_port
 from tests.services.redis import RedisServer
 

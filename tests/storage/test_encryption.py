@@ -17,9 +17,9 @@ import orjson
 import pytest
 import requests
 
-from storage.blobs import filesystem
-from storage.blobs.filesystem import FilesystemBlobDriver
-from storage.crypto import (
+from ocigate.storage.blobs import filesystem
+from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
+from ocigate.storage.crypto import (
     CHUNK_SIZE,
     HEADER_SIZE,
     RECORD_SIZE,

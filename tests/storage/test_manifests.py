@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from storage.errors import ManifestInvalid
-from storage.manifests import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest
+from ocigate.storage.errors import ManifestInvalid
+from ocigate.storage.manifests import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest
 
 CONFIG = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "a" * 64, "size": 2}
 LAYER = {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.blobs.filesystem import FilesystemBlobDriver
-from storage.blobs.mapped import MappedBlob, MappedBlobs
-from storage.crypto import CHUNK_SIZE, BlobIntegrityError
+from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
+from ocigate.storage.blobs.mapped import MappedBlob, MappedBlobs
+from ocigate.storage.crypto import CHUNK_SIZE, BlobIntegrityError
 from tests.storage.reading import read_all
 from tests.storage.test_encryption import KEY, store
 

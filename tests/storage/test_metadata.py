@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.metadata import BlobRecord, ManifestRecord, UploadRecord
-from storage.metadata.sql import SqlMetadataStore
+from ocigate.storage.metadata import BlobRecord, ManifestRecord, UploadRecord
+from ocigate.storage.metadata.sql import SqlMetadataStore
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "storage" / "metadata" / "migrations"
 D1 = "sha256:" + "1" * 64

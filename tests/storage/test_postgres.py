@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from storage.config import StorageConfig
-from storage.metadata import BlobRecord, ManifestRecord, UploadRecord, open_metadata
-from storage.metadata.engine import _migration_scripts
-from storage.metadata.postgres import PostgresEngine, _changed, _split_pool_size, numbered
-from storage.metadata.sql import SqlMetadataStore
+from ocigate.storage.config import StorageConfig
+from ocigate.storage.metadata import BlobRecord, ManifestRecord, UploadRecord, open_metadata
+from ocigate.storage.metadata.engine import _migration_scripts
+from ocigate.storage.metadata.postgres import PostgresEngine, _changed, _split_pool_size, numbered
+from ocigate.storage.metadata.sql import SqlMetadataStore
 
 D1 = "sha256:" + "1" * 64
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

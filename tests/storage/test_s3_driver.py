@@ -21,11 +21,11 @@ import orjson
 import pytest
 import requests
 
-from storage.blobs import SocketStretch, open_blob_driver
-from storage.blobs import s3 as s3_module
-from storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
-from storage.config import MIB
-from storage.errors import BlobUploadInvalid, StorageUnavailable
+from ocigate.storage.blobs import SocketStretch, open_blob_driver
+from ocigate.storage.blobs import s3 as s3_module
+from ocigate.storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
+from ocigate.storage.config import MIB
+from ocigate.storage.errors import BlobUploadInvalid, StorageUnavailable
 from tests.servers import free_port
 from tests.services.ceph import BACKENDS, MotoServer, S3Service, new_bucket, open_backend
 from tests.stalling_proxy import StallingProxy

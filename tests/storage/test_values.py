@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from storage.digest import Digest
-from storage.errors import DigestInvalid, NameInvalid
-from storage.hashing import ResumableSha256
-from storage.names import is_valid_registry_name, is_valid_tag, validate_repository_name
+from ocigate.storage.digest import Digest
+from ocigate.storage.errors import DigestInvalid, NameInvalid
+from ocigate.storage.hashing import ResumableSha256
+from ocigate.storage.names import is_valid_registry_name, is_valid_tag, validate_repository_name
 
 
 @pytest.mark.parametrize(
