@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ocigate.auth.admin import InvalidRequest, parse_grants, validate_expiry
 from ocigate.auth.scopes import ACTIONS, CATALOG, REGISTRY, REPOSITORY, Grant
@@ -67,7 +67,8 @@ def expiry(fields: Fields) -> int | None:
     if moment.tzinfo is None:
         raise invalid(_EXPIRY_HINT)
     try:
-        expires_at = int(moment.timestamp() * 1000)
+        # in UTC first: a moment past year 9999 there could be stored but never shown
+        expires_at = int(moment.astimezone(UTC).timestamp() * 1000)
     except (OverflowError, ValueError):
         raise invalid(_EXPIRY_HINT) from None
     try:

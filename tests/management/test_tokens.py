@@ -80,6 +80,7 @@ def test_create_get_list_patch_replace_delete(api: Api, registry: dict[str, Any]
         ({"expiryDate": _in(-timedelta(days=1))}, "at least one hour"),
         ({"expiryDate": "2099-01-01T00:00:00"}, "time zone"),
         ({"expiryDate": "next tuesday"}, "ISO 8601"),
+        ({"expiryDate": "9999-12-31T23:59:59-23:59"}, "ISO 8601"),  # past year 9999 in UTC
         ({"expiryDate": 4102444800}, "must be a string"),
         ({"scopes": [{"name": "*", "type": "repository", "actions": ["admin"]}]}, "must be one of pull"),
         ({"scopes": [{"name": "*", "type": "namespace", "actions": ["pull"]}]}, "repository, registry"),
