@@ -80,7 +80,7 @@ def parse_cli_scope(text: str) -> dict[str, object]:
 
 def validate_expiry(expires_at_ms: int | None) -> None:
     if expires_at_ms is not None and expires_at_ms < now_ms() + MIN_EXPIRY_MS:
-        raise InvalidRequest("expiryDate must be at least one hour in the future")
+        raise InvalidRequest("a token's expiry must be at least one hour in the future")
 
 
 async def create_token(

@@ -15,7 +15,8 @@ REPOSITORY = "repository"
 REGISTRY = "registry"
 CATALOG = "catalog"
 ACTIONS = ("pull", "push", "delete")
-_PATTERN_RE = re.compile(r"\*|[a-z0-9][a-z0-9._/-]*(?:/\*)?")
+GRANT_PATTERN = r"\*|[a-z0-9][a-z0-9._/-]*(?:/\*)?"  # `*`, `team/*` or `team/app`
+_PATTERN_RE = re.compile(GRANT_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """The management API (`/api/…`): registries, tokens, repositories, artifacts, audit trail.
 
-JSON over HTTP on every host, authenticated with an account user's credentials; its OpenAPI
-document is served at `/api/openapi.json` (`openapi.py`), and the implementation is checked
-against it by schemathesis (tests/management/).
+JSON over HTTP on every host, authenticated with an account user's credentials. Each request
+body, query string and response is a pydantic model (`*_models.py`, `pagination.py`); the
+route table (`routes.py`) ties them to the handlers, and the OpenAPI document served at
+`/api/openapi.json` is generated from both (`openapi.py`); schemathesis (tests/management/)
+checks the server against it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from ocigate.storage.registries import Registries
 
 from ..access import credential_store
 from ..settings import Settings
+from .api import ManagementApi
 from .context import Services
-from .routes import ManagementApi
 from .usage import USAGE, UsageCounters
 
 __all__ = ["install_management"]

@@ -1,4 +1,5 @@
-"""What every management handler gets: the services, the caller, and the request's parameters."""
+"""What every management handler gets: the services, the caller, and the request's path
+parameters (a handler that takes a body or a query string declares it: `body: TokenCreate`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,6 @@ class Call:
     request: web.Request
     caller: Caller
     params: Mapping[str, str]  # path parameters, percent-decoded
-    query: Mapping[str, str]
 
     async def owned_registry(self, services: Services) -> RegistryRecord:
         """The registry `{id}` names, if the caller's account owns it.

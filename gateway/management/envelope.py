@@ -1,22 +1,30 @@
-"""Resource envelopes `{id, type, href, metadata, properties}` and list pages.
+"""Resource envelopes `{id, type, href, metadata, properties}`, and the JSON responses.
 
 Every resource the management API returns has the same five keys, so clients handle them
 alike: `metadata` holds what the server keeps about the resource (times), `properties` what the
-resource is.
+resource is. Each resource is an `Envelope` subclass that fixes `type` and the two parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
-import orjson
 from aiohttp import web
 
+from .model import Resource, Timestamp
+
 API = "/api"
-Json = dict[str, Any]
+
+
+class Envelope(Resource):
+    id: str
+    type: str
+    href: str
+
+
+class Created(Resource):
+    created_at: Timestamp
 
 
 def timestamp(ms: int | None) -> str | None:
@@ -26,33 +34,16 @@ def timestamp(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def created(ms: int) -> Created:
+    return Created(created_at=timestamp(ms))
+
+
 def href(*segments: str) -> str:
     """`/api/…` with each segment percent-encoded (repository names carry `/`, sent as `%2F`)."""
     return API + "".join("/" + quote(segment, safe=":@") for segment in segments)
 
 
-def resource(
-    type_: str, id_: str, location: str, properties: Json, metadata: Mapping[str, Any] | None = None
-) -> Json:
-    return {
-        "id": id_,
-        "type": type_,
-        "href": location,
-        "metadata": dict(metadata or {}),
-        "properties": properties,
-    }
-
-
-def page(
-    items: Sequence[Json], *, total: int, limit: int, next_href: str | None, offset: int | None = None
-) -> Json:
-    body: Json = {"items": list(items), "total": total, "limit": limit, "next": next_href}
-    if offset is not None:
-        body["offset"] = offset
-    return body
-
-
-def json_response(body: Json, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(body: Resource, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+        status=status, body=body.model_dump_json().encode(), content_type="application/json", headers=headers
     )

@@ -6,8 +6,12 @@ The shape of a managed cloud registry's API (DESIGN.md), not the OCI `{"errors":
 
 from __future__ import annotations
 
-import orjson
+from typing import Annotated
+
 from aiohttp import web
+from pydantic import Field, WithJsonSchema
+
+from .model import Resource
 
 VALIDATION_ERROR = "VALIDATION_ERROR"
 UNAUTHORIZED = "UNAUTHORIZED"
@@ -34,6 +38,21 @@ ERROR_CODES = (
 )
 
 
+ErrorCode = Annotated[str, WithJsonSchema({"type": "string", "enum": list(ERROR_CODES)})]
+
+
+class Message(Resource):
+    error_code: ErrorCode
+    message: str
+
+
+class Error(Resource):
+    """Every error answer: its status, and what is wrong."""
+
+    http_status: int = Field(ge=400, le=599)
+    messages: list[Message] = Field(min_length=1)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, *messages: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(*messages)
@@ -49,9 +68,9 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, *messages: str, headers: dict[str, str] | None = None
 ) -> web.Response:
-    body = {"httpStatus": status, "messages": [{"errorCode": code, "message": m} for m in messages]}
+    body = Error(http_status=status, messages=[Message(error_code=code, message=m) for m in messages])
     return web.Response(
-        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+        status=status, body=body.model_dump_json().encode(), content_type="application/json", headers=headers
     )
 
 

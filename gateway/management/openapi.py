@@ -1,279 +1,38 @@
-"""The OpenAPI 3.1 document of the management API, served at `/api/openapi.json`.
+"""The OpenAPI 3.1 document of the management API, generated from the route table and the models.
 
-Written from the same constants the handlers validate with (patterns, enums, limits), and
-exact: every request schema lists its required fields and forbids others, so that a client
-generated from it sends only what the server accepts, and schemathesis (tests/management/)
-can check that the server refuses what the document forbids and answers only what it says.
+Schemas come from the models the handlers validate requests with and build responses from
+(pydantic's JSON Schema: requests in the validation mode, responses in the serialization mode);
+paths from the route table: each operation's body and query parameters are what its handler
+declares, its error responses what the dispatcher and the handler can answer. So the document
+says exactly what the server accepts, and schemathesis (tests/management/) checks that the
+server refuses what it forbids and answers only what it says.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import orjson
-from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+from pydantic_core import core_schema
 
-from ocigate.auth.scopes import ACTIONS
+from .errors import Error
 
-from . import registry_settings as rs
-from . import token_input as ti
-from .context import Call, Services
-from .errors import ERROR_CODES
-from .pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+if TYPE_CHECKING:
+    from .routes import Operation, PathParameter, Route
 
 Schema = dict[str, Any]
 _REF = "#/components/schemas/"
-_ID_PATTERN = "^[0-9a-f]{32}$"
-_DIGEST_PATTERN = r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
 
-
-def _ref(name: str) -> Schema:
-    return {"$ref": _REF + name}
-
-
-def _nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _object(properties: Schema, required: list[str] | None = None) -> Schema:
-    """A closed object; by default every property is required (responses)."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-        "additionalProperties": False,
-    }
-
-
-_TIME: Schema = {"type": "string", "format": "date-time"}
-_COUNT: Schema = {"type": "integer", "minimum": 0}
-_CREATED = _object({"createdAt": _TIME})
-
-
-def _envelope(type_: str, properties: Schema, metadata: Schema = _CREATED) -> Schema:
-    return _object(
-        {
-            "id": {"type": "string"},
-            "type": {"type": "string", "const": type_},
-            "href": {"type": "string"},
-            "metadata": metadata,
-            "properties": properties,
-        }
-    )
-
-
-def _page(item: str, *, offset: bool) -> Schema:
-    properties: Schema = {
-        "items": {"type": "array", "items": _ref(item)},
-        "total": _COUNT,
-        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        "next": _nullable({"type": "string"}),
-    }
-    if offset:
-        properties["offset"] = {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}
-    return _object(properties)
-
-
-# schemas --------------------------------------------------------------------------------------
-
-_SCHEDULE = _object(
-    {
-        "days": {
-            "type": "array",
-            "items": {"type": "string", "enum": list(rs.DAYS)},
-            "minItems": 1,
-            "maxItems": len(rs.DAYS),
-            "uniqueItems": True,
-        },
-        "time": {"type": "string", "pattern": rs.TIME_PATTERN, "description": "HH:MM, UTC"},
-    }
-)
-_ALLOW_LIST: Schema = {
-    "type": "array",
-    "items": {"type": "string", "maxLength": rs.MAX_CIDR_LENGTH, "description": "a CIDR block"},
-    "maxItems": rs.MAX_ALLOW_LIST,
-    "uniqueItems": True,
-    "description": "only clients in these networks reach the registry's v2 and token routes; "
-    "empty: every client",
+_INFO = {
+    "title": "ocigate management API",
+    "version": "1.0.0",
+    "description": "Registries, their tokens, repositories and artifacts, and the audit trail of "
+    "an account. Authenticate with an account user's username and password (HTTP Basic); "
+    "registry tokens are refused. Another account's resources answer 404.",
 }
-_FEATURES = {name: {"type": "boolean"} for name in rs.FEATURES}
-_REGISTRY_WRITABLE: Schema = {
-    "name": {"type": "string", "pattern": rs.NAME_PATTERN, "minLength": 3, "maxLength": 63},
-    "location": {"type": "string", "enum": sorted(rs.LOCATIONS)},
-    "garbageCollectionSchedule": _nullable(_ref("GarbageCollectionSchedule")),
-    "apiSubnetAllowList": _ALLOW_LIST,
-    "features": _object(_FEATURES, required=[]),
-}
-_SCOPE = _object(
-    {
-        "name": {
-            "type": "string",
-            "pattern": ti.SCOPE_NAME_PATTERN,
-            "maxLength": ti.MAX_PATTERN_LENGTH,
-            "description": "repository pattern: `*`, `team/*` or `team/app`; `catalog` for type registry",
-        },
-        "type": {"type": "string", "enum": list(ti.SCOPE_TYPES)},
-        "actions": {
-            "type": "array",
-            "items": {"type": "string", "enum": list(ACTIONS)},
-            "minItems": 1,
-            "maxItems": len(ACTIONS),
-        },
-    }
-)
-_TOKEN_WRITABLE: Schema = {
-    "name": {"type": "string", "pattern": ti.NAME_PATTERN},
-    "scopes": {"type": "array", "items": _ref("Scope"), "minItems": 1, "maxItems": ti.MAX_SCOPES},
-    "expiryDate": _nullable(
-        {**_TIME, "description": "at least one hour ahead; null: the token never expires"}
-    ),
-    "status": {"type": "string", "enum": list(ti.STATUSES)},
-    "oneTime": {"type": "boolean"},
-}
-_TOKEN_PROPERTIES: Schema = {
-    "name": {"type": "string"},
-    "scopes": {"type": "array", "items": _ref("Scope")},
-    "expiryDate": _nullable(_TIME),
-    "status": {"type": "string", "enum": list(ti.STATUSES)},
-    "oneTime": {"type": "boolean"},
-}
-_TOKEN_METADATA = _object(
-    {"createdAt": _TIME, "firstUsedAt": _nullable(_TIME), "consumedAt": _nullable(_TIME)}
-)
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": _object(
-        {
-            "httpStatus": {"type": "integer", "minimum": 400, "maximum": 599},
-            "messages": {
-                "type": "array",
-                "minItems": 1,
-                "items": _object(
-                    {
-                        "errorCode": {"type": "string", "enum": list(ERROR_CODES)},
-                        "message": {"type": "string"},
-                    }
-                ),
-            },
-        }
-    ),
-    "GarbageCollectionSchedule": _SCHEDULE,
-    "RegistryCreate": _object(_REGISTRY_WRITABLE, required=["name", "location"]),
-    "RegistryPatch": _object(_REGISTRY_WRITABLE, required=[]),
-    "Registry": _envelope(
-        "registry",
-        _object(
-            {
-                "name": {"type": "string"},
-                "location": {"type": "string"},
-                "garbageCollectionSchedule": _nullable(_ref("GarbageCollectionSchedule")),
-                "apiSubnetAllowList": {"type": "array", "items": {"type": "string"}},
-                "features": _object(_FEATURES),
-                "hostname": {"type": "string"},
-                "storageUsage": _object({"bytes": _COUNT}),
-            }
-        ),
-    ),
-    "RegistryList": _page("Registry", offset=True),
-    "Location": _envelope(
-        "location",
-        _object({"name": {"type": "string"}, "description": {"type": "string"}}),
-        _object({}),
-    ),
-    "LocationList": _page("Location", offset=True),
-    "Scope": _SCOPE,
-    "TokenCreate": _object(_TOKEN_WRITABLE, required=["name", "scopes"]),
-    "TokenPatch": _object(_TOKEN_WRITABLE, required=[]),
-    "Token": _envelope("token", _object(_TOKEN_PROPERTIES), _TOKEN_METADATA),
-    "TokenCreated": _envelope(
-        "token",
-        _object(
-            {
-                **_TOKEN_PROPERTIES,
-                "credentials": _object(
-                    {
-                        "username": {"type": "string"},
-                        "password": {"type": "string", "description": "shown in this response only"},
-                        "dockerLogin": {"type": "string"},
-                    }
-                ),
-            }
-        ),
-        _TOKEN_METADATA,
-    ),
-    "TokenList": _page("Token", offset=True),
-    "Repository": _envelope(
-        "repository",
-        _object(
-            {
-                "name": {"type": "string"},
-                "artifactCount": _COUNT,
-                "pullCount": _COUNT,
-                "pushCount": _COUNT,
-                "lastPulledAt": _nullable(_TIME),
-                "lastPushedAt": _nullable(_TIME),
-            }
-        ),
-    ),
-    "RepositoryList": _page("Repository", offset=False),
-    "Artifact": _envelope(
-        "artifact",
-        _object(
-            {
-                "digest": {"type": "string"},
-                "mediaType": {"type": "string"},
-                "artifactType": _nullable({"type": "string"}),
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "size": {**_COUNT, "description": "the manifest and the blobs and manifests it references"},
-            }
-        ),
-    ),
-    "ArtifactList": _page("Artifact", offset=False),
-    "AuditEntry": _envelope(
-        "auditEntry",
-        _object(
-            {
-                "actor": {"type": "string"},
-                "action": {"type": "string"},
-                "target": {"type": "string"},
-                "address": _nullable({"type": "string"}),
-                "detail": {"type": ["object", "null"]},
-            }
-        ),
-    ),
-    "AuditList": _page("AuditEntry", offset=False),
-}
-
-# parameters and responses ---------------------------------------------------------------------
-
-
-def _path(name: str, schema: Schema, description: str = "") -> Schema:
-    parameter = {"name": name, "in": "path", "required": True, "schema": schema}
-    if description:
-        parameter["description"] = description
-    return parameter
-
-
-def _query(name: str, schema: Schema) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
-
-
-_LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
-_OFFSET = [_LIMIT, _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0})]
-_CURSOR = [_LIMIT, _query("cursor", {"type": "string", "description": "from the `next` link of a page"})]
-_REGISTRY_ID = _path("id", {"type": "string", "pattern": _ID_PATTERN})
-_TOKEN_ID = _path("tokenId", {"type": "string", "pattern": _ID_PATTERN})
-# no pattern: the grammar is documented, and checked with a 400 that says what is wrong (a
-# pattern this involved also makes schema-driven generators crawl)
-_REPOSITORY = _path(
-    "repository",
-    {"type": "string", "minLength": 1, "maxLength": 255},
-    "repository name (lowercase components of letters and digits, separated by `.`, `_`, `__` or "
-    "dashes; components joined by `/`), with `/` sent as `%2F`",
-)
-_DIGEST = _path("digest", {"type": "string", "pattern": _DIGEST_PATTERN})
-
-_ERROR_TEXT = {
+_ERRORS = {
     400: "invalid input; the messages say which field and why",
     401: "no or invalid account credentials",
     403: "registry token credentials (the management API takes account users only)",
@@ -284,238 +43,139 @@ _ERROR_TEXT = {
 }
 
 
-def _error(status: int) -> Schema:
-    response: Schema = {
-        "description": _ERROR_TEXT[status],
-        "content": {"application/json": {"schema": _ref("Error")}},
+class _Generator(GenerateJsonSchema):
+    """pydantic's JSON Schema without titles (the names say it) and without null defaults (a
+    field left out of a partial body is not set to null)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> Schema:
+        generated = super().default_schema(schema)
+        if "default" in generated and generated["default"] is None:
+            del generated["default"]
+        return generated
+
+
+def build(routes: Sequence[Route], parameters: Mapping[str, PathParameter]) -> Schema:
+    operations = [operation for route in routes for operation in route.operations.values()]
+    refs, schemas = _components(operations)
+    paths = {route.template: _path_item(route, parameters, refs) for route in routes}
+    return {
+        "openapi": "3.1.0",
+        "info": _INFO,
+        "servers": [{"url": "/"}],
+        "security": [{"basicAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": schemas,
+        },
     }
-    if status == 401:
-        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
-    return response
 
 
-def _ok(schema: str, description: str, status: int = 200) -> dict[str, Schema]:
-    response: Schema = {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
-    if status == 201:
-        response["headers"] = {"Location": {"schema": {"type": "string"}, "required": True}}
-    return {str(status): response}
+_Key = tuple[type[BaseModel], JsonSchemaMode]
 
 
-def _no_content(description: str) -> dict[str, Schema]:
-    return {"204": {"description": description}}
+def _components(operations: list[Operation]) -> tuple[dict[_Key, Schema], dict[str, Schema]]:
+    keys: list[_Key] = [(Error, "serialization")]
+    for operation in operations:
+        if operation.body is not None:
+            keys.append((operation.body, "validation"))
+        if isinstance(operation.reply.model, type) and issubclass(operation.reply.model, BaseModel):
+            keys.append((operation.reply.model, "serialization"))
+    refs, definitions = models_json_schema(
+        list(dict.fromkeys(keys)), ref_template=_REF + "{model}", schema_generator=_Generator
+    )
+    schemas = definitions["$defs"]
+    for schema in schemas.values():
+        schema.pop("title", None)
+    return refs, dict(sorted(schemas.items()))
+
+
+def _schema(annotation: Any) -> Schema:
+    return TypeAdapter(annotation).json_schema(schema_generator=_Generator)
+
+
+def _path_item(route: Route, parameters: Mapping[str, PathParameter], refs: Mapping[_Key, Schema]) -> Schema:
+    item: Schema = {}
+    names = route.parameter_names
+    if names:
+        item["parameters"] = [_path_parameter(name, parameters[name]) for name in names]
+    malformed = {parameters[name].malformed for name in names}
+    for method, operation in route.operations.items():
+        item[method.lower()] = _operation(operation, method, refs, has_path=bool(names), malformed=malformed)
+    return item
+
+
+def _path_parameter(name: str, parameter: PathParameter) -> Schema:
+    schema: Schema = {"name": name, "in": "path", "required": True, "schema": _schema(parameter.schema)}
+    if parameter.description:
+        schema["description"] = parameter.description
+    return schema
+
+
+def _query_parameters(model: type[BaseModel]) -> list[Schema]:
+    schema = model.model_json_schema(schema_generator=_Generator)
+    required = set(schema.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": property_schema}
+        for name, property_schema in schema["properties"].items()
+    ]
 
 
 def _operation(
-    operation_id: str,
-    summary: str,
-    responses: dict[str, Schema],
-    errors: tuple[int, ...],
-    *,
-    body: str | None = None,
-    parameters: list[Schema] | None = None,
+    operation: Operation, method: str, refs: Mapping[_Key, Schema], *, has_path: bool, malformed: set[int]
 ) -> Schema:
-    all_errors = {401, 403, *errors} | ({400, 413, 415} if body else set())
-    operation: Schema = {
-        "operationId": operation_id,
-        "summary": summary,
-        "responses": {**responses, **{str(s): _error(s) for s in sorted(all_errors)}},
+    errors: dict[int, str] = {}
+    if not operation.public:
+        errors |= {401: _ERRORS[401], 403: _ERRORS[403]}
+    if operation.body is not None:
+        errors |= {status: _ERRORS[status] for status in (400, 413, 415)}
+    if operation.query is not None:
+        errors[400] = _ERRORS[400]
+    if has_path:
+        errors |= {status: _ERRORS[status] for status in {404, *malformed}}
+    errors |= {status: text or _ERRORS[status] for status, text in operation.errors.items()}
+
+    bodiless = method == "HEAD"
+    responses = {str(operation.reply.status): _reply(operation, refs, bodiless)}
+    error_schema = refs[(Error, "serialization")]
+    responses |= {
+        str(status): _error(status, errors[status], None if bodiless else error_schema)
+        for status in sorted(errors)
     }
-    if parameters:
-        operation["parameters"] = parameters
-    if body:
-        operation["requestBody"] = {
+    generated: Schema = {"operationId": operation.operation_id, "summary": operation.summary}
+    if operation.public:
+        generated["security"] = []
+    if operation.query is not None:
+        generated["parameters"] = _query_parameters(operation.query)
+    if operation.body is not None:
+        body_schema = refs[(operation.body, "validation")]
+        generated["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
+            "content": {"application/json": {"schema": body_schema}},
         }
-    return operation
+    generated["responses"] = responses
+    return generated
 
 
-_R = "/api/registries/{id}"
-_REPO = _R + "/repositories/{repository}"
-
-PATHS: dict[str, Schema] = {
-    "/api/openapi.json": {
-        "get": {
-            "operationId": "getOpenApi",
-            "summary": "This document",
-            "security": [],
-            "responses": {
-                "200": {"description": "the OpenAPI document", "content": {"application/json": {}}}
-            },
-        }
-    },
-    "/api/locations": {
-        "get": _operation(
-            "listLocations",
-            "Where registries can be placed",
-            _ok("LocationList", "locations"),
-            (400,),
-            parameters=_OFFSET,
-        )
-    },
-    "/api/locations/{location}": {
-        "parameters": [_path("location", {"type": "string"})],
-        "get": _operation("getLocation", "A location", _ok("Location", "the location"), (404,)),
-    },
-    "/api/names/{name}": {
-        "parameters": [_path("name", {"type": "string"})],
-        "head": {
-            "operationId": "checkName",
-            "summary": "Whether a registry name is taken (names are global: each is a hostname)",
-            "responses": {
-                "200": {"description": "a registry has this name"},
-                "400": {"description": "not a valid registry name"},
-                "401": {"description": _ERROR_TEXT[401]},
-                "403": {"description": _ERROR_TEXT[403]},
-                "404": {"description": "the name is free"},
-            },
-        },
-    },
-    "/api/registries": {
-        "get": _operation(
-            "listRegistries",
-            "The account's registries",
-            _ok("RegistryList", "registries, by name"),
-            (400,),
-            parameters=_OFFSET,
-        ),
-        "post": _operation(
-            "createRegistry",
-            "Create a registry, served at <name>.<domain>",
-            _ok("Registry", "created", 201),
-            (409,),
-            body="RegistryCreate",
-        ),
-    },
-    _R: {
-        "parameters": [_REGISTRY_ID],
-        "get": _operation("getRegistry", "A registry", _ok("Registry", "the registry"), (404,)),
-        "patch": _operation(
-            "patchRegistry",
-            "Replace the properties given; keep the others",
-            _ok("Registry", "the registry"),
-            (404,),
-            body="RegistryPatch",
-        ),
-        "put": _operation(
-            "replaceRegistry",
-            "Replace the registry's properties; those not given return to their defaults",
-            _ok("Registry", "the registry"),
-            (404,),
-            body="RegistryCreate",
-        ),
-        "delete": _operation(
-            "deleteRegistry",
-            "Delete the registry and all its content and tokens",
-            _no_content("deleted; its host stops serving within a second"),
-            (404, 409),
-        ),
-    },
-    _R + "/tokens": {
-        "parameters": [_REGISTRY_ID],
-        "get": _operation(
-            "listTokens",
-            "The registry's tokens",
-            _ok("TokenList", "tokens, by name"),
-            (400, 404),
-            parameters=_OFFSET,
-        ),
-        "post": _operation(
-            "createToken",
-            "Create a token; its password is in this response only",
-            _ok("TokenCreated", "created", 201),
-            (404, 409),
-            body="TokenCreate",
-        ),
-    },
-    _R + "/tokens/{tokenId}": {
-        "parameters": [_REGISTRY_ID, _TOKEN_ID],
-        "get": _operation("getToken", "A token (never its password)", _ok("Token", "the token"), (404,)),
-        "patch": _operation(
-            "patchToken",
-            "Change status, scopes or expiryDate (name and oneTime may be repeated, not changed)",
-            _ok("Token", "the token"),
-            (404,),
-            body="TokenPatch",
-        ),
-        "put": _operation(
-            "replaceToken",
-            "Replace the token's settings; status enabled, no expiry unless given",
-            _ok("Token", "the token"),
-            (404,),
-            body="TokenCreate",
-        ),
-        "delete": _operation("deleteToken", "Delete a token", _no_content("deleted"), (404,)),
-    },
-    _R + "/repositories": {
-        "parameters": [_REGISTRY_ID],
-        "get": _operation(
-            "listRepositories",
-            "Repositories with content, with pull and push counts",
-            _ok("RepositoryList", "repositories, by name"),
-            (400, 404),
-            parameters=_CURSOR,
-        ),
-    },
-    _REPO: {
-        "parameters": [_REGISTRY_ID, _REPOSITORY],
-        "get": _operation("getRepository", "A repository", _ok("Repository", "the repository"), (400, 404)),
-        "delete": _operation(
-            "deleteRepository",
-            "Delete every manifest, tag and blob link of the repository",
-            _no_content("deleted"),
-            (400, 404),
-        ),
-    },
-    _REPO + "/artifacts": {
-        "parameters": [_REGISTRY_ID, _REPOSITORY],
-        "get": _operation(
-            "listArtifacts",
-            "The repository's manifests, with their tags",
-            _ok("ArtifactList", "artifacts, by digest"),
-            (400, 404),
-            parameters=_CURSOR,
-        ),
-    },
-    _REPO + "/artifacts/{digest}": {
-        "parameters": [_REGISTRY_ID, _REPOSITORY, _DIGEST],
-        "get": _operation("getArtifact", "An artifact", _ok("Artifact", "the artifact"), (400, 404)),
-    },
-    "/api/audit": {
-        "get": _operation(
-            "listAuditEntries",
-            "The account's management actions, newest first",
-            _ok("AuditList", "entries"),
-            (400,),
-            parameters=_CURSOR,
-        )
-    },
-    "/api/audit/{entryId}": {
-        "parameters": [_path("entryId", {"type": "string", "pattern": "^[0-9]{1,18}$"})],
-        "get": _operation("getAuditEntry", "An audit entry", _ok("AuditEntry", "the entry"), (404,)),
-    },
-}
-
-DOCUMENT: Schema = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "ocigate management API",
-        "version": "1.0.0",
-        "description": "Registries, their tokens, repositories and artifacts, and the audit trail of "
-        "an account. Authenticate with an account user's username and password (HTTP Basic); "
-        "registry tokens are refused. Another account's resources answer 404.",
-    },
-    "servers": [{"url": "/"}],
-    "security": [{"basicAuth": []}],
-    "paths": PATHS,
-    "components": {
-        "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
-        "schemas": SCHEMAS,
-    },
-}
-
-_BODY = orjson.dumps(DOCUMENT)
+def _reply(operation: Operation, refs: Mapping[_Key, Schema], bodiless: bool) -> Schema:
+    reply = operation.reply
+    response: Schema = {"description": reply.description}
+    if reply.model is not None and not bodiless:
+        key = (reply.model, "serialization")
+        schema = refs[key] if key in refs else _schema(reply.model)
+        response["content"] = {"application/json": {"schema": schema}}
+    if reply.status == 201:
+        response["headers"] = {"Location": {"schema": {"type": "string"}, "required": True}}
+    return response
 
 
-async def serve(services: Services, call: Call) -> web.Response:
-    return web.Response(body=_BODY, content_type="application/json")
+def _error(status: int, description: str, schema: Schema | None) -> Schema:
+    response: Schema = {"description": description}
+    if schema is not None:
+        response["content"] = {"application/json": {"schema": schema}}
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    return response

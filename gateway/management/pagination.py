@@ -1,59 +1,81 @@
 """List pagination: `limit` with `offset` (small, stable lists: registries, tokens) or with an
 opaque `cursor` (lists that grow while being read: repositories, artifacts, the audit trail,
-which page by key so that an insert never shifts a page)."""
+which page by key so that an insert never shifts a page).
+
+The query models are what the list handlers take (`query: OffsetQuery`); the document's query
+parameters are generated from them.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
+from typing import Annotated, ClassVar, Generic, TypeVar
 from urllib.parse import urlencode
 
-from .errors import invalid
+from pydantic import BeforeValidator, Field, field_validator
+
+from .model import Query, Resource, absent, rule
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1  # SQL engines take 64-bit integers at most
 
 
-def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit():
-        raise invalid(f"{name} must be an integer")
-    value = int(text)
-    if not low <= value <= high:
-        raise invalid(f"{name} must be between {low} and {high}")
-    return value
+def _decimal(text: object) -> object:
+    """A query value is text: digits only (no sign, space or exponent), then an integer."""
+    if isinstance(text, str):
+        if not text.isascii() or not text.isdigit():
+            raise rule("must be an integer")
+        return int(text)
+    return text
 
 
-def limit_of(query: Mapping[str, str]) -> int:
-    return _integer(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), BeforeValidator(_decimal)]
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET), BeforeValidator(_decimal)]
 
 
-def offset_of(query: Mapping[str, str]) -> int:
-    return _integer(query, "offset", 0, 0, MAX_OFFSET)
+class OffsetQuery(Query):
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+    def window(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.offset : self.offset + self.limit])
+
+
+class CursorQuery(Query):
+    """`cursor` is the key the previous page ended at, encoded; `is_key` (each list's own)
+    refuses one that decodes to no key of the list: keys reach SQL, and PostgreSQL refuses e.g.
+    NUL characters."""
+
+    is_key: ClassVar[Callable[[str], bool]]
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Annotated[str, Field(description="from the `next` link of a page")] = absent()
+
+    @field_validator("cursor")
+    @classmethod
+    def _decodes_to_a_key(cls, text: str | None) -> str | None:
+        if text is not None and decode_cursor(text, cls.is_key) is None:
+            raise rule("not one this API returned; use the `next` link of a list")
+        return text
+
+    @property
+    def after(self) -> str | None:
+        """The key the page starts after; None for the first page."""
+        return None if self.cursor is None else decode_cursor(self.cursor, self.is_key)
 
 
 def encode_cursor(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
-def cursor_of(query: Mapping[str, str], is_key: Callable[[str], bool]) -> str | None:
-    """The key the previous page ended at, or None for the first page. A cursor that does not
-    decode to a key of the list (`is_key`) is refused: keys reach SQL, and PostgreSQL refuses
-    e.g. NUL characters."""
-    text = query.get("cursor")
-    if text is None:
-        return None
+def decode_cursor(text: str, is_key: Callable[[str], bool]) -> str | None:
     try:
         key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        key = ""
-    if not key or encode_cursor(key) != text or not is_key(key):
-        raise invalid("cursor is not one this API returned; use the `next` link of a list")
-    return key
+        return None
+    return key if key and encode_cursor(key) == text and is_key(key) else None
 
 
 def next_link(path: str, limit: int, *, offset: int | None = None, cursor: str | None = None) -> str:
@@ -63,3 +85,17 @@ def next_link(path: str, limit: int, *, offset: int | None = None, cursor: str |
     if cursor is not None:
         params["cursor"] = encode_cursor(cursor)
     return f"{path}?{urlencode(params)}"
+
+
+T = TypeVar("T")
+
+
+class Page(Resource, Generic[T]):
+    items: list[T]
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    next: str | None
+
+
+class OffsetPage(Page[T], Generic[T]):
+    offset: int = Field(ge=0, le=MAX_OFFSET)

@@ -8,96 +8,98 @@ from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import DEFAULT_REGISTRY
 
 from .context import Call, Services
-from .envelope import Json, href, json_response, page, resource, timestamp
-from .errors import conflict, invalid, not_found
-from .pagination import limit_of, next_link, offset_of
-from .registry_settings import (
+from .envelope import created, href, json_response
+from .errors import conflict, not_found
+from .pagination import OffsetQuery, next_link
+from .registry_models import (
     LOCATIONS,
-    NAME_RE,
-    WRITABLE,
+    Location,
+    LocationList,
+    LocationProperties,
+    Registry,
+    RegistryCreate,
+    RegistryList,
+    RegistryPatch,
+    RegistryProperties,
     RegistrySettings,
-    check_name,
-    parse_settings,
+    StorageUsage,
+    is_registry_name,
 )
-from .validation import Fields, read_json
 
 
-async def render(services: Services, record: RegistryRecord) -> Json:
-    settings = RegistrySettings.from_json(record.properties)
+async def render(services: Services, record: RegistryRecord) -> Registry:
+    settings = RegistrySettings.stored(record.properties)
     used = await services.registries.metadata.registry_storage_bytes(record.id)
-    properties = {
-        "name": record.name,
-        **settings.as_json(),
-        "hostname": services.hostname(record.name),
-        "storageUsage": {"bytes": used},
-    }
-    return resource(
-        "registry",
-        record.id,
-        href("registries", record.id),
-        properties,
-        {"createdAt": timestamp(record.created_at)},
+    properties = RegistryProperties(
+        name=record.name,
+        **dict(settings),
+        hostname=services.hostname(record.name),
+        storage_usage=StorageUsage(bytes=used),
+    )
+    return Registry(
+        id=record.id,
+        href=href("registries", record.id),
+        metadata=created(record.created_at),
+        properties=properties,
     )
 
 
-async def list_registries(services: Services, call: Call) -> web.Response:
-    limit, offset = limit_of(call.query), offset_of(call.query)
+async def list_registries(services: Services, call: Call, query: OffsetQuery) -> web.Response:
+    limit, offset = query.limit, query.offset
     metadata = services.registries.metadata
     records = await metadata.list_account_registries(call.caller.account_id, offset, limit)
     total = await metadata.count_account_registries(call.caller.account_id)
     more = offset + len(records) < total
     items = [await render(services, record) for record in records]
     next_href = next_link(href("registries"), limit, offset=offset + limit) if more else None
-    return json_response(page(items, total=total, limit=limit, next_href=next_href, offset=offset))
+    return json_response(RegistryList(items=items, total=total, limit=limit, next=next_href, offset=offset))
 
 
-async def create(services: Services, call: Call) -> web.Response:
-    fields = Fields(await read_json(call.request), "", ("name", *WRITABLE), ("name", "location"))
-    name = check_name(fields)
-    settings = parse_settings(fields, RegistrySettings())
+async def create(services: Services, call: Call, body: RegistryCreate) -> web.Response:
+    settings = body.applied_to(RegistrySettings())
     try:
         record = await services.registries.metadata.create_registry(
-            name, call.caller.account_id, settings.to_json()
+            body.name, call.caller.account_id, settings.to_json()
         )
-    except KeyError:
-        raise conflict(f"the name {name!r} is taken; names are global, since each is a hostname") from None
-    await services.registries.cache.set_registry(name, record)  # served by this process at once
-    await call.audit(services, "registry.create", f"registries/{record.id}", {"name": name})
-    body = await render(services, record)
-    return json_response(body, 201, headers={"Location": body["href"]})
+    except KeyError:  # the store's unique name decides, so that two creations cannot both win
+        raise conflict(
+            f"the name {body.name!r} is taken; names are global, since each is a hostname"
+        ) from None
+    await services.registries.cache.set_registry(body.name, record)  # served by this process at once
+    await call.audit(services, "registry.create", f"registries/{record.id}", {"name": body.name})
+    shown = await render(services, record)
+    return json_response(shown, 201, headers={"Location": shown.href})
 
 
 async def get(services: Services, call: Call) -> web.Response:
     return json_response(await render(services, await call.owned_registry(services)))
 
 
-async def patch(services: Services, call: Call) -> web.Response:
+async def patch(services: Services, call: Call, body: RegistryPatch) -> web.Response:
     """Each property given replaces the stored one; properties not given stay as they are."""
     record = await call.owned_registry(services)
-    fields = Fields(await read_json(call.request), "", ("name", *WRITABLE))
-    return await _update(services, call, record, fields, RegistrySettings.from_json(record.properties))
+    return await _update(services, call, record, body, RegistrySettings.stored(record.properties))
 
 
-async def replace(services: Services, call: Call) -> web.Response:
+async def replace(services: Services, call: Call, body: RegistryCreate) -> web.Response:
     """Properties not given return to their defaults."""
     record = await call.owned_registry(services)
-    fields = Fields(await read_json(call.request), "", ("name", *WRITABLE), ("name", "location"))
-    return await _update(services, call, record, fields, RegistrySettings())
+    return await _update(services, call, record, body, RegistrySettings())
 
 
 async def _update(
-    services: Services, call: Call, record: RegistryRecord, fields: Fields, base: RegistrySettings
+    services: Services, call: Call, record: RegistryRecord, body: RegistryPatch, base: RegistrySettings
 ) -> web.Response:
-    if "name" in fields and check_name(fields) != record.name:
-        raise invalid("name cannot be changed: it is the registry's hostname")
-    settings = parse_settings(fields, base)
+    body.check_name(record.name)
+    settings = body.applied_to(base)
     updated = await services.registries.metadata.update_registry(record.id, settings.to_json())
     if updated is None:  # deleted meanwhile
         raise not_found("registry")
     # the allow list applies at once here, within a second on other processes (registry cache)
     await services.registries.cache.set_registry(updated.name, updated)
     action = "registry.update" if call.request.method == "PATCH" else "registry.replace"
-    await call.audit(services, action, f"registries/{record.id}", {"name": record.name, **settings.as_json()})
+    detail = {"name": record.name, **settings.model_dump()}
+    await call.audit(services, action, f"registries/{record.id}", detail)
     return json_response(await render(services, updated))
 
 
@@ -119,23 +121,24 @@ async def name_in_use(services: Services, call: Call) -> web.Response:
     """HEAD: 200 if a registry (of any account: hostnames are global) has the name, 404 if it is
     free, 400 if it is not a valid registry name."""
     name = call.params["name"]
-    if NAME_RE.fullmatch(name) is None:
+    if not is_registry_name(name):
         return web.Response(status=400)
     exists = await services.registries.metadata.get_registry(name) is not None
     return web.Response(status=200 if exists else 404)
 
 
-def _location(name: str) -> Json:
-    return resource("location", name, href("locations", name), {"name": name, "description": LOCATIONS[name]})
+def _location(name: str) -> Location:
+    properties = LocationProperties(name=name, description=LOCATIONS[name])
+    return Location(id=name, href=href("locations", name), properties=properties)
 
 
-async def list_locations(services: Services, call: Call) -> web.Response:
-    limit, offset = limit_of(call.query), offset_of(call.query)
+async def list_locations(services: Services, call: Call, query: OffsetQuery) -> web.Response:
     names = sorted(LOCATIONS)
-    items = [_location(name) for name in names[offset : offset + limit]]
-    more = offset + limit < len(names)
-    next_href = next_link(href("locations"), limit, offset=offset + limit) if more else None
-    return json_response(page(items, total=len(names), limit=limit, next_href=next_href, offset=offset))
+    items = [_location(name) for name in query.window(names)]
+    more = query.offset + query.limit < len(names)
+    next_href = next_link(href("locations"), query.limit, offset=query.offset + query.limit) if more else None
+    body = LocationList(items=items, total=len(names), limit=query.limit, next=next_href, offset=query.offset)
+    return json_response(body)
 
 
 async def get_location(services: Services, call: Call) -> web.Response:

@@ -9,32 +9,40 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ocigate.storage.digest import Digest
 from ocigate.storage.errors import RegistryError
 from ocigate.storage.manifests import parse_manifest
 from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.metadata.base import ArtifactRecord, RepositoryUsage
 from ocigate.storage.names import is_valid_repository_name
 
+from .content_models import (
+    Artifact,
+    ArtifactCursor,
+    ArtifactList,
+    ArtifactProperties,
+    Repository,
+    RepositoryCursor,
+    RepositoryList,
+    RepositoryProperties,
+    is_digest,
+)
 from .context import Call, Services
-from .envelope import Json, href, json_response, page, resource, timestamp
+from .envelope import created, href, json_response, timestamp
 from .errors import invalid, not_found
-from .pagination import cursor_of, limit_of, next_link
+from .pagination import next_link
 
 
-def _render_repository(registry: RegistryRecord, usage: RepositoryUsage) -> Json:
-    properties = {
-        "name": usage.name,
-        "artifactCount": usage.artifact_count,
-        "pullCount": usage.pull_count,
-        "pushCount": usage.push_count,
-        "lastPulledAt": timestamp(usage.last_pull_at),
-        "lastPushedAt": timestamp(usage.last_push_at),
-    }
-    location = href("registries", registry.id, "repositories", usage.name)
-    return resource(
-        "repository", usage.name, location, properties, {"createdAt": timestamp(usage.created_at)}
+def _render_repository(registry: RegistryRecord, usage: RepositoryUsage) -> Repository:
+    properties = RepositoryProperties(
+        name=usage.name,
+        artifact_count=usage.artifact_count,
+        pull_count=usage.pull_count,
+        push_count=usage.push_count,
+        last_pulled_at=timestamp(usage.last_pull_at),
+        last_pushed_at=timestamp(usage.last_push_at),
     )
+    location = href("registries", registry.id, "repositories", usage.name)
+    return Repository(id=usage.name, href=location, metadata=created(usage.created_at), properties=properties)
 
 
 def _repository_name(call: Call) -> str:
@@ -44,9 +52,9 @@ def _repository_name(call: Call) -> str:
     return name
 
 
-async def list_repositories(services: Services, call: Call) -> web.Response:
+async def list_repositories(services: Services, call: Call, query: RepositoryCursor) -> web.Response:
     registry = await call.owned_registry(services)
-    limit, after = limit_of(call.query), cursor_of(call.query, is_valid_repository_name)
+    limit, after = query.limit, query.after
     await services.usage.flush()  # this process's counts are exact, others' within a second
     metadata = services.registries.metadata
     rows = await metadata.list_repository_usage(registry.id, after or "", limit + 1)
@@ -55,7 +63,7 @@ async def list_repositories(services: Services, call: Call) -> web.Response:
     path = href("registries", registry.id, "repositories")
     next_href = next_link(path, limit, cursor=rows[-1].name) if more else None
     items = [_render_repository(registry, row) for row in rows]
-    return json_response(page(items, total=total, limit=limit, next_href=next_href))
+    return json_response(RepositoryList(items=items, total=total, limit=limit, next=next_href))
 
 
 async def _usage(services: Services, registry: RegistryRecord, name: str) -> RepositoryUsage:
@@ -104,17 +112,17 @@ def artifact_size(artifact: ArtifactRecord) -> int:
     return size + sum(d.size for d in parsed.blobs) + sum(d.size for d in parsed.children)
 
 
-def _render_artifact(registry: RegistryRecord, repository: str, artifact: ArtifactRecord) -> Json:
-    properties = {
-        "digest": artifact.digest,
-        "mediaType": artifact.media_type,
-        "artifactType": artifact.artifact_type,
-        "tags": list(artifact.tags),
-        "size": artifact_size(artifact),
-    }
+def _render_artifact(registry: RegistryRecord, repository: str, artifact: ArtifactRecord) -> Artifact:
+    properties = ArtifactProperties(
+        digest=artifact.digest,
+        media_type=artifact.media_type,
+        artifact_type=artifact.artifact_type,
+        tags=list(artifact.tags),
+        size=artifact_size(artifact),
+    )
     location = href("registries", registry.id, "repositories", repository, "artifacts", artifact.digest)
-    return resource(
-        "artifact", artifact.digest, location, properties, {"createdAt": timestamp(artifact.created_at)}
+    return Artifact(
+        id=artifact.digest, href=location, metadata=created(artifact.created_at), properties=properties
     )
 
 
@@ -126,10 +134,10 @@ async def _repository_id(services: Services, registry: RegistryRecord, name: str
     return repository_id
 
 
-async def list_artifacts(services: Services, call: Call) -> web.Response:
+async def list_artifacts(services: Services, call: Call, query: ArtifactCursor) -> web.Response:
     registry = await call.owned_registry(services)
     name = _repository_name(call)
-    limit, after = limit_of(call.query), cursor_of(call.query, _is_digest)
+    limit, after = query.limit, query.after
     repository_id = await _repository_id(services, registry, name)
     metadata = services.registries.metadata
     rows = await metadata.list_artifacts(repository_id, after or "", limit + 1)
@@ -138,22 +146,14 @@ async def list_artifacts(services: Services, call: Call) -> web.Response:
     path = href("registries", registry.id, "repositories", name, "artifacts")
     next_href = next_link(path, limit, cursor=rows[-1].digest) if more else None
     items = [_render_artifact(registry, name, row) for row in rows]
-    return json_response(page(items, total=total, limit=limit, next_href=next_href))
-
-
-def _is_digest(text: str) -> bool:
-    try:
-        Digest.parse(text)
-    except RegistryError:
-        return False
-    return True
+    return json_response(ArtifactList(items=items, total=total, limit=limit, next=next_href))
 
 
 async def get_artifact(services: Services, call: Call) -> web.Response:
     registry = await call.owned_registry(services)
     name = _repository_name(call)
     reference = call.params["digest"]
-    if not _is_digest(reference):
+    if not is_digest(reference):
         raise invalid(
             f"{reference!r} is not a digest: expected sha256:<64 hex> or sha512:<128 hex>"
         ) from None

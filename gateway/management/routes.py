@@ -1,49 +1,61 @@
-"""The management API's paths, and the dispatcher that answers every `/api/…` request.
+"""The management API's route table, and the OpenAPI document generated from it.
 
-One catch-all aiohttp route hands `/api/…` here (as `/v2/…` goes to its own dispatcher), so
-that every answer, a 404 for an unknown path and a 405 included, has the management error
-shape, and so that path parameters are percent-decoded once, from the raw path: a repository
-name is one segment with its `/` sent as `%2F`.
+An operation names its handler, its answer and the errors only it can give; what it takes
+comes from the handler's own signature (`body: RegistryCreate`, `query: OffsetQuery`), so the
+dispatcher (`api.py`) and the document (`openapi.py`) cannot disagree about it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from typing import Annotated, Any, get_type_hints
 
+import orjson
 from aiohttp import web
-
-from ocigate.storage.errors import RegistryError
+from pydantic import Field
 
 from . import audit, openapi, registries, repositories, tokens
-from .authn import Authentication
-from .context import Call, Caller, Services
-from .errors import (
-    INTERNAL_ERROR,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    SERVICE_UNAVAILABLE,
-    VALIDATION_ERROR,
-    ApiError,
-    error_response,
-    invalid,
-)
+from .content_models import Artifact, ArtifactList, AuditEntry, AuditList, Repository, RepositoryList
+from .context import Call, Services
+from .model import Body, Query
+from .registry_models import Location, LocationList, Registry, RegistryList, RegistryName
+from .token_models import Token, TokenCreated, TokenList
 
-log = logging.getLogger("ocigate.management")
+Handler = Callable[..., Awaitable[web.StreamResponse]]
 
-Handler = Callable[[Services, Call], Awaitable[web.StreamResponse]]
-OFFSET_PAGED = frozenset({"limit", "offset"})
-CURSOR_PAGED = frozenset({"limit", "cursor"})
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The success answer: its status, and what its body holds (a model, or none)."""
+
+    status: int
+    description: str
+    model: Any = None
+
+
+def ok(model: Any, description: str) -> Reply:
+    return Reply(200, description, model)
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
     handler: Handler
-    query: frozenset[str] = frozenset()  # the query parameters it takes; others are a 400
+    operation_id: str
+    summary: str
+    reply: Reply
+    # statuses beyond those of credentials, input and path lookups (`openapi.py`), with their
+    # meaning here ("": the usual one)
+    errors: Mapping[int, str] = field(default_factory=dict)
     public: bool = False  # answered without credentials
+    body: type[Body] | None = field(init=False)
+    query: type[Query] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        takes = get_type_hints(self.handler)
+        object.__setattr__(self, "body", takes.get("body"))
+        object.__setattr__(self, "query", takes.get("query"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,115 +63,231 @@ class Route:
     template: str
     operations: Mapping[str, Operation]
     pattern: re.Pattern[str] = field(init=False)
+    parameter_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
         object.__setattr__(self, "pattern", re.compile(regex))
+        object.__setattr__(self, "parameter_names", tuple(re.findall(r"\{(\w+)\}", self.template)))
 
 
+@dataclass(frozen=True, slots=True)
+class PathParameter:
+    schema: Any
+    description: str = ""
+    malformed: int = 404  # the answer to a value that names nothing; 400: refused as input
+
+
+_ID = Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+PATH_PARAMETERS: dict[str, PathParameter] = {
+    "id": PathParameter(_ID),
+    "tokenId": PathParameter(_ID),
+    "location": PathParameter(str),
+    "name": PathParameter(RegistryName, malformed=400),
+    # no pattern: the grammar is documented, and checked with a 400 that says what is wrong (a
+    # pattern this involved also makes schema-driven generators crawl)
+    "repository": PathParameter(
+        Annotated[str, Field(min_length=1, max_length=255)],
+        "repository name (lowercase components of letters and digits, separated by `.`, `_`, `__` "
+        "or dashes; components joined by `/`), with `/` sent as `%2F`",
+        malformed=400,
+    ),
+    "digest": PathParameter(
+        Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")], malformed=400
+    ),
+    "entryId": PathParameter(Annotated[str, Field(pattern="^[0-9]{1,18}$")]),
+}
+
+
+async def serve_document(services: Services, call: Call) -> web.Response:
+    return web.Response(body=_DOCUMENT_JSON, content_type="application/json")
+
+
+CONFLICT = {409: ""}
 REGISTRY = "/api/registries/{id}"
 REPOSITORY = REGISTRY + "/repositories/{repository}"
 
 ROUTES: tuple[Route, ...] = (
-    Route("/api/openapi.json", {"GET": Operation(openapi.serve, public=True)}),
-    Route("/api/locations", {"GET": Operation(registries.list_locations, OFFSET_PAGED)}),
-    Route("/api/locations/{location}", {"GET": Operation(registries.get_location)}),
-    Route("/api/names/{name}", {"HEAD": Operation(registries.name_in_use)}),
+    Route(
+        "/api/openapi.json",
+        {
+            "GET": Operation(
+                serve_document,
+                "getOpenApi",
+                "This document",
+                ok(dict[str, Any], "the OpenAPI document"),
+                public=True,
+            )
+        },
+    ),
+    Route(
+        "/api/locations",
+        {
+            "GET": Operation(
+                registries.list_locations,
+                "listLocations",
+                "Where registries can be placed",
+                ok(LocationList, "locations"),
+            )
+        },
+    ),
+    Route(
+        "/api/locations/{location}",
+        {
+            "GET": Operation(
+                registries.get_location, "getLocation", "A location", ok(Location, "the location")
+            )
+        },
+    ),
+    Route(
+        "/api/names/{name}",
+        {
+            "HEAD": Operation(
+                registries.name_in_use,
+                "checkName",
+                "Whether a registry name is taken (names are global: each is a hostname)",
+                Reply(200, "a registry has this name"),
+                {400: "not a valid registry name", 404: "the name is free"},
+            )
+        },
+    ),
     Route(
         "/api/registries",
         {
-            "GET": Operation(registries.list_registries, OFFSET_PAGED),
-            "POST": Operation(registries.create),
+            "GET": Operation(
+                registries.list_registries,
+                "listRegistries",
+                "The account's registries",
+                ok(RegistryList, "registries, by name"),
+            ),
+            "POST": Operation(
+                registries.create,
+                "createRegistry",
+                "Create a registry, served at <name>.<domain>",
+                Reply(201, "created", Registry),
+                CONFLICT,
+            ),
         },
     ),
     Route(
         REGISTRY,
         {
-            "GET": Operation(registries.get),
-            "PATCH": Operation(registries.patch),
-            "PUT": Operation(registries.replace),
-            "DELETE": Operation(registries.delete),
+            "GET": Operation(registries.get, "getRegistry", "A registry", ok(Registry, "the registry")),
+            "PATCH": Operation(
+                registries.patch,
+                "patchRegistry",
+                "Replace the properties given; keep the others",
+                ok(Registry, "the registry"),
+            ),
+            "PUT": Operation(
+                registries.replace,
+                "replaceRegistry",
+                "Replace the registry's properties; those not given return to their defaults",
+                ok(Registry, "the registry"),
+            ),
+            "DELETE": Operation(
+                registries.delete,
+                "deleteRegistry",
+                "Delete the registry and all its content and tokens",
+                Reply(204, "deleted; its host stops serving within a second"),
+                CONFLICT,
+            ),
         },
     ),
     Route(
         REGISTRY + "/tokens",
-        {"GET": Operation(tokens.list_tokens, OFFSET_PAGED), "POST": Operation(tokens.create)},
+        {
+            "GET": Operation(
+                tokens.list_tokens, "listTokens", "The registry's tokens", ok(TokenList, "tokens, by name")
+            ),
+            "POST": Operation(
+                tokens.create,
+                "createToken",
+                "Create a token; its password is in this response only",
+                Reply(201, "created", TokenCreated),
+                CONFLICT,
+            ),
+        },
     ),
     Route(
         REGISTRY + "/tokens/{tokenId}",
         {
-            "GET": Operation(tokens.get),
-            "PATCH": Operation(tokens.patch),
-            "PUT": Operation(tokens.replace),
-            "DELETE": Operation(tokens.delete),
+            "GET": Operation(tokens.get, "getToken", "A token (never its password)", ok(Token, "the token")),
+            "PATCH": Operation(
+                tokens.patch,
+                "patchToken",
+                "Change status, scopes or expiryDate (name and oneTime may be repeated, not changed)",
+                ok(Token, "the token"),
+            ),
+            "PUT": Operation(
+                tokens.replace,
+                "replaceToken",
+                "Replace the token's settings; status enabled, no expiry unless given",
+                ok(Token, "the token"),
+            ),
+            "DELETE": Operation(tokens.delete, "deleteToken", "Delete a token", Reply(204, "deleted")),
         },
     ),
-    Route(REGISTRY + "/repositories", {"GET": Operation(repositories.list_repositories, CURSOR_PAGED)}),
+    Route(
+        REGISTRY + "/repositories",
+        {
+            "GET": Operation(
+                repositories.list_repositories,
+                "listRepositories",
+                "Repositories with content, with pull and push counts",
+                ok(RepositoryList, "repositories, by name"),
+            )
+        },
+    ),
     Route(
         REPOSITORY,
-        {"GET": Operation(repositories.get_repository), "DELETE": Operation(repositories.delete_repository)},
+        {
+            "GET": Operation(
+                repositories.get_repository, "getRepository", "A repository", ok(Repository, "the repository")
+            ),
+            "DELETE": Operation(
+                repositories.delete_repository,
+                "deleteRepository",
+                "Delete every manifest, tag and blob link of the repository",
+                Reply(204, "deleted"),
+            ),
+        },
     ),
-    Route(REPOSITORY + "/artifacts", {"GET": Operation(repositories.list_artifacts, CURSOR_PAGED)}),
-    Route(REPOSITORY + "/artifacts/{digest}", {"GET": Operation(repositories.get_artifact)}),
-    Route("/api/audit", {"GET": Operation(audit.list_entries, CURSOR_PAGED)}),
-    Route("/api/audit/{entryId}", {"GET": Operation(audit.get_entry)}),
+    Route(
+        REPOSITORY + "/artifacts",
+        {
+            "GET": Operation(
+                repositories.list_artifacts,
+                "listArtifacts",
+                "The repository's manifests, with their tags",
+                ok(ArtifactList, "artifacts, by digest"),
+            )
+        },
+    ),
+    Route(
+        REPOSITORY + "/artifacts/{digest}",
+        {
+            "GET": Operation(
+                repositories.get_artifact, "getArtifact", "An artifact", ok(Artifact, "the artifact")
+            )
+        },
+    ),
+    Route(
+        "/api/audit",
+        {
+            "GET": Operation(
+                audit.list_entries,
+                "listAuditEntries",
+                "The account's management actions, newest first",
+                ok(AuditList, "entries"),
+            )
+        },
+    ),
+    Route(
+        "/api/audit/{entryId}",
+        {"GET": Operation(audit.get_entry, "getAuditEntry", "An audit entry", ok(AuditEntry, "the entry"))},
+    ),
 )
 
-
-def _query(request: web.Request, allowed: frozenset[str]) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for name, value in request.query.items():
-        if name not in allowed:
-            accepted = f"accepted: {', '.join(sorted(allowed))}" if allowed else "this operation takes none"
-            raise invalid(f"unknown query parameter {name!r} ({accepted})")
-        if name in query:
-            raise invalid(f"query parameter {name!r} is given more than once")
-        query[name] = value
-    return query
-
-
-_DOMAIN_CODES = {400: VALIDATION_ERROR, 404: NOT_FOUND, 503: SERVICE_UNAVAILABLE}
-
-
-class ManagementApi:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._authentication = Authentication(services)
-
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._dispatch(request)
-        except ApiError as error:
-            return error.response()
-        except RegistryError as error:  # from the domain: e.g. the store is unavailable
-            return error_response(
-                error.status, _DOMAIN_CODES.get(error.status, INTERNAL_ERROR), error.message
-            )
-        except (ConnectionResetError, web.RequestPayloadError) as exc:
-            log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
-            return error_response(400, VALIDATION_ERROR, "incomplete request body")
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return error_response(500, INTERNAL_ERROR, "internal server error")
-
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.raw_path.split("?", 1)[0]
-        for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match is not None:
-                break
-        else:
-            raise ApiError(404, NOT_FOUND, f"no such endpoint: {request.path}")
-        operation = route.operations.get(request.method)
-        if operation is None:
-            allowed = ", ".join(route.operations)
-            raise ApiError(
-                405, METHOD_NOT_ALLOWED, f"{request.method} is not allowed here", headers={"Allow": allowed}
-            )
-        if operation.public:
-            caller = Caller("", "", None)
-        else:
-            caller = await self._authentication.caller(request)
-        params = {name: unquote(value) for name, value in match.groupdict().items()}
-        call = Call(request, caller, params, _query(request, operation.query))
-        return await operation.handler(self._services, call)
+DOCUMENT = openapi.build(ROUTES, PATH_PARAMETERS)
+_DOCUMENT_JSON = orjson.dumps(DOCUMENT)

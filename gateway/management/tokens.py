@@ -13,68 +13,93 @@ from ocigate.auth.admin import InvalidRequest, create_token
 from ocigate.auth.store import ENABLED, TokenRecord
 from ocigate.storage.metadata import RegistryRecord
 
-from . import token_input
 from .context import Call, Services
-from .envelope import Json, href, json_response, page, resource, timestamp
+from .envelope import href, json_response, timestamp
 from .errors import conflict, invalid, not_found
-from .pagination import limit_of, next_link, offset_of
-from .validation import Fields, read_json
+from .pagination import OffsetQuery, next_link
+from .token_models import (
+    Credentials,
+    NewTokenProperties,
+    Scope,
+    Token,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenMetadata,
+    TokenPatch,
+    TokenProperties,
+)
 
 
-def render(registry: RegistryRecord, token: TokenRecord) -> Json:
-    properties = {
-        "name": token.name,
-        "scopes": [token_input.scope_json(grant) for grant in token.grants],
-        "expiryDate": timestamp(token.expires_at),
-        "status": token.status,
-        "oneTime": token.one_time,
-    }
-    metadata = {
-        "createdAt": timestamp(token.created_at),
-        "firstUsedAt": timestamp(token.first_used_at),
-        "consumedAt": timestamp(token.consumed_at),
-    }
-    return resource(
-        "token", token.id, href("registries", registry.id, "tokens", token.id), properties, metadata
+def _properties(token: TokenRecord) -> TokenProperties:
+    return TokenProperties(
+        name=token.name,
+        scopes=[Scope.shown(grant) for grant in token.grants],
+        expiry_date=timestamp(token.expires_at),
+        status=token.status,
+        one_time=token.one_time,
     )
 
 
-async def list_tokens(services: Services, call: Call) -> web.Response:
+def _metadata(token: TokenRecord) -> TokenMetadata:
+    return TokenMetadata(
+        created_at=timestamp(token.created_at),
+        first_used_at=timestamp(token.first_used_at),
+        consumed_at=timestamp(token.consumed_at),
+    )
+
+
+def _href(registry: RegistryRecord, token: TokenRecord) -> str:
+    return href("registries", registry.id, "tokens", token.id)
+
+
+def render(registry: RegistryRecord, token: TokenRecord) -> Token:
+    return Token(
+        id=token.id, href=_href(registry, token), metadata=_metadata(token), properties=_properties(token)
+    )
+
+
+async def list_tokens(services: Services, call: Call, query: OffsetQuery) -> web.Response:
     registry = await call.owned_registry(services)
-    limit, offset = limit_of(call.query), offset_of(call.query)
     tokens = await services.store.list_tokens(registry.id)
-    items = [render(registry, token) for token in tokens[offset : offset + limit]]
-    more = offset + limit < len(tokens)
+    items = [render(registry, token) for token in query.window(tokens)]
+    end = query.offset + query.limit
     path = href("registries", registry.id, "tokens")
-    next_href = next_link(path, limit, offset=offset + limit) if more else None
-    return json_response(page(items, total=len(tokens), limit=limit, next_href=next_href, offset=offset))
+    next_href = next_link(path, query.limit, offset=end) if end < len(tokens) else None
+    body = TokenList(items=items, total=len(tokens), limit=query.limit, next=next_href, offset=query.offset)
+    return json_response(body)
 
 
-async def create(services: Services, call: Call) -> web.Response:
+async def create(services: Services, call: Call, body: TokenCreate) -> web.Response:
     registry = await call.owned_registry(services)
-    fields = Fields(await read_json(call.request), "", token_input.WRITABLE, ("name", "scopes"))
-    name = token_input.token_name(fields)
-    grants = token_input.scopes(fields)
-    expires_at = token_input.expiry(fields) if "expiryDate" in fields else None
-    enabled = token_input.status(fields) == ENABLED if "status" in fields else True
-    one_time = fields.flag("oneTime") if "oneTime" in fields else False
+    grants = body.grants() or ()
     try:
-        created = await create_token(
-            services.store, registry.id, name, grants, expires_at, one_time=one_time, enabled=enabled
+        made = await create_token(
+            services.store,
+            registry.id,
+            body.name,
+            grants,
+            body.expires_at,
+            one_time=body.one_time,
+            enabled=body.status == ENABLED,
         )
     except KeyError:
-        raise conflict(f"registry {registry.name} already has a token named {name!r}") from None
-    except InvalidRequest as exc:
+        raise conflict(f"registry {registry.name} already has a token named {body.name!r}") from None
+    except InvalidRequest as exc:  # the expiry, checked again as the token is made
         raise invalid(str(exc)) from None
-    await call.audit(services, "token.create", _target(registry, created.record), {"name": name})
-    body = render(registry, created.record)
+    token = made.record
+    await call.audit(services, "token.create", _target(registry, token), {"name": body.name})
     host = services.hostname(registry.name)
-    body["properties"]["credentials"] = {  # shown this once: only a hash is kept
-        "username": name,
-        "password": created.password,
-        "dockerLogin": f"docker login {host} -u {name} -p {created.password}",
-    }
-    return json_response(body, 201, headers={"Location": body["href"]})
+    credentials = Credentials(  # shown this once: only a hash is kept
+        username=body.name,
+        password=made.password,
+        docker_login=f"docker login {host} -u {body.name} -p {made.password}",
+    )
+    properties = NewTokenProperties(**dict(_properties(token)), credentials=credentials)
+    shown = TokenCreated(
+        id=token.id, href=_href(registry, token), metadata=_metadata(token), properties=properties
+    )
+    return json_response(shown, 201, headers={"Location": shown.href})
 
 
 async def get(services: Services, call: Call) -> web.Response:
@@ -82,35 +107,32 @@ async def get(services: Services, call: Call) -> web.Response:
     return json_response(render(registry, await _token(services, call, registry)))
 
 
-async def patch(services: Services, call: Call) -> web.Response:
+async def patch(services: Services, call: Call, body: TokenPatch) -> web.Response:
     """status, scopes and expiryDate as given; the rest as it is."""
     registry = await call.owned_registry(services)
     token = await _token(services, call, registry)
-    fields = Fields(await read_json(call.request), "", token_input.WRITABLE)
-    _check_unchanged(fields, token)
+    body.check_identity(token)
     updated = await services.store.update_token(
         token.id,
-        status=token_input.status(fields) if "status" in fields else None,
-        grants=token_input.scopes(fields) if "scopes" in fields else None,
-        expires_at=token_input.expiry(fields) if "expiryDate" in fields else None,
-        clear_expiry=fields.is_null("expiryDate"),
+        status=body.status,
+        grants=body.grants(),
+        expires_at=body.expires_at,
+        clear_expiry=body.clears_expiry,
     )
     return await _changed(services, call, registry, updated, "token.update")
 
 
-async def replace(services: Services, call: Call) -> web.Response:
+async def replace(services: Services, call: Call, body: TokenCreate) -> web.Response:
     """The token as given: status enabled, no expiry and oneTime false unless said otherwise."""
     registry = await call.owned_registry(services)
     token = await _token(services, call, registry)
-    fields = Fields(await read_json(call.request), "", token_input.WRITABLE, ("name", "scopes"))
-    _check_unchanged(fields, token, replacing=True)
-    expires_at = token_input.expiry(fields) if "expiryDate" in fields else None
+    body.check_identity(token)
     updated = await services.store.update_token(
         token.id,
-        status=token_input.status(fields) if "status" in fields else ENABLED,
-        grants=token_input.scopes(fields),
-        expires_at=expires_at,
-        clear_expiry=expires_at is None,
+        status=body.status,
+        grants=body.grants(),
+        expires_at=body.expires_at,
+        clear_expiry=body.expires_at is None,
     )
     return await _changed(services, call, registry, updated, "token.replace")
 
@@ -130,15 +152,6 @@ async def _token(services: Services, call: Call, registry: RegistryRecord) -> To
     if token is None or token.registry_id != registry.id:
         raise not_found("token")
     return token
-
-
-def _check_unchanged(fields: Fields, token: TokenRecord, *, replacing: bool = False) -> None:
-    """name and oneTime are what the token is: they may be repeated, not changed."""
-    if "name" in fields and token_input.token_name(fields) != token.name:
-        raise invalid("name cannot be changed: it is the token's username; create a new token instead")
-    one_time = fields.flag("oneTime") if "oneTime" in fields else (False if replacing else token.one_time)
-    if one_time != token.one_time:
-        raise invalid("oneTime cannot be changed; create a new token instead")
 
 
 async def _changed(

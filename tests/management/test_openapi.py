@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 from openapi_spec_validator import validate
 
-from ocigate.gateway.management.openapi import DOCUMENT
+from ocigate.gateway.management.routes import DOCUMENT
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 
 from .conftest import Api, v2_client
