@@ -114,7 +114,9 @@ class Services:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
-    def gateway(self, name: str, env: dict[str, str], data_dir: Path | None = None) -> Gateway:
+    def gateway(
+        self, name: str, env: dict[str, str], data_dir: Path | None = None, source: Path = REPO_ROOT
+    ) -> Gateway:
         port = free_port()
         data_dir = data_dir or self.workdir / f"{name}-data"
         full_env = {
@@ -125,7 +127,7 @@ class Services:
             "OCIGATE_AUTH": "none",  # the load tests measure the registry and the limiter, not logins
             **env,
         }
-        gateway = Gateway(name, serve_argv(), full_env, self.workdir / f"{name}.log", port=port)
+        gateway = Gateway(name, serve_argv(source), full_env, self.workdir / f"{name}.log", port=port)
         self.processes.append(gateway.start())
         return gateway.wait_ready()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
@@ -54,18 +54,26 @@ class Body(_Model):
     of a silently unprotected registry."""
 
     model_config = ConfigDict(strict=True)
+    _json_names: ClassVar[frozenset[str]] = frozenset()
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = {field.alias or name: field for name, field in cls.model_fields.items()}
+        cls._json_names = frozenset(fields)
+        cls._required = tuple(name for name, field in fields.items() if field.is_required())
 
     @model_validator(mode="before")
     @classmethod
     def _known_and_required_fields(cls, value: Any) -> Any:
         # before the fields: one message naming every unknown (or missing) field, and the allowed
         if isinstance(value, dict):
-            fields = {field.alias or name: field for name, field in cls.model_fields.items()}
-            unknown = sorted(set(value) - set(fields))
+            unknown = value.keys() - cls._json_names
             if unknown:
-                allowed = ", ".join(sorted(fields))
-                raise rule(f"unknown field(s) {', '.join(unknown)} (allowed: {allowed})")
-            missing = [name for name, field in fields.items() if field.is_required() and name not in value]
+                allowed = ", ".join(sorted(cls._json_names))
+                raise rule(f"unknown field(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
+            missing = [name for name in cls._required if name not in value]
             if missing:
                 raise rule(f"missing required field(s) {', '.join(missing)}")
         return value

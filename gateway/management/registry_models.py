@@ -8,6 +8,7 @@ collection, scanning) and do nothing yet.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Annotated, Literal, get_args
@@ -78,7 +79,10 @@ class RegistrySettings(Body):
     features: Features = Field(default_factory=Features)
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)
     def stored(cls, text: str) -> RegistrySettings:
+        # every rendering of a registry reads its settings, and checking the CIDRs again costs
+        # more than the rest of it: a stored text is parsed once (the models are frozen)
         return cls.model_validate_json(text or "{}")
 
     def to_json(self) -> str:
