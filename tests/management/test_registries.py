@@ -128,6 +128,24 @@ def test_invalid_properties_are_400(api: Api, body: dict[str, Any], expected: st
     assert expected in messages(response)
 
 
+def test_every_problem_is_listed_with_the_field_it_is_in(api: Api) -> None:
+    body = {
+        "name": unique_name(),
+        "location": "mars",
+        "apiSubnetAllowList": ["10.0.0.0/8", "10.0.0.1/8"],
+        "garbageCollectionSchedule": {"days": ["mon", "someday"], "time": "03:00"},
+    }
+    response = api.post("/api/registries", body)
+    assert response.status_code == 400, response.text
+    found = response.json()["messages"]
+    assert {m["errorCode"] for m in found} == {"VALIDATION_ERROR"}
+    assert [m["message"].split(":")[0] for m in found] == [
+        "location",
+        "garbageCollectionSchedule.days[1]",
+        "apiSubnetAllowList[1]",
+    ]
+
+
 def test_allow_list_of_exactly_25_is_accepted(api: Api) -> None:
     created = api.create_registry(apiSubnetAllowList=_allow_list(25))
     assert len(created["properties"]["apiSubnetAllowList"]) == 25
