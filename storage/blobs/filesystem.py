@@ -157,7 +157,7 @@ class FilesystemBlobDriver(BlobDriver):
                         _decrypt(blob, batch, buffer, resident=True)
                         await asyncio.sleep(0)  # other requests get their turn between batches
                     else:
-                        await loop.run_in_executor(None, _decrypt, blob, batch, buffer)
+                        await loop.run_in_executor(None, _decrypt_job, [(blob, batch, buffer)])
                 chunk = _part(buffer, batch, position, end)
                 del buffer
                 position += len(chunk)
@@ -165,7 +165,7 @@ class FilesystemBlobDriver(BlobDriver):
                     # read ahead: the next batch is decrypted while this one goes out
                     batch = _batch(blob.size, position, end)
                     buffer, spare = _buffer(spare, batch.size), None
-                    ahead = batch, buffer, loop.run_in_executor(None, _decrypt, blob, batch, buffer)
+                    ahead = batch, buffer, loop.run_in_executor(None, _decrypt_job, [(blob, batch, buffer)])
                     del buffer
                 yield chunk
                 # Decrypting into fresh memory costs page faults and cache misses (~5% of the
@@ -223,6 +223,13 @@ def _buffer(spare: bytearray | None, size: int) -> bytearray:
     """`spare` if it has `size` bytes, else a fresh buffer: it is yielded as it is (a copy into
     `bytes` cost a fifth of the CPU of a GET), and every byte of it is overwritten first."""
     return spare if spare is not None and len(spare) == size else uninitialized(size)
+
+
+def _decrypt_job(job: list[tuple[MappedBlob, _Batch, bytearray]]) -> None:
+    """`_decrypt` in a worker thread, holding the buffer only while it runs: the executor keeps
+    a job's arguments until after the read has resumed, and a reference left there would make
+    the refcount check in `read` fail at random (a fresh buffer instead of a reused one)."""
+    _decrypt(*job.pop())
 
 
 def _decrypt(blob: MappedBlob, batch: _Batch, plaintext: bytearray, resident: bool = False) -> None:
