@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import requests
 
+from tests import servers
 from tests.servers import Gateway, free_port
 
 
-def healthcheck(listen: str) -> subprocess.CompletedProcess[str]:
+def healthcheck(listen: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ocigate.gateway.cli", "healthcheck"],
-        env={**os.environ, "OCIGATE_LISTEN": listen},
+        env={**os.environ, "OCIGATE_LISTEN": listen, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -62,3 +66,36 @@ def test_an_error_status_is_unhealthy(failing_server: int) -> None:
     result = healthcheck(f"127.0.0.1:{failing_server}")
     assert result.returncode == 1
     assert "/healthz answered 503" in result.stderr
+
+
+class _Answered:
+    status_code = 200
+
+
+def _get_as_a_balancer_would(url: str, **kwargs: object) -> _Answered:
+    """Gateway.start's readiness probe, opening with a load balancer's own PROXY header."""
+    port = int(url.split(":")[2].split("/")[0])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PROXY UNKNOWN\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                return _Answered()
+    except OSError:
+        pass
+    raise requests.ConnectionError(url)
+
+
+def test_behind_a_proxy_protocol_balancer_it_sends_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(servers.requests, "get", _get_as_a_balancer_would)
+    gateway = Gateway(tmp_path / "data", env={"OCIGATE_PROXY_PROTOCOL": "on"}).start()
+    try:
+        listen = f"0.0.0.0:{gateway.port}"
+        result = healthcheck(listen, OCIGATE_PROXY_PROTOCOL="on")
+        assert result.returncode == 0, result.stderr
+        bare = healthcheck(listen)  # the gateway closes a connection without the header
+        assert bare.returncode == 1
+        assert "closed connection" in bare.stderr
+    finally:
+        gateway.stop()
