@@ -3,7 +3,7 @@
 #   bash deploy/image/build.sh [TAG]          TAG default localhost/ocigate:<version>
 # 1. a Debian bookworm root: debootstrap --variant=minbase with python3 and ca-certificates,
 #    security updates applied, slimmed by slim.sh. It is cached as a tarball under
-#    $OCIGATE_IMAGE_CACHE (default /var/tmp/ocigate-image), keyed by what goes into it (suite,
+#    $IMAGE_BASE_CACHE (default /var/tmp/ocigate-image), keyed by what goes into it (suite,
 #    packages, slim.sh, this recipe), and made again once it is a week old (fresh updates);
 # 2. imported into buildah's storage as an image, the BASE of deploy/image/Dockerfile;
 # 3. buildah builds that Dockerfile (docker format, which keeps the HEALTHCHECK), so an image
@@ -12,7 +12,7 @@
 # containers-storage:TAG ...`.
 # Environment: STORAGE_DRIVER (default vfs: works on any filesystem, no kernel overlay needed),
 # BUILDAH_ROOT and BUILDAH_RUNROOT (a storage of its own; default buildah's), DEBIAN_MIRROR,
-# DEBIAN_SECURITY_MIRROR, OCIGATE_IMAGE_CACHE.
+# DEBIAN_SECURITY_MIRROR, IMAGE_BASE_CACHE.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -27,7 +27,7 @@ suite=bookworm
 packages=python3,ca-certificates
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-cache=${OCIGATE_IMAGE_CACHE:-/var/tmp/ocigate-image}
+cache=${IMAGE_BASE_CACHE:-/var/tmp/ocigate-image}
 max_age_days=7
 storage=(--storage-driver "${STORAGE_DRIVER:-vfs}")
 [ -z "${BUILDAH_ROOT:-}" ] || storage+=(--root "$BUILDAH_ROOT")
