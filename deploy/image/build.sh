@@ -8,8 +8,7 @@
 # 2. imported into buildah's storage as an image, the BASE of deploy/image/Dockerfile;
 # 3. buildah builds that Dockerfile (docker format, which keeps the HEALTHCHECK), so an image
 #    built with docker from Debian's bookworm-slim has the same layout.
-# Then push it anywhere: `buildah push TAG docker://host/ocigate:1`, or `skopeo copy
-# containers-storage:TAG ...`.
+# Then push it anywhere: `buildah --storage-driver vfs push TAG docker://host/ocigate:1`.
 # Environment: STORAGE_DRIVER (default vfs: works on any filesystem, no kernel overlay needed),
 # BUILDAH_ROOT and BUILDAH_RUNROOT (a storage of its own; default buildah's), DEBIAN_MIRROR,
 # DEBIAN_SECURITY_MIRROR, IMAGE_BASE_CACHE.
