@@ -18,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocigate", description="OCI Distribution registry gateway")
     commands = parser.add_subparsers(dest="command", required=True)
     add_arguments(commands.add_parser("serve", help="run the gateway"))
+    add_arguments(
+        commands.add_parser("healthcheck", help="exit 0 if the gateway listening per these settings is alive")
+    )
 
     registry = commands.add_parser("registry", help="manage registries").add_subparsers(
         dest="action", required=True
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(settings)
         return 0
+    if arguments.command == "healthcheck":
+        from .healthcheck import check
+
+        return check(settings)
     from .admin_cli import run
 
     return asyncio.run(run(settings, arguments))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real registry clients the e2e tests drive, on Debian 12 as root.
 # Idempotent: run it again and it only checks.
-#   skopeo, podman, containerd (+ ctr): from Debian, installed normally.
+#   skopeo, podman, containerd (+ ctr), buildah, debootstrap, docker-compose: from Debian,
+#   installed normally.
 #   docker: Debian's docker.io is downloaded and unpacked (dpkg -x) under
 #   $OCIGATE_E2E_DIR/docker-pkg, NOT installed: installing it would start a
 #   system dockerd; the tests run their own private one (tests/e2e/clients.sh).
@@ -16,6 +17,10 @@ command -v apt-get >/dev/null || die "apt-get not found: Debian 12 expected"
 # libdevmapper1.02.1 and libsystemd0 are what the unpacked dockerd links to
 # (docker.io's Depends); runc is what containerd would run containers with.
 packages=(ca-certificates skopeo podman containerd runc iptables libdevmapper1.02.1 libsystemd0)
+# deploy/image/build.sh (tests/deploy/test_image.py): a Debian root, built into an image
+packages+=(debootstrap buildah)
+# deploy/compose.yaml is checked with `docker-compose config` (tests/deploy/test_compose.py)
+packages+=(docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
