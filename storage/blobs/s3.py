@@ -28,7 +28,7 @@ import mmap
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -233,21 +233,22 @@ class S3BlobDriver(BlobDriver):
             )
         body = response["Body"]
         try:
-            pieces = self._body(body.raw_stream, end - start, location)
-            remaining = end - start
-            while remaining:
-                with self._guard(location):
-                    piece = await anext(pieces, b"")
-                if not piece:
-                    raise OSError(f"blob {location} is shorter than recorded")
-                remaining -= len(piece)
-                yield piece
+            # closed on every way out: a taken-over connection is closed with its generator
+            async with contextlib.aclosing(self._body(body.raw_stream, end - start, location)) as pieces:
+                remaining = end - start
+                while remaining:
+                    with self._guard(location):
+                        piece = await anext(pieces, b"")
+                    if not piece:
+                        raise OSError(f"blob {location} is shorter than recorded")
+                    remaining -= len(piece)
+                    yield piece
         finally:
-            body.close()  # closes the connection if it was taken over
+            body.close()
 
     def _body(
         self, raw: aiohttp.ClientResponse, length: int, location: str
-    ) -> AsyncIterator[bytes | SocketStretch]:
+    ) -> AsyncGenerator[bytes | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
             return take_over(raw, length, READ_BUFFER, self._timeout, partial(self._guard, location))
         return _chunks(raw.content)
@@ -764,7 +765,7 @@ def _md5_base64(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
-async def _chunks(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
     """A body's pieces as the socket gave them (no joins), b"" at its end."""
     stream.set_read_chunk_size(READ_BUFFER)
     while True:
