@@ -237,7 +237,7 @@ class S3BlobDriver(BlobDriver):
             async with contextlib.aclosing(self._body(body.raw_stream, end - start, location)) as pieces:
                 remaining = end - start
                 while remaining:
-                    with self._guard(location):
+                    with self._guard(location, answered=True):
                         piece = await anext(pieces, b"")
                     if not piece:
                         raise OSError(f"blob {location} is shorter than recorded")
@@ -250,7 +250,8 @@ class S3BlobDriver(BlobDriver):
         self, raw: aiohttp.ClientResponse, length: int, location: str
     ) -> AsyncGenerator[bytes | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
-            return take_over(raw, length, READ_BUFFER, self._timeout, partial(self._guard, location))
+            guard = partial(self._guard, location, answered=True)
+            return take_over(raw, length, READ_BUFFER, self._timeout, guard)
         return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:
@@ -276,11 +277,17 @@ class S3BlobDriver(BlobDriver):
     # --- requests --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _guard(self, what: str, *, concurrent: bool = False) -> Iterator[None]:
+    def _guard(self, what: str, *, concurrent: bool = False, answered: bool = False) -> Iterator[None]:
         """One request to the store: failures translated (_translate), and through the circuit
         breaker, so that while the store is down requests get their 503 at once instead of
-        each waiting out timeouts and retries."""
-        self._breaker.check()
+        each waiting out timeouts and retries.
+
+        With `answered`, the store has already answered this request (a body being read): a
+        failure now (a body that stalls or ends early) fails that read alone and is no sign that
+        new requests would fail, so it does not count towards opening the breaker, and an open
+        breaker does not cut a body that is still flowing. Only its successes are recorded."""
+        if not answered:
+            self._breaker.check()
         available = True
         try:
             with _translate(what, concurrent=concurrent):
@@ -289,7 +296,8 @@ class S3BlobDriver(BlobDriver):
             available = False
             raise
         finally:
-            self._breaker.record(available)
+            if available or not answered:
+                self._breaker.record(available)
 
     def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
         """The parts kept when writing at `offset`, and how many tail bytes to keep."""

@@ -10,8 +10,10 @@ them on the socket: the body came out short after a false stall (issue 16 A).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,10 @@ from ocigate.storage.blobs import SocketStretch
 from ocigate.storage.blobs import s3 as s3_module
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB
+from ocigate.storage.errors import StorageUnavailable
 from tests.services.ceph import S3Service
+from tests.stalling_proxy import StallingProxy
+from tests.storage.reading import read_all
 from tests.storage.test_s3_driver import pieces
 
 SMALL = 3 * MIB // 2  # buffered whole by aiohttp (its high water mark for S3 reads is 2 MiB)
@@ -93,3 +98,43 @@ async def spliced(stretch: SocketStretch) -> bytes:
         finally:
             receiving.cancel()
     return bytes(received)
+
+
+async def test_bodies_that_stall_fail_alone_and_do_not_open_the_breaker(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A body that stops mid-way fails its read (503 or a cut connection) but says nothing of
+    requests to come: neither one nor several of them open the circuit breaker."""
+    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    content = os.urandom(LARGE)
+    try:
+        location = await store(driver, content, "c")
+        readers = [driver.read(location, 0, LARGE) for _ in range(s3_module.BREAKER_FAILURES + 1)]
+        stretches = [await stretch_of(reader) for reader in readers]
+        proxy.stall()
+        for stretch in stretches:
+            with pytest.raises(StorageUnavailable, match="TimeoutError"):
+                # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
+                await asyncio.wait_for(drain(stretch), 60)
+        for reader in readers:
+            await reader.aclose()
+        proxy.resume()
+        assert await read_all(driver, location, 0, LARGE) == content  # no "requests paused"
+    finally:
+        await driver.close()
+        await proxy.close()
+
+
+async def drain(stretch: SocketStretch) -> None:
+    async for _ in stretch:
+        pass
+
+
+async def stretch_of(reader: AsyncIterator[bytes | SocketStretch]) -> SocketStretch:
+    """The part of a read left on the store's connection (after what came with the headers)."""
+    async for chunk in reader:
+        if isinstance(chunk, SocketStretch):
+            return chunk
+    raise AssertionError("the read was not taken over")
