@@ -137,7 +137,8 @@ class RedisCacheBackend:
         self._probe_interval = probe_interval
         self._generation = 0  # as last read from Redis (`start` reads it first)
         self._probe: asyncio.Task[None] | None = None
-        self.health = StoreHealth("cache", "requests go to the metadata store until Redis answers")
+        # no settling: the probe decides when Redis is back (and bumps the generation first)
+        self.health = StoreHealth("cache", "requests go to the metadata store until Redis answers", settle=0)
 
     @property
     def up(self) -> bool:

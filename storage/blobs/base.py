@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
+from ..health import StoreHealth
+
 ByteChunks = AsyncIterable[bytes]
 DriverState = dict[str, Any]
 
@@ -43,7 +45,16 @@ ReadChunks = AsyncGenerator[bytes | SocketStretch, None]  # closed by the consum
 
 
 class BlobDriver(ABC):
+    """A store that is down raises StorageUnavailable, a full one StorageFull (the domain's 503
+    and 507), and says so in `health`."""
+
     name: str
+    health: StoreHealth
+    max_blob_size: int | None = None  # the most one blob can hold here, if the store has a limit
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise StorageUnavailable unless the store can serve now (for /readyz)."""
 
     @abstractmethod
     async def start_upload(self, upload_id: str) -> DriverState:

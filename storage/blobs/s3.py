@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import BlobUploadInvalid, StorageUnavailable
+from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 
@@ -92,10 +93,12 @@ class S3BlobDriver(BlobDriver):
         self._stack = stack
         self._bucket = config.s3_bucket
         self._part_size = config.s3_part_size
+        self.max_blob_size = MAX_PARTS * config.s3_part_size
         self._sse = sse
         self._redirect = config.s3_redirect
         self._timeout = config.s3_timeout
         self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
+        self.health = StoreHealth("blobs", "requests that need blob bytes get 503 until S3 answers")
 
     @classmethod
     async def open(cls, config: StorageConfig) -> S3BlobDriver:
@@ -258,6 +261,10 @@ class S3BlobDriver(BlobDriver):
         with self._guard(location):
             await self._client.delete_object(Bucket=self._bucket, Key=location)
 
+    async def check(self) -> None:
+        with self._guard(self._bucket):
+            await self._client.head_bucket(Bucket=self._bucket)
+
     async def redirect_url(self, location: str) -> str | None:
         return await self.presigned_url(location, REDIRECT_SECONDS) if self._redirect else None
 
@@ -292,12 +299,15 @@ class S3BlobDriver(BlobDriver):
         try:
             with _translate(what, concurrent=concurrent):
                 yield
-        except StorageUnavailable:
+        except StorageUnavailable as exc:
             available = False
+            if not answered:
+                self.health.failed(exc.__cause__ or exc.message)
             raise
         finally:
             if available or not answered:
                 self._breaker.record(available)
+        self.health.answered()
 
     def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
         """The parts kept when writing at `offset`, and how many tail bytes to keep."""
