@@ -24,7 +24,7 @@ from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
-from .upkeep import install_upkeep
+from .upkeep import UploadReclaim, install_upkeep
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -119,7 +119,11 @@ def build_app(
     install_health(app, registries)
     install_management(app, settings, registries, authenticator)
     install_limits(app, settings)
-    install_upkeep(app, registries, settings.upload_ttl)
+    install_upkeep(
+        app,
+        registries,
+        UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
+    )
 
     async def _close(app: web.Application) -> None:
         await registries.close()

@@ -117,9 +117,19 @@ class Registries:
                 results[store] = "ok"
         return results
 
-    async def expire_uploads(self) -> int:
-        """Delete upload sessions idle past their time to live, with what they staged."""
-        return await self._uploads.expire()
+    async def expire_uploads(self, idle_seconds: float | None = None) -> int:
+        """Delete upload sessions idle for `idle_seconds` (past their time to live if None),
+        with what they staged."""
+        return await self._uploads.expire(idle_seconds)
+
+    async def reap_orphaned_staging(self) -> int:
+        """Delete staged bytes of upload sessions that no longer exist."""
+        return await self._uploads.reap_orphans()
+
+    async def under_space_pressure(self, min_free: float) -> bool:
+        """Whether the blob store's disk has less than `min_free` (a fraction) left."""
+        free = await self.blobs.free_space()
+        return free is not None and free < min_free
 
     async def close(self) -> None:
         await self.metadata.close()

@@ -39,6 +39,7 @@ from .metadata import BlobRecord, MetadataStore, UploadRecord
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 HASH_BATCH = 256 * 1024  # bytes hashed per trip to a thread, and held meanwhile
 EXPIRE_BATCH = 100
+ORPHAN_GRACE = 3600.0  # seconds staging without a session must sit untouched before it is deleted
 
 log = logging.getLogger(__name__)
 
@@ -155,16 +156,26 @@ class Uploads:
             except Exception as exc:
                 log.warning("could not delete what upload %s staged: %s", record.id, exc)
 
-    async def expire(self) -> int:
-        """Delete the sessions idle past their time to live and what they staged; returns how
-        many. Replicas may run this at once: aborting is idempotent and only one deletes the row.
-        Staging goes first, so a store that is down leaves the session for the next run."""
+    async def expire(self, idle_seconds: float | None = None) -> int:
+        """Delete the sessions idle for `idle_seconds` (their time to live if None) and what they
+        staged; returns how many. A session a request of this process is writing to is left
+        alone. Replicas may run this at once: aborting is idempotent and only one deletes the
+        row. Staging goes first, so a store that is down leaves the session for the next run."""
+        idle_ms = self._ttl_ms if idle_seconds is None else int(idle_seconds * 1000)
         expired = 0
-        while batch := await self._metadata.idle_uploads(_now() - self._ttl_ms, EXPIRE_BATCH):
+        busy: set[str] = set()
+        while True:
+            found = await self._metadata.idle_uploads(_now() - idle_ms, EXPIRE_BATCH + len(busy))
+            batch = [record for record in found if record.id not in busy]
+            if not batch:
+                return expired
             for idle in batch:
+                if self._lock(idle.id).locked():
+                    busy.add(idle.id)
+                    continue
                 async with self._lock(idle.id):
                     record = await self._metadata.get_upload(idle.id)
-                    if record is None or not self._expired(record, _now()):
+                    if record is None or record.updated_at >= _now() - idle_ms:
                         continue  # finished, cancelled or moved on meanwhile
                     try:
                         await self._discard(record)
@@ -172,7 +183,19 @@ class Uploads:
                         log.warning("could not expire upload %s: %s", record.id, exc)
                         return expired
                     expired += 1
-        return expired
+
+    async def reap_orphans(self) -> int:
+        """Delete what the blob store holds staged for sessions that no longer exist (a process
+        that died between staging and recording the session, a discard that failed halfway);
+        only staging untouched for ORPHAN_GRACE, so that no session being created is hit."""
+
+        async def orphaned(upload_id: str) -> bool:
+            return (
+                _UPLOAD_ID.fullmatch(upload_id) is not None
+                and await self._metadata.get_upload(upload_id) is None
+            )
+
+        return await self._blobs.reap_orphans(orphaned, time.time() - ORPHAN_GRACE)
 
     # -----------------------------------------------------------------------------------------
 

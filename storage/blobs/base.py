@@ -14,7 +14,7 @@ the next write starts again from the previous offset, overwriting whatever was l
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..health import StoreHealth
@@ -88,6 +88,16 @@ class BlobDriver(ABC):
     async def redirect_url(self, location: str) -> str | None:
         """A short-lived URL a client may GET the blob's bytes from itself; None: stream them."""
         return None
+
+    async def free_space(self) -> float | None:
+        """The fraction of the store's space still free, or None where that has no meaning."""
+        return None
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        """Delete staging last changed before `before` (a Unix time) of uploads for which
+        `orphaned(upload_id)` says there is no session any more; returns how many. Never
+        touches a committed blob."""
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and pools."""

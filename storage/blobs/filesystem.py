@@ -21,7 +21,7 @@ import mmap
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -228,6 +228,27 @@ class FilesystemBlobDriver(BlobDriver):
     async def delete(self, location: str) -> None:
         self._mapped.forget(location)
         await asyncio.to_thread(self._blob_path(location).unlink, True)
+
+    async def free_space(self) -> float:
+        stats = await asyncio.to_thread(os.statvfs, self._uploads)
+        return stats.f_bavail / stats.f_blocks if stats.f_blocks else 1.0
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        def stale() -> set[str]:
+            found = set()
+            with os.scandir(self._uploads) as entries:
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.stat().st_mtime < before:
+                            found.add(entry.name.removesuffix(".tail"))
+            return found
+
+        reaped = 0
+        for upload_id in sorted(await asyncio.to_thread(stale)):
+            if await orphaned(upload_id):
+                await self.abort_upload(upload_id, {})
+                reaped += 1
+        return reaped
 
     async def check(self) -> None:
         # a full disk still serves pulls: readiness asks only that the directories are there

@@ -28,7 +28,7 @@ import mmap
 import secrets
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -264,6 +264,23 @@ class S3BlobDriver(BlobDriver):
     async def check(self) -> None:
         with self._guard(self._bucket):
             await self._client.head_bucket(Bucket=self._bucket)
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        # Only multipart uploads still open: aborting one never touches a committed object. Tails
+        # cannot be told from committed small blobs by their keys, so they wait for their session.
+        stale: list[tuple[str, str]] = []
+        with self._guard("multipart uploads"):
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix="blobs/"):
+                for item in page.get("Uploads", ()):
+                    if item["Initiated"].timestamp() < before:
+                        stale.append((item["Key"], item["UploadId"]))
+        reaped = 0
+        for key, mpu in stale:
+            if await orphaned(key.removeprefix("blobs/")):
+                await self._abort_multipart(key, mpu)
+                reaped += 1
+        return reaped
 
     async def redirect_url(self, location: str) -> str | None:
         return await self.presigned_url(location, REDIRECT_SECONDS) if self._redirect else None
