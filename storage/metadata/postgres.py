@@ -37,6 +37,7 @@ _UNAVAILABLE = (
     pg.InsufficientResourcesError,  # 53: out of connections or memory
     pg.ReadOnlySQLTransactionError,  # a standby took over and is read-only for now
     pg.InterfaceError,  # e.g. "connection is closed" on a pooled connection it lost
+    pg.InternalClientError,  # a pooled connection the server terminated between two uses
 )
 
 # string literals and quoted identifiers are skipped, so a `?` inside them stays as it is
