@@ -197,6 +197,12 @@ class RadosGateway:
                 self.process.kill()
                 self.process.wait(10)
 
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
 
 class MotoServer:
     """`moto_server` (an in-memory S3) as a subprocess on a free port."""
