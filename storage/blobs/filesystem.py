@@ -188,7 +188,7 @@ class FilesystemBlobDriver(BlobDriver):
                         _decrypt(blob, batch, buffer, resident=True)
                         await asyncio.sleep(0)  # other requests get their turn between batches
                     else:
-                        await loop.run_in_executor(None, _decrypt, blob, batch, buffer)
+                        await loop.run_in_executor(None, _decrypt_handed, blob, batch, [buffer])
                 chunk = _part(buffer, batch, position, end)
                 del buffer
                 position += len(chunk)
@@ -196,7 +196,7 @@ class FilesystemBlobDriver(BlobDriver):
                     # read ahead: the next batch is decrypted while this one goes out
                     batch = _batch(blob.size, position, end)
                     buffer, spare = _buffer(spare, batch.size), None
-                    ahead = batch, buffer, loop.run_in_executor(None, _decrypt, blob, batch, buffer)
+                    ahead = batch, buffer, loop.run_in_executor(None, _decrypt_handed, blob, batch, [buffer])
                     del buffer
                 yield chunk
                 # Decrypting into fresh memory costs page faults and cache misses (~5% of the
@@ -295,6 +295,14 @@ def _decrypt(blob: MappedBlob, batch: _Batch, plaintext: bytearray, resident: bo
         written = blob.cipher.decrypt_into(first, view[offset : offset + length], plaintext)
     if written != len(plaintext):  # SECURITY: what was not written is old heap memory
         raise BlobIntegrityError(f"decrypted {written} bytes, expected {len(plaintext)}")
+
+
+def _decrypt_handed(blob: MappedBlob, batch: _Batch, hand: list[bytearray]) -> None:
+    """`_decrypt` in the thread pool: the buffer comes in a list emptied here, because the
+    pool's work item keeps its arguments a moment after the result is out, and a reference
+    still held then would stop the buffer's reuse (the reference count check in `read`)."""
+    plaintext = hand.pop()
+    _decrypt(blob, batch, plaintext)
 
 
 def _part(plaintext: bytearray, batch: _Batch, start: int, end: int) -> bytearray:
