@@ -14,20 +14,17 @@ for length and content (loadtests/s3_reads.py). Exit status 1 if any GET was not
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import shutil
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_s3 import MIB, Ceph, Gateway  # noqa: E402
+from bench_s3 import MIB, Ceph, Gateway, on_ceph  # noqa: E402
 
 from loadtests.s3_reads import blob_set, client_session, push, stress  # noqa: E402
 
@@ -36,7 +33,7 @@ def sizes(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
 
-async def run(ceph: Ceph, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+async def run(ceph: Ceph, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     bucket = f"stress-{uuid.uuid4().hex[:12]}"
     gateways = [Gateway(ceph, bucket, 16 * MIB, tmp / "data", args.source) for _ in range(args.replicas)]
     try:
@@ -78,31 +75,13 @@ def main() -> int:
     parser.add_argument("--large", type=sizes, default=[9, 14, 21, 30], help="MiB, taken over")
     parser.add_argument("--small", type=sizes, default=[2, 4, 5, 7], help="MiB, read through aiohttp")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--osd-store", default="memstore", choices=["memstore", "bluestore"])
     parser.add_argument("--memstore-gib", type=int, default=4)
     parser.add_argument("--source", type=Path, default=REPO_ROOT, help="run the gateways from this checkout")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (gateway logs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} missing: bash tests/services/install.sh")
-    tmp = Path(tempfile.mkdtemp(prefix="stress-s3-"))
-    ceph = Ceph(tmp, "memstore", args.memstore_gib << 30)
-    started = time.monotonic()
-    try:
-        ceph.start()
-        print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
-        results = asyncio.run(run(ceph, args, tmp))
-    except BaseException:
-        args.keep = True
-        raise
-    finally:
-        ceph.stop()
-        if args.keep:
-            print(f"gateway logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    results["settings"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results = on_ceph(args, "stress-s3-", run)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if results["exact"] == results["gets"] else 1
