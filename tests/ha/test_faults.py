@@ -109,16 +109,14 @@ def push(client: RegistryClient, seen: Observations, large: bool) -> None:
             seen.pushed.append(Pushed(tag, manifest, {digest_of(config): config, digest_of(layer): layer}))
 
 
-def pull(client: RegistryClient, seen: Observations, image: Pushed, *, strict: bool = False) -> bool:
-    """Pull `image` and check every digest; whether all of it came. With `strict`, anything
-    but a complete, exact pull is unexpected."""
+def pull(client: RegistryClient, seen: Observations, image: Pushed) -> bool:
+    """Pull `image` and check every digest; whether all of it came (other bytes, or a status
+    but 503, are unexpected)."""
     for reference in (image.tag, image.digest):
         response = client.request(
             "GET", f"/v2/{REPOSITORY}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
         )
         if not seen.saw("manifest pull", response):
-            if strict:
-                seen.unexpected.append(f"{image.tag}: manifest {reference}: {response.status_code}")
             return False
         if response.content != image.manifest:
             seen.unexpected.append(f"{image.tag}: manifest {reference} has other bytes")
@@ -126,15 +124,11 @@ def pull(client: RegistryClient, seen: Observations, image: Pushed, *, strict: b
     for digest, content in image.blobs.items():
         try:
             response = client.request("GET", f"/v2/{REPOSITORY}/blobs/{digest}")
-        except requests.RequestException as exc:  # cut mid-stream: the honest signal once a 200 is out
+        except requests.RequestException:  # cut mid-stream: the honest signal once a 200 is out
             with seen.lock:
                 seen.cut[seen.phase] += 1
-            if strict:
-                seen.unexpected.append(f"{image.tag}: blob {digest} cut: {exc}")
             return False
         if not seen.saw("blob pull", response):
-            if strict:
-                seen.unexpected.append(f"{image.tag}: blob {digest}: {response.status_code}")
             return False
         if (
             hashlib.sha256(response.content).hexdigest() != digest.split(":")[1]
@@ -143,6 +137,15 @@ def pull(client: RegistryClient, seen: Observations, image: Pushed, *, strict: b
             seen.unexpected.append(f"{image.tag}: blob {digest} has other bytes")
             return False
     return True
+
+
+def pull_retrying(client: RegistryClient, seen: Observations, image: Pushed) -> bool:
+    """`pull` as a client does it: again after a 503, for a minute at most."""
+    for _ in range(120):
+        if pull(client, seen, image):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def work(clients: list[RegistryClient], seen: Observations, stop: threading.Event, seed: int) -> None:
@@ -256,10 +259,14 @@ def test_stores_stopped_in_turn_under_load_give_503s_lose_nothing_and_recover(
         gateway.process is not None and gateway.process.poll() is None for gateway in replicas.gateways
     )
     # every acknowledged push, whatever was down while it ran, from either replica
+    # (a client retries a 503, as its Retry-After says: a replica may pause S3 requests for a
+    # few seconds more, for a request of the outage that failed late)
     final = Observations(phase="final")
     for image in seen.pushed:
         for client in clients:
-            assert pull(client, final, image, strict=True), "\n".join(final.unexpected)
+            assert pull_retrying(client, final, image), image.tag
+    assert final.unexpected == [], "\n".join(final.unexpected[:20])
+    assert final.cut == {}
     for gateway in replicas.gateways:
         log = gateway.log()
         assert "Traceback" not in log, log[-5000:]
