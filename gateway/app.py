@@ -16,13 +16,15 @@ from .authz import ACCESS, ANONYMOUS_ALLOWED, Denied, authorize
 from .clients import client_address
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
+from .health import install_health
 from .hosts import registry_name_for_host
+from .http import BODY_TIMEOUT
 from .limits import install_limits
 from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
-from .upkeep import install_upkeep
+from .upkeep import UploadReclaim, install_upkeep
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -103,35 +105,25 @@ class DistributionApi:
         return await handler(request, registry, route.repository, route.argument)
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    registries = request.app[REGISTRIES]
-    try:
-        await registries.metadata.get_registry(DEFAULT_REGISTRY)
-    except Exception as exc:
-        log.warning("readiness check failed: %s", exc)
-        return web.json_response({"status": "unavailable"}, status=503)
-    return web.json_response({"status": "ok"})
-
-
 def build_app(
     settings: Settings, registries: Registries, authenticator: Authenticator | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], handler_args={"max_field_size": 16384})
+    app = web.Application(middlewares=[error_middleware])
     app[REGISTRIES] = registries
+    app[BODY_TIMEOUT] = settings.body_timeout
     api = DistributionApi(registries, settings.domain, authenticator)
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
+    install_health(app, registries)
     install_management(app, settings, registries, authenticator)
     install_limits(app, settings)
-    install_upkeep(app, registries, settings.upload_ttl)
+    install_upkeep(
+        app,
+        registries,
+        UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
+    )
 
     async def _close(app: web.Application) -> None:
         await registries.close()

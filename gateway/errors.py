@@ -7,6 +7,7 @@ answered with an OCI body that says nothing about the internals.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ocigate.storage.errors import RegistryError
+from ocigate.storage.errors import RegistryError, RequestBodyTimeout, StorageFull
 
 log = logging.getLogger("ocigate.gateway")
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -37,7 +39,10 @@ def oci_error(
 
 
 def from_registry_error(error: RegistryError) -> web.Response:
-    return oci_error(error.status, error.code, error.message, error.detail, error.headers)
+    response = oci_error(error.status, error.code, error.message, error.detail, error.headers)
+    if isinstance(error, RequestBodyTimeout):
+        response.force_close()  # the rest of the body is not coming: no next request either
+    return response
 
 
 @web.middleware
@@ -67,6 +72,13 @@ def _error_response(request: web.Request) -> web.Response:
         # the body ended early or was malformed: nothing of it was kept (see storage/uploads.py)
         log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
         return oci_error(400, "BLOB_UPLOAD_INVALID", "incomplete request body", str(exc))
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return oci_error(500, "UNKNOWN", "internal server error")
+        # the stores report a full disk themselves; this is a write they do not wrap
+        log.warning("%s %s: disk full: %s", request.method, request.path, exc)
+        return from_registry_error(StorageFull())
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return oci_error(500, "UNKNOWN", "internal server error")

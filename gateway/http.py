@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from ocigate.storage.errors import BlobUploadInvalid, PaginationInvalid, RegistryError
+from ocigate.storage.errors import BlobUploadInvalid, PaginationInvalid, RegistryError, RequestBodyTimeout
 
+BODY_TIMEOUT = web.AppKey("body_timeout", float)  # OCIGATE_BODY_TIMEOUT
 MAX_PAGE = 10_000
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 _CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
@@ -30,9 +32,71 @@ class ByteRange:
 
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives: Content-Length or chunked, never read whole."""
-    async for chunk, _ in request.content.iter_chunks():  # as received: iter_any() joins them
-        yield chunk
+    """The request body as it arrives: Content-Length or chunked, never read whole. A client
+    that sends nothing for `BODY_TIMEOUT` seconds while it is waited for fails the request
+    (RequestBodyTimeout, 408); a slow one that keeps sending does not (no total limit)."""
+    if not request.body_exists:
+        # aiohttp's empty body is one shared reader, at its end once any request read it: its
+        # chunk iterator then never stops
+        return
+    seconds = request.app[BODY_TIMEOUT]
+    chunks = request.content.iter_chunks()  # as received: iter_any() joins them
+    if seconds <= 0:
+        async for chunk, _ in chunks:
+            yield chunk
+        return
+    watch = _IdleWatch(seconds)
+    try:
+        while True:
+            watch.waiting()
+            try:
+                chunk, _ = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if watch.expired and watch.uncancel() == 0:
+                    raise RequestBodyTimeout({"idle_seconds": seconds}) from None
+                raise
+            watch.received()
+            yield chunk  # the consumer's time (e.g. a store's) is not the client's
+    finally:
+        watch.stop()
+
+
+class _IdleWatch:
+    """Cancels the task reading a body once it has waited `seconds` for a byte: one timer per
+    period rather than one per chunk (asyncio.timeout costs a timer each time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._seconds = seconds
+        self._since: float | None = None  # when the current wait for the client began
+        self.expired = False
+        self._timer = self._loop.call_later(seconds, self._check)
+
+    def waiting(self) -> None:
+        self._since = self._loop.time()
+
+    def received(self) -> None:
+        self._since = None
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        due = now + self._seconds if self._since is None else self._since + self._seconds
+        if now < due:
+            self._timer = self._loop.call_at(due, self._check)
+            return
+        self.expired = True
+        assert self._task is not None
+        self._task.cancel()
+
+    def uncancel(self) -> int:
+        assert self._task is not None
+        return self._task.uncancel()
+
+    def stop(self) -> None:
+        self._timer.cancel()
 
 
 def has_body(request: web.Request) -> bool:

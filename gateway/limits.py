@@ -28,7 +28,7 @@ from ocigate.limiter import (
     client_key,
     parse_networks,
 )
-from ocigate.limiter.gate import ConnectionGate
+from ocigate.limiter.gate import ConnectionGate, ProtocolFactory
 
 from .errors import Handler, oci_error
 from .settings import Settings, env_name
@@ -66,7 +66,6 @@ def install_limits(app: web.Application, settings: Settings) -> None:
     app[LIMITER] = limiter
     if config.rps > 0:
         app.middlewares.append(_rate_middleware(limiter, config))
-    app.router.add_get("/metrics", _metrics)
 
     async def _start(app: web.Application) -> None:
         await limiter.start()
@@ -93,21 +92,28 @@ def gate_for(app: web.Application) -> GateConfig | None:
 
 
 class GatedTCPSite(web.TCPSite):
-    """`web.TCPSite` whose connections pass the limiter's gate before aiohttp sees them."""
+    """`web.TCPSite` whose connections are served by `handler` (a protocol factory: aiohttp's
+    server or a protocol of its kind), after passing the limiter's gate when there is one."""
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, gate: GateConfig, **kwargs: object
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        gate: GateConfig | None,
+        handler: ProtocolFactory,
+        **kwargs: object,
     ) -> None:
         super().__init__(runner, host, port, **kwargs)  # type: ignore[arg-type]
         self._gate = gate
+        self._handler = handler
         self._options = kwargs
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner, as TCPSite does
-        server = self._runner.server
-        assert server is not None
+        factory = self._handler if self._gate is None else self._gate.factory(self._handler)
         self._server = await asyncio.get_running_loop().create_server(
-            self._gate.factory(server),
+            factory,
             self._host,
             self._port,
             backlog=self._backlog,
@@ -119,12 +125,14 @@ class GatedTCPSite(web.TCPSite):
 
 
 def listening_site(
-    runner: web.AppRunner, app: web.Application, host: str, port: int, **kwargs: object
+    runner: web.AppRunner,
+    app: web.Application,
+    host: str,
+    port: int,
+    handler: ProtocolFactory,
+    **kwargs: object,
 ) -> web.TCPSite:
-    gate = gate_for(app)
-    if gate is None:
-        return web.TCPSite(runner, host, port, **kwargs)  # type: ignore[arg-type]
-    return GatedTCPSite(runner, host, port, gate, **kwargs)
+    return GatedTCPSite(runner, host, port, gate_for(app), handler, **kwargs)
 
 
 def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
@@ -183,11 +191,6 @@ def apply_rate_headers(request: web.Request, response: web.StreamResponse) -> No
     decision: RateDecision | None = request.get(_DECISION)
     if decision is not None and decision.half_used:
         decision.apply(response.headers)
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    text = request.app[LIMITER].metrics.render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
 def metrics_text(app: web.Application) -> str:

@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import logging
 import signal
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -15,6 +16,7 @@ from ocigate.storage.registries import Registries
 
 from .access import open_authenticator, prepare_access
 from .app import build_app
+from .connection import handler_factory
 from .limits import listening_site
 from .settings import Settings
 
@@ -68,15 +70,25 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
     except BaseException:
         await registries.close()  # aiosqlite's threads would otherwise keep the process alive
         raise
-    runner = web.AppRunner(
-        app,
-        access_log=logging.getLogger("ocigate.access") if settings.access_log else None,
-        handle_signals=False,
-    )
+    options: dict[str, Any] = {
+        "access_log": logging.getLogger("ocigate.access") if settings.access_log else None,
+        "keepalive_timeout": settings.keepalive_timeout,
+        "max_field_size": 16384,  # long bearer tokens
+    }
+    runner = web.AppRunner(app, handle_signals=False, **options)
     await runner.setup()
     try:
+        assert runner.server is not None
+        handler = handler_factory(runner.server, settings.header_timeout, **options)
         site = listening_site(
-            runner, app, settings.host, settings.port, backlog=1024, reuse_address=True, reuse_port=reuse_port
+            runner,
+            app,
+            settings.host,
+            settings.port,
+            handler,
+            backlog=1024,
+            reuse_address=True,
+            reuse_port=reuse_port,
         )
         await site.start()
         log.info(

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ocigate.storage.config import UPLOAD_TTL, StorageConfig
+from ocigate.storage.config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class Settings:
     s3_redirect: bool = False
     s3_timeout: float = 10.0
     upload_ttl: int = UPLOAD_TTL
+    upload_pressure_ttl: int = 3600
+    min_free_space: float = 0.05
+    max_blob_size: int = MAX_BLOB_SIZE
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 30.0
     redis_url: str | None = None
     auth: str = "token"
     admin_password: str | None = field(default=None, repr=False)  # secret
@@ -94,6 +100,12 @@ HELP = {
     "s3_redirect": "answer blob GETs with a 307 to a presigned URL (not with sse-c)",
     "s3_timeout": "seconds S3 may keep a request waiting for data before it counts as failed (then 503)",
     "upload_ttl": "seconds an upload session may sit idle before it expires and its staged bytes are deleted",
+    "upload_pressure_ttl": "seconds an upload session may sit idle while the disk is short of space",
+    "min_free_space": "fraction of the blob disk free below which it is short of space (filesystem store)",
+    "max_blob_size": "largest blob accepted, bytes (an S3 store's own limit, 10,000 parts, may be lower)",
+    "header_timeout": "seconds from a request's first byte to its last header; then the connection is closed",
+    "body_timeout": "seconds a request body may send nothing before the request fails (408); not a total",
+    "keepalive_timeout": "seconds an idle connection is kept open between requests",
     "redis_url": "redis://host:port/db shared by replicas for the manifest cache and the limiter",
     "limit_connections": "concurrent connections per client; more are closed at accept time (0: unlimited)",
     "limit_rps": "requests per second per client; more get 429 TOOMANYREQUESTS (0: unlimited)",

@@ -1,6 +1,6 @@
 """Caches of what pulls read most: tag → digest, manifest bytes, registry and repository ids.
 
-Backed by aiocache (in-process memory by default; Redis when replicas must share it). Entries
+In-process memory by default (aiocache), Redis when replicas must share it (cache_redis.py). Entries
 keyed by digest never change, so they live long; tag entries live briefly, so a tag moved by
 another process is seen within `tag_ttl` seconds, while this process drops its own entry at
 once on every write. `SingleFlight` makes concurrent misses of one key share one backend read.
@@ -11,28 +11,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiocache import SimpleMemoryCache
-from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
 
+from .health import StoreHealth
 from .metadata import ManifestRecord, RegistryRecord
 
 T = TypeVar("T")
 _ABSENT = "-"  # cached "no such registry", so unknown hosts cost no query per request
 
 
+class CacheBackend(Protocol):
+    """What the cache asks of its store (aiocache's interface): `add` raises ValueError when
+    the key holds an entry already."""
+
+    async def get(self, key: str) -> Any: ...
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> Any: ...
+    async def add(self, key: str, value: Any, ttl: float | None = None) -> Any: ...
+    async def delete(self, key: str) -> Any: ...
+    async def close(self) -> Any: ...
+
+
 class MetadataCache:
     def __init__(
         self,
-        backend: BaseCache | None = None,
+        backend: CacheBackend | None = None,
         *,
         tag_ttl: float = 1.0,
         manifest_ttl: float = 3600.0,
         registry_ttl: float = 1.0,
     ) -> None:
         self._backend = backend or SimpleMemoryCache(serializer=NullSerializer(), timeout=None)
+        self.health: StoreHealth | None = getattr(backend, "health", None)  # a shared cache's
         self.tag_ttl = tag_ttl
         self.manifest_ttl = manifest_ttl
         self.tombstone_ttl = 60.0  # longer than any read → fill gap of a live process
@@ -73,7 +85,7 @@ class MetadataCache:
 
     async def drop_manifest(self, repository_id: int, digest: str) -> None:
         key = f"m:{repository_id}:{digest}"
-        await self._backend.delete(key)  # raises if the invalidation cannot be done
+        await self._backend.delete(key)
         await self._backend.set(key, _ABSENT, ttl=self.tombstone_ttl)
 
     async def close(self) -> None:

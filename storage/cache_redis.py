@@ -1,16 +1,26 @@
-"""The metadata cache in Redis, shared by replicas (aiocache's RedisCache over redis-py).
+"""The metadata cache in Redis, shared by replicas (redis-py).
 
 Entries are small tagged byte strings, not JSON or pickle: manifests are kept as their exact
 bytes (no base64), and nothing read back from a shared server is ever unpickled. Keys carry a
 format version, so replicas of different releases never misread each other's entries.
 
-Redis is a cache, not a store: when a read or a fill fails (Redis down, slow, an entry in an
-unknown format) the request goes on to the metadata store. Invalidations (`delete`) do raise,
-since a write that could not drop its stale entry must not look like a clean success.
+Redis is a cache, not a store: no request fails because of it. While it is down (or slower
+than `SOCKET_TIMEOUT`) reads miss, fills and invalidations are skipped, and the request is
+answered from the metadata store; the outage is logged once and counted (`/metrics`), and a
+background probe watches for Redis to answer again.
+
+What was written meanwhile must not be served stale once Redis is back, although the
+invalidations of those writes never reached it: every entry carries the *generation* it was
+written in, a counter in Redis read together with the entry (one MGET), and an entry of another
+generation is a miss. A process that saw an outage increments the generation when Redis
+answers again, before it uses the cache, so every entry from before the outage is ignored by
+every replica from then on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -19,28 +29,29 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from aiocache import RedisCache
-from aiocache.serializers import BaseSerializer
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .cache import MetadataCache
+from .health import StoreHealth
 from .metadata import ManifestRecord, RegistryRecord
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "ocigate:1"  # bump when the entry format below changes
+NAMESPACE = "ocigate:2"  # bump when the entry format below changes
 SOCKET_TIMEOUT = 1.0  # a cache slower than this is worse than the database behind it
+PROBE_INTERVAL = 1.0  # seconds between tries to reach Redis again after it failed
+_GENERATION = f"{NAMESPACE}:generation"
+_STAMP = struct.Struct(">Q")  # the generation an entry was written in, before its bytes
 _HEADER = struct.Struct(">I")
 
 
-class RecordSerializer(BaseSerializer):
+class RecordSerializer:
     """str, int, `RegistryRecord` and `ManifestRecord` ↔ bytes.
 
     `m` + header length + JSON [digest, media type, subject, artifact type, annotations length]
     + annotations + content; `r` + JSON of the record's fields; `s` + UTF-8; `i` + decimal.
     """
-
-    DEFAULT_ENCODING = None  # values are bytes: redis-py hands them back undecoded
 
     def dumps(self, value: Any) -> bytes:
         if isinstance(value, ManifestRecord):
@@ -98,7 +109,7 @@ _last_warning = 0.0
 
 
 def _warn(message: str) -> None:
-    """At most one warning per 30 s: an outage must not flood the log once per request."""
+    """At most one warning per 30 s: entries in an unknown format must not flood the log."""
     global _last_warning
     now = time.monotonic()
     if now - _last_warning >= 30:
@@ -106,60 +117,136 @@ def _warn(message: str) -> None:
         log.warning("redis cache: %s", message)
 
 
-class _TolerantRedisCache(RedisCache):
-    async def _get(self, key: str, encoding: str | None = None, _conn: Any = None) -> Any:
-        try:
-            return await super()._get(key, encoding=encoding, _conn=_conn)
-        except RedisError as exc:
-            _warn(f"read failed, going to the metadata store: {exc!r}")
+# Fill only if the key holds no entry of this generation (a tombstone included); an entry of
+# another generation is as good as none.
+_ADD = """
+local old = redis.call('GET', KEYS[1])
+if old and string.sub(old, 1, 8) == string.sub(ARGV[1], 1, 8) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+class RedisCacheBackend:
+    """get / set / add / delete / close, as the metadata cache asks of its backend."""
+
+    def __init__(self, client: aioredis.Redis, probe_interval: float = PROBE_INTERVAL) -> None:
+        self._client = client
+        self._serializer = RecordSerializer()
+        self._add = client.register_script(_ADD)
+        self._probe_interval = probe_interval
+        self._generation = 0  # as last read from Redis (`start` reads it first)
+        self._probe: asyncio.Task[None] | None = None
+        # no settling: the probe decides when Redis is back (and bumps the generation first)
+        self.health = StoreHealth("cache", "requests go to the metadata store until Redis answers", settle=0)
+
+    @property
+    def up(self) -> bool:
+        return self.health.up
+
+    async def start(self) -> None:
+        """Read the generation; raises RedisError if Redis cannot be reached."""
+        self._generation = int(await self._client.get(_GENERATION) or 0)
+
+    async def get(self, key: str) -> Any:
+        if not self.up:
             return None
-
-    async def _set(self, key: str, value: Any, ttl: Any = None, **kwargs: Any) -> Any:
         try:
-            return await super()._set(key, value, ttl=ttl, **kwargs)
+            generation, raw = await self._client.mget(_GENERATION, _key(key))
         except RedisError as exc:
-            _warn(f"fill failed: {exc!r}")
-            return False
+            self._failed(exc)
+            return None
+        self._generation = int(generation or 0)
+        if raw is None or len(raw) < _STAMP.size or _STAMP.unpack_from(raw)[0] != self._generation:
+            return None
+        return self._serializer.loads(raw[_STAMP.size :])
 
-    async def _add(self, key: str, value: Any, ttl: Any = None, _conn: Any = None) -> Any:
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if self.up:
+            try:
+                await self._client.set(_key(key), self._entry(value), px=_milliseconds(ttl))
+            except RedisError as exc:
+                self._failed(exc)
+
+    async def add(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """As `set`, unless the key holds an entry of this generation: then ValueError."""
+        if not self.up:
+            return
         try:
-            return await super()._add(key, value, ttl=ttl, _conn=_conn)
+            added = await self._add(keys=[_key(key)], args=[self._entry(value), _milliseconds(ttl) or 0])
         except RedisError as exc:
-            _warn(f"fill failed: {exc!r}")
-            return False
+            self._failed(exc)
+            return
+        if not added:
+            raise ValueError(f"{key} is cached already")
 
-    async def _close(self, *args: Any, _conn: Any = None, **kwargs: Any) -> None:
-        await self.client.aclose()  # `close()` is deprecated in redis-py 5
+    async def delete(self, key: str) -> None:
+        """An invalidation that does not reach Redis is made good by the generation, once Redis
+        answers again (the module docstring)."""
+        if self.up:
+            try:
+                await self._client.delete(_key(key))
+            except RedisError as exc:
+                self._failed(exc)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self._client.aclose()
+
+    def _entry(self, value: Any) -> bytes:
+        return _STAMP.pack(self._generation) + self._serializer.dumps(value)
+
+    def _failed(self, exc: RedisError) -> None:
+        if self.health.failed(exc):
+            self._probe = asyncio.get_running_loop().create_task(self._wait_until_back())
+
+    async def _wait_until_back(self) -> None:
+        """Until Redis answers: then a new generation, so that nothing from before is served."""
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            try:
+                generation = await self._client.incr(_GENERATION)
+            except RedisError:
+                continue
+            self._generation, self._probe = generation, None
+            self.health.answered(f"cache entries from before are ignored (generation {generation})")
+            return
 
 
-def redis_backend(url: str) -> RedisCache:
-    """aiocache's RedisCache for `redis://[[user]:password@]host[:port][/db]` (`rediss://`: TLS)."""
+def _key(key: str) -> str:
+    return f"{NAMESPACE}:{key}"
+
+
+def _milliseconds(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, round(ttl * 1000))
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """A client of `redis://[[user]:password@]host[:port][/db]` (`rediss://`: TLS)."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ValueError("OCIGATE_REDIS_URL must be redis://[:password@]host[:port][/db] or rediss://…")
     db = parts.path.strip("/") or "0"
-    pool_options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT}
-    if parts.username:
-        pool_options["username"] = unquote(parts.username)
-    return _TolerantRedisCache(
-        serializer=RecordSerializer(),
-        namespace=NAMESPACE,
-        timeout=None,  # no asyncio.wait_for (a task per call): the socket timeouts bound each call
-        endpoint=parts.hostname,
+    return aioredis.Redis(
+        host=parts.hostname,
         port=parts.port or 6379,
         db=int(db),
+        username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         ssl=parts.scheme == "rediss",
-        create_connection_timeout=SOCKET_TIMEOUT,
-        connection_pool_kwargs=pool_options,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
     )
 
 
 async def open_redis_cache(url: str, **ttls: float) -> MetadataCache:
     """A `MetadataCache` in Redis; fails at start, with the reason, if Redis cannot be reached."""
-    backend = redis_backend(url)
+    backend = RedisCacheBackend(redis_client(url))
     try:
-        await backend.client.ping()
+        await backend.start()
     except RedisError as exc:
         await backend.close()
         raise RuntimeError(f"cannot reach Redis at {_without_password(url)}: {exc}") from exc

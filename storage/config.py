@@ -7,6 +7,7 @@ from pathlib import Path
 
 MIB = 1024 * 1024
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
+MAX_BLOB_SIZE = 100 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -34,5 +35,7 @@ class StorageConfig:
     s3_timeout: float = 10.0  # a silent store fails a request after this long, not a minute
     # upload sessions idle this long (seconds) are gone, and what they staged is deleted
     upload_ttl: int = UPLOAD_TTL
+    # a blob (an upload, declared or counted) larger than this is refused with 413
+    max_blob_size: int = MAX_BLOB_SIZE
     # shared cache for replicas (manifests, tags); in-process memory when unset
     redis_url: str | None = None

@@ -77,6 +77,18 @@ class SizeInvalid(RegistryError):
     code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
 
 
+class BlobTooLarge(SizeInvalid):
+    status = 413
+    message = "blob exceeds the size limit"
+
+
+class RequestBodyTimeout(BlobUploadInvalid):
+    """The client stopped sending the body it announced: 408, nothing of the request kept."""
+
+    status = 408
+    message = "the request body stopped arriving"
+
+
 class RangeInvalid(RegistryError):
     """An upload chunk out of order, or a read range that cannot be satisfied (OCI spec: 416)."""
 
@@ -103,5 +115,24 @@ class TokenAlreadyUsed(RegistryError):
     code, status, message = "DENIED", 403, "one-time token already used"
 
 
+RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait: a store's outage or a breaker's pause
+
+
 class StorageUnavailable(RegistryError):
+    """A store (metadata, blobs) is down or not answering: a 503 with Retry-After."""
+
     code, status, message = "UNAVAILABLE", 503, "storage backend unavailable, retry later"
+
+    def __init__(
+        self, detail: Any = None, *, message: str | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(
+            detail, message=message, headers={"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
+        )
+
+
+class StorageFull(StorageUnavailable):
+    """The disk (or database) holding staged bytes or metadata is full: 507 Insufficient Storage."""
+
+    status = 507
+    message = "the registry's storage is full; retry once space has been freed"

@@ -108,14 +108,18 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
             message="Docker schema 1 manifests are not supported; push with a current client "
             "(Docker image manifest v2 schema 2 or OCI)"
         )
-    media_type = declared or header
-    if media_type not in MANIFEST_MEDIA_TYPES:
-        raise ManifestInvalid(media_type, message="unknown manifest media type")
-    if declared and header and header in MANIFEST_MEDIA_TYPES and header != declared:
+    # OCI spec: a manifest with a mediaType is pushed with that Content-Type, and a registry
+    # refuses a type it does not know; without a Content-Type the body's mediaType decides
+    if header is not None and header not in MANIFEST_MEDIA_TYPES:
+        raise ManifestInvalid({"contentType": header}, message="unknown manifest media type in Content-Type")
+    if declared and header and header != declared:
         raise ManifestInvalid(
             {"contentType": header, "mediaType": declared},
             message="Content-Type does not match the manifest's mediaType",
         )
+    media_type = declared or header
+    if media_type not in MANIFEST_MEDIA_TYPES:
+        raise ManifestInvalid(media_type, message="unknown manifest media type")
     return media_type
 
 

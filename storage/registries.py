@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
-from .config import UPLOAD_TTL, StorageConfig
+from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
+from .health import StoreHealth
 from .metadata import MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -15,13 +18,18 @@ DEFAULT_REGISTRY = "default"
 
 class Registries:
     def __init__(
-        self, metadata: MetadataStore, blobs: BlobDriver, cache: MetadataCache, upload_ttl: int = UPLOAD_TTL
+        self,
+        metadata: MetadataStore,
+        blobs: BlobDriver,
+        cache: MetadataCache,
+        upload_ttl: int = UPLOAD_TTL,
+        max_blob_size: int = MAX_BLOB_SIZE,
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
         self.cache = cache
         self._flights = SingleFlight()
-        self._uploads = Uploads(metadata, blobs, upload_ttl)
+        self._uploads = Uploads(metadata, blobs, upload_ttl, max_blob_size)
 
     @classmethod
     async def open(cls, config: StorageConfig) -> Registries:
@@ -38,7 +46,7 @@ class Registries:
             await metadata.close()
             await blobs.close()
             raise
-        registries = cls(metadata, blobs, cache, config.upload_ttl)
+        registries = cls(metadata, blobs, cache, config.upload_ttl, config.max_blob_size)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -87,9 +95,41 @@ class Registries:
         await self.cache.set_registry(name, None)
         return deleted
 
-    async def expire_uploads(self) -> int:
-        """Delete upload sessions idle past their time to live, with what they staged."""
-        return await self._uploads.expire()
+    @property
+    def health(self) -> list[StoreHealth]:
+        """Each store's, the cache's when it is shared (Redis)."""
+        stores = [self.metadata.health, self.blobs.health]
+        return stores if self.cache.health is None else [*stores, self.cache.health]
+
+    async def check(self) -> dict[str, str]:
+        """For /readyz: "ok" or why not, for the metadata store and the blob store."""
+        checks = {
+            "metadata": partial(self.metadata.get_registry, DEFAULT_REGISTRY),
+            "blobs": self.blobs.check,
+        }
+        results: dict[str, str] = {}
+        for store, check in checks.items():
+            try:
+                await check()
+            except Exception as exc:
+                results[store] = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            else:
+                results[store] = "ok"
+        return results
+
+    async def expire_uploads(self, idle_seconds: float | None = None) -> int:
+        """Delete upload sessions idle for `idle_seconds` (past their time to live if None),
+        with what they staged."""
+        return await self._uploads.expire(idle_seconds)
+
+    async def reap_orphaned_staging(self) -> int:
+        """Delete staged bytes of upload sessions that no longer exist."""
+        return await self._uploads.reap_orphans()
+
+    async def under_space_pressure(self, min_free: float) -> bool:
+        """Whether the blob store's disk has less than `min_free` (a fraction) left."""
+        free = await self.blobs.free_space()
+        return free is not None and free < min_free
 
     async def close(self) -> None:
         await self.metadata.close()

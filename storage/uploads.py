@@ -12,6 +12,7 @@ A session idle for longer than its time to live is gone for clients at once, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -23,29 +24,46 @@ import orjson
 
 from .blobs import BlobDriver, ByteChunks
 from .digest import Digest
-from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from .errors import (
+    BlobTooLarge,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+    StorageFull,
+)
 from .hashing import ResumableSha256
 from .metadata import BlobRecord, MetadataStore, UploadRecord
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 HASH_BATCH = 256 * 1024  # bytes hashed per trip to a thread, and held meanwhile
 EXPIRE_BATCH = 100
+ORPHAN_GRACE = 3600.0  # seconds staging without a session must sit untouched before it is deleted
 
 log = logging.getLogger(__name__)
 
 
 class Uploads:
-    def __init__(self, metadata: MetadataStore, blobs: BlobDriver, ttl_seconds: int) -> None:
+    def __init__(
+        self, metadata: MetadataStore, blobs: BlobDriver, ttl_seconds: int, max_blob_size: int
+    ) -> None:
         self._metadata = metadata
         self._blobs = blobs
         self._ttl_ms = ttl_seconds * 1000
+        store_limit = blobs.max_blob_size
+        self.max_blob_size = max_blob_size if store_limit is None else min(max_blob_size, store_limit)
         # one request at a time per session in this process; other processes are held off by
         # the compare-and-set in `advance_upload`
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     async def start(self, registry_id: str, repository: str) -> UploadRecord:
         upload_id = uuid.uuid4().hex
-        driver_state = await self._blobs.start_upload(upload_id)
+        try:
+            driver_state = await self._blobs.start_upload(upload_id)
+        except StorageFull:
+            await self._blobs.abort_upload(upload_id, {})  # what little it wrote
+            raise
         now = _now()
         record = UploadRecord(
             id=upload_id,
@@ -85,7 +103,8 @@ class Uploads:
         """Store a chunk; `start`/`end` come from Content-Range (inclusive), if the client sent it."""
         async with self._lock(upload_id):
             record = await self.get(registry_id, repository, upload_id)
-            return await self._append(record, chunks, start=start, end=end, length=length)
+            async with self._released_when_full(record):
+                return await self._append(record, chunks, start=start, end=end, length=length)
 
     async def finish(
         self,
@@ -99,9 +118,10 @@ class Uploads:
     ) -> BlobRecord:
         async with self._lock(upload_id):
             record = await self.get(registry_id, repository, upload_id)
-            if chunks is not None:
-                record = await self._append(record, chunks, length=length)
-            return await self._commit(record, digest)
+            async with self._released_when_full(record):
+                if chunks is not None:
+                    record = await self._append(record, chunks, length=length)
+                return await self._commit(record, digest)
 
     async def upload_monolithic(
         self,
@@ -112,6 +132,7 @@ class Uploads:
         *,
         length: int | None = None,
     ) -> BlobRecord:
+        self._check_size(0, length)  # before anything is staged
         record = await self.start(registry_id, repository)
         async with self._lock(record.id):
             try:
@@ -135,16 +156,26 @@ class Uploads:
             except Exception as exc:
                 log.warning("could not delete what upload %s staged: %s", record.id, exc)
 
-    async def expire(self) -> int:
-        """Delete the sessions idle past their time to live and what they staged; returns how
-        many. Replicas may run this at once: aborting is idempotent and only one deletes the row.
-        Staging goes first, so a store that is down leaves the session for the next run."""
+    async def expire(self, idle_seconds: float | None = None) -> int:
+        """Delete the sessions idle for `idle_seconds` (their time to live if None) and what they
+        staged; returns how many. A session a request of this process is writing to is left
+        alone. Replicas may run this at once: aborting is idempotent and only one deletes the
+        row. Staging goes first, so a store that is down leaves the session for the next run."""
+        idle_ms = self._ttl_ms if idle_seconds is None else int(idle_seconds * 1000)
         expired = 0
-        while batch := await self._metadata.idle_uploads(_now() - self._ttl_ms, EXPIRE_BATCH):
+        busy: set[str] = set()
+        while True:
+            found = await self._metadata.idle_uploads(_now() - idle_ms, EXPIRE_BATCH + len(busy))
+            batch = [record for record in found if record.id not in busy]
+            if not batch:
+                return expired
             for idle in batch:
+                if self._lock(idle.id).locked():
+                    busy.add(idle.id)
+                    continue
                 async with self._lock(idle.id):
                     record = await self._metadata.get_upload(idle.id)
-                    if record is None or not self._expired(record, _now()):
+                    if record is None or record.updated_at >= _now() - idle_ms:
                         continue  # finished, cancelled or moved on meanwhile
                     try:
                         await self._discard(record)
@@ -152,9 +183,42 @@ class Uploads:
                         log.warning("could not expire upload %s: %s", record.id, exc)
                         return expired
                     expired += 1
-        return expired
+
+    async def reap_orphans(self) -> int:
+        """Delete what the blob store holds staged for sessions that no longer exist (a process
+        that died between staging and recording the session, a discard that failed halfway);
+        only staging untouched for ORPHAN_GRACE, so that no session being created is hit."""
+
+        async def orphaned(upload_id: str) -> bool:
+            return (
+                _UPLOAD_ID.fullmatch(upload_id) is not None
+                and await self._metadata.get_upload(upload_id) is None
+            )
+
+        return await self._blobs.reap_orphans(orphaned, time.time() - ORPHAN_GRACE)
 
     # -----------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _released_when_full(self, record: UploadRecord) -> AsyncIterator[None]:
+        """On a full disk the session goes at once with what it staged: waiting for its time to
+        live would keep the space taken while pushes fail for want of it. The client starts the
+        upload again (its next request for it gets 404 BLOB_UPLOAD_UNKNOWN)."""
+        try:
+            yield
+        except StorageFull as exc:
+            try:
+                await self._discard(record)
+            except Exception as failure:  # the periodic expiry sweeps it later
+                log.warning("could not release what upload %s staged: %s", record.id, failure)
+            raise StorageFull(
+                {"upload": record.id},
+                message="the registry's storage is full: this upload was discarded; push again later",
+            ) from exc
+
+    def _check_size(self, offset: int, length: int | None) -> None:
+        if length is not None and offset + length > self.max_blob_size:
+            raise BlobTooLarge({"limit": self.max_blob_size, "length": offset + length})
 
     def _expired(self, record: UploadRecord, now: int) -> bool:
         return record.updated_at < now - self._ttl_ms
@@ -183,8 +247,9 @@ class Uploads:
             )
         if start is not None and end is not None and length is not None and end - start + 1 != length:
             raise SizeInvalid(message="Content-Range does not match Content-Length")
+        self._check_size(record.offset, length)  # a declared length: refused before a byte is read
         hasher = ResumableSha256(record.hash_state)
-        counted = _Counted(chunks, hasher)
+        counted = _Counted(chunks, hasher, self.max_blob_size - record.offset)
         driver_state = await self._blobs.write_upload(
             record.id, orjson.loads(record.driver_state), record.offset, counted
         )
@@ -245,9 +310,10 @@ class _Counted:
     loop (libcrypto releases the GIL, so hashing runs on the other core) and counting bytes.
     Chunks are never joined into copies: memory per upload stays near the driver's own buffer."""
 
-    def __init__(self, chunks: ByteChunks, hasher: ResumableSha256) -> None:
+    def __init__(self, chunks: ByteChunks, hasher: ResumableSha256, limit: int) -> None:
         self._chunks = chunks
         self._hasher = hasher
+        self._limit = limit  # bytes this request may add (a body without Content-Length)
         self.size = 0
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -259,6 +325,8 @@ class _Counted:
         async for chunk in self._chunks:
             pending.append(chunk)
             size += len(chunk)
+            if self.size + size > self._limit:
+                raise BlobTooLarge(message="blob exceeds the size limit: upload stopped")
             if size >= HASH_BATCH:
                 await self._hash(pending, size)
                 for piece in pending:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ocigate.storage.blobs import SocketStretch
 from ocigate.storage.digest import Digest
+from ocigate.storage.errors import StorageUnavailable
 from ocigate.storage.registry import Registry
 
 from ..http import parse_read_range
@@ -57,10 +58,13 @@ async def head_or_get(
                 del chunk
         except (ConnectionError, asyncio.CancelledError):
             raise
-        except Exception:
+        except Exception as exc:
             # The status is out: the only honest signal left is to cut the connection, so the
             # client sees a short body (and its digest check fails) rather than wrong bytes.
-            log.exception("blob %s failed mid-stream", blob.digest)
+            if isinstance(exc, StorageUnavailable):  # the store logs its outages once each
+                log.info("blob %s cut mid-stream: %s", blob.digest, exc.message)
+            else:
+                log.exception("blob %s failed mid-stream", blob.digest)
             if request.transport is not None:
                 request.transport.close()
             return response

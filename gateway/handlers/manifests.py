@@ -8,6 +8,7 @@ from ocigate.storage.errors import ManifestTooLarge
 from ocigate.storage.registry import MAX_MANIFEST_BYTES, Registry
 
 from ..authz import ACCESS
+from ..http import body_chunks
 from ..management.usage import record_pull, record_push
 
 
@@ -57,7 +58,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ManifestTooLarge({"limit": limit, "length": request.content_length})
     body = bytearray()
-    async for chunk in request.content.iter_any():
+    async for chunk in body_chunks(request):
         body += chunk
         if len(body) > limit:
             raise ManifestTooLarge({"limit": limit})

@@ -617,6 +617,37 @@ async def bench(ceph: Ceph, args: argparse.Namespace, tmp: Path) -> dict[str, An
     return results
 
 
+def on_ceph(
+    args: argparse.Namespace,
+    prefix: str,
+    work: Callable[[Ceph, argparse.Namespace, Path], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """`work` on a throwaway Ceph (`args.osd_store`, `args.memstore_gib`) in a temp dir, kept
+    (gateway logs) with `args.keep` or when it failed; its results with the settings."""
+    for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} missing: bash tests/services/install.sh")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    ceph = Ceph(tmp, args.osd_store, args.memstore_gib << 30)
+    started = time.monotonic()
+    print(f"starting Ceph ({args.osd_store}) in {tmp} ...", flush=True)
+    try:
+        ceph.start()
+        print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
+        results = asyncio.run(work(ceph, args, tmp))
+    except BaseException:
+        args.keep = True
+        raise
+    finally:
+        ceph.stop()
+        if args.keep:
+            print(f"gateway logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    results["settings"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blob-mib", type=int, default=64)
@@ -636,28 +667,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (gateway logs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} missing: bash tests/services/install.sh")
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-s3-"))
-    ceph = Ceph(tmp, args.osd_store, args.memstore_gib << 30)
-    started = time.monotonic()
-    print(f"starting Ceph ({args.osd_store}) in {tmp} ...", flush=True)
-    try:
-        ceph.start()
-        print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
-        results = asyncio.run(bench(ceph, args, tmp))
-    except BaseException:
-        args.keep = True
-        raise
-    finally:
-        ceph.stop()
-        if args.keep:
-            print(f"gateway logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    results["settings"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results = on_ceph(args, "bench-s3-", bench)
     results["machine"] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     print(report(results))
     if args.json:

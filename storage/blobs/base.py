@@ -14,8 +14,10 @@ the next write starts again from the previous offset, overwriting whatever was l
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from ..health import StoreHealth
 
 ByteChunks = AsyncIterable[bytes]
 DriverState = dict[str, Any]
@@ -43,7 +45,16 @@ ReadChunks = AsyncGenerator[bytes | SocketStretch, None]  # closed by the consum
 
 
 class BlobDriver(ABC):
+    """A store that is down raises StorageUnavailable, a full one StorageFull (the domain's 503
+    and 507), and says so in `health`."""
+
     name: str
+    health: StoreHealth
+    max_blob_size: int | None = None  # the most one blob can hold here, if the store has a limit
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise StorageUnavailable unless the store can serve now (for /readyz)."""
 
     @abstractmethod
     async def start_upload(self, upload_id: str) -> DriverState:
@@ -77,6 +88,16 @@ class BlobDriver(ABC):
     async def redirect_url(self, location: str) -> str | None:
         """A short-lived URL a client may GET the blob's bytes from itself; None: stream them."""
         return None
+
+    async def free_space(self) -> float | None:
+        """The fraction of the store's space still free, or None where that has no meaning."""
+        return None
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        """Delete staging last changed before `before` (a Unix time) of uploads for which
+        `orphaned(upload_id)` says there is no session any more; returns how many. Never
+        touches a committed blob."""
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and pools."""

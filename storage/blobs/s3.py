@@ -28,7 +28,7 @@ import mmap
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import BlobUploadInvalid, StorageUnavailable
+from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 
@@ -92,10 +93,12 @@ class S3BlobDriver(BlobDriver):
         self._stack = stack
         self._bucket = config.s3_bucket
         self._part_size = config.s3_part_size
+        self.max_blob_size = MAX_PARTS * config.s3_part_size
         self._sse = sse
         self._redirect = config.s3_redirect
         self._timeout = config.s3_timeout
         self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
+        self.health = StoreHealth("blobs", "requests that need blob bytes get 503 until S3 answers")
 
     @classmethod
     async def open(cls, config: StorageConfig) -> S3BlobDriver:
@@ -233,28 +236,51 @@ class S3BlobDriver(BlobDriver):
             )
         body = response["Body"]
         try:
-            pieces = self._body(body.raw_stream, end - start, location)
-            remaining = end - start
-            while remaining:
-                with self._guard(location):
-                    piece = await anext(pieces, b"")
-                if not piece:
-                    raise OSError(f"blob {location} is shorter than recorded")
-                remaining -= len(piece)
-                yield piece
+            # closed on every way out: a taken-over connection is closed with its generator
+            async with contextlib.aclosing(self._body(body.raw_stream, end - start, location)) as pieces:
+                remaining = end - start
+                while remaining:
+                    with self._guard(location, answered=True):
+                        piece = await anext(pieces, b"")
+                    if not piece:
+                        raise OSError(f"blob {location} is shorter than recorded")
+                    remaining -= len(piece)
+                    yield piece
         finally:
-            body.close()  # closes the connection if it was taken over
+            body.close()
 
     def _body(
         self, raw: aiohttp.ClientResponse, length: int, location: str
-    ) -> AsyncIterator[bytes | SocketStretch]:
+    ) -> AsyncGenerator[bytes | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
-            return take_over(raw, length, READ_BUFFER, self._timeout, partial(self._guard, location))
+            guard = partial(self._guard, location, answered=True)
+            return take_over(raw, length, READ_BUFFER, self._timeout, guard)
         return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:
         with self._guard(location):
             await self._client.delete_object(Bucket=self._bucket, Key=location)
+
+    async def check(self) -> None:
+        with self._guard(self._bucket):
+            await self._client.head_bucket(Bucket=self._bucket)
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        # Only multipart uploads still open: aborting one never touches a committed object. Tails
+        # cannot be told from committed small blobs by their keys, so they wait for their session.
+        stale: list[tuple[str, str]] = []
+        with self._guard("multipart uploads"):
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix="blobs/"):
+                for item in page.get("Uploads", ()):
+                    if item["Initiated"].timestamp() < before:
+                        stale.append((item["Key"], item["UploadId"]))
+        reaped = 0
+        for key, mpu in stale:
+            if await orphaned(key.removeprefix("blobs/")):
+                await self._abort_multipart(key, mpu)
+                reaped += 1
+        return reaped
 
     async def redirect_url(self, location: str) -> str | None:
         return await self.presigned_url(location, REDIRECT_SECONDS) if self._redirect else None
@@ -275,20 +301,30 @@ class S3BlobDriver(BlobDriver):
     # --- requests --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _guard(self, what: str, *, concurrent: bool = False) -> Iterator[None]:
+    def _guard(self, what: str, *, concurrent: bool = False, answered: bool = False) -> Iterator[None]:
         """One request to the store: failures translated (_translate), and through the circuit
         breaker, so that while the store is down requests get their 503 at once instead of
-        each waiting out timeouts and retries."""
-        self._breaker.check()
+        each waiting out timeouts and retries.
+
+        With `answered`, the store has already answered this request (a body being read): a
+        failure now (a body that stalls or ends early) fails that read alone and is no sign that
+        new requests would fail, so it does not count towards opening the breaker, and an open
+        breaker does not cut a body that is still flowing. Only its successes are recorded."""
+        if not answered:
+            self._breaker.check()
         available = True
         try:
             with _translate(what, concurrent=concurrent):
                 yield
-        except StorageUnavailable:
+        except StorageUnavailable as exc:
             available = False
+            if not answered:
+                self.health.failed(exc.__cause__ or exc.message)
             raise
         finally:
-            self._breaker.record(available)
+            if available or not answered:
+                self._breaker.record(available)
+        self.health.answered()
 
     def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
         """The parts kept when writing at `offset`, and how many tail bytes to keep."""
@@ -764,7 +800,7 @@ def _md5_base64(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
-async def _chunks(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
     """A body's pieces as the socket gave them (no joins), b"" at its end."""
     stream.set_read_chunk_size(READ_BUFFER)
     while True:

@@ -11,8 +11,9 @@ large read the driver takes the connection over after the headers and yields a `
 - otherwise (TLS on either side) it is read with recv_into (asyncio.BufferedProtocol) into
   fresh buffers that go on to the client as they are: one copy, the kernel's.
 
-The connection cannot go back to aiohttp's pool in the middle of a message, so it is closed at
-the end: worth it only for reads much larger than a connection setup.
+The connection is taken from aiohttp for good (`_detach`: nothing of aiohttp may read it again)
+and closed at the end, never going back to the pool: worth it only for reads much larger than
+a connection setup.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import collections
 import contextlib
 import fcntl
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -53,21 +54,50 @@ def can_take_over(response: Any, length: int) -> bool:
 
 async def take_over(
     response: Any, length: int, buffer_size: int, stall: float, guard: Guard
-) -> AsyncIterator[Piece | SocketBody]:
-    """The body of aiohttp's `response` (`can_take_over` checked): what came with the headers,
-    then a SocketBody for the rest, whose waits for the store run inside `guard()`. Closing
-    `response` afterwards closes the connection (it must not be released to the pool)."""
+) -> AsyncGenerator[Piece | SocketBody, None]:
+    """The body of aiohttp's `response` (`can_take_over` checked): what aiohttp had received,
+    then a SocketBody for the rest, whose waits for the store run inside `guard()`. The
+    connection is closed when this generator is (it never goes back to the pool)."""
+    transport, early = _detach(response)
+    try:
+        if early:
+            yield early
+        if length > len(early):
+            yield SocketBody(transport, length - len(early), buffer_size, stall, guard)
+    finally:
+        transport.close()
+
+
+def _detach(response: Any) -> tuple[asyncio.Transport, bytes]:
+    """Take the response's connection from aiohttp for good: its transport, paused, and the
+    body bytes aiohttp had read into its buffer.
+
+    Pausing is not enough. aiohttp gives a connection back to its pool as soon as a body is
+    whole in its buffer, and every later read of that buffer (by a consumer still sending it
+    on) resumes the connection's protocol: if the pool meanwhile handed the connection to this
+    response, aiohttp would read this body into a buffer nobody reads, and the SocketBody would
+    wait for bytes that already left the socket. So aiohttp's protocol is cut off from the
+    transport (nothing of aiohttp can resume or read it after this), its buffer is emptied,
+    and it is told the connection is gone, which is what it is to aiohttp from now on."""
     stream = response.content
     exc = stream.exception()
     if exc is not None:
         raise exc
-    early = stream.read_nowait(-1)  # what came with the headers; nothing arrives in between
-    transport = response.connection.transport
-    transport.pause_reading()  # the rest stays in the socket until the SocketBody is consumed
-    if early:
-        yield early
-    if length > len(early):
-        yield SocketBody(transport, length - len(early), buffer_size, stall, guard)
+    protocol = response.connection.protocol
+    transport = protocol.transport
+    transport.pause_reading()
+    protocol.transport = None  # resume_reading() of any reader of this protocol: a no-op now
+    pieces = []
+    while piece := stream.read_nowait(-1):  # a resumed parser may hand on what it held back
+        pieces.append(piece)
+    transport.set_protocol(_Parked())
+    protocol.connection_lost(None)  # aiohttp lets go: the response closes nothing of ours
+    return transport, b"".join(pieces)
+
+
+class _Parked(asyncio.Protocol):
+    """The protocol of a taken-over transport until a SocketBody reads it: it is paused, so
+    nothing arrives; a connection lost meanwhile shows when the body is read."""
 
 
 class SocketBody(SocketStretch):

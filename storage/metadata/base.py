@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from ..health import StoreHealth
+
 
 @dataclass(frozen=True, slots=True)
 class RegistryRecord:
@@ -99,7 +101,10 @@ class ClearedRepository:
 
 class MetadataStore(ABC):
     """Reads take a repository id (resolve it first; None means "not there"); writes name the
-    repository, because they create it on first use."""
+    repository, because they create it on first use. A store that is down or full raises
+    StorageUnavailable or StorageFull, and says so in `health`."""
+
+    health: StoreHealth
 
     # registries
     @abstractmethod

@@ -16,6 +16,10 @@ from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any
 
+from ..health import StoreHealth
+
+WHILE_DOWN = "requests that need metadata get 503 until it answers"
+
 Row = tuple[Any, ...]
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
@@ -34,9 +38,12 @@ class Transaction(ABC):
 
 
 class SqlEngine(Transaction):
-    """Statements outside `transaction()` run on their own (autocommit)."""
+    """Statements outside `transaction()` run on their own (autocommit). A database that cannot
+    be reached, or is full, raises StorageUnavailable or StorageFull (the domain's 503 and 507),
+    and its outages are logged and counted in `health`."""
 
     column_types: dict[str, str]
+    health: StoreHealth
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...

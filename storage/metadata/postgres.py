@@ -10,20 +10,35 @@ re-checks its condition on the row a concurrent writer committed, so the compare
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg import exceptions as pg
 
-from .engine import Row, SqlEngine, Transaction
+from ..errors import StorageFull, StorageUnavailable
+from ..health import StoreHealth
+from .engine import WHILE_DOWN, Row, SqlEngine, Transaction
 
 # pg_advisory_xact_lock key for migrations ("ocigate" in ASCII): one replica migrates, the
 # others wait and then find nothing left to do
 _MIGRATION_LOCK = 0x6F63696761746500
 DEFAULT_POOL_SIZE = 10
+CONNECT_TIMEOUT = 5.0  # a database that does not answer must turn into a 503, not a hung request
+# the database is down, restarting, failing over, out of connections or resources: retry later
+_UNAVAILABLE = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,
+    pg.PostgresConnectionError,  # 08: the connection broke or was refused
+    pg.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
+    pg.InsufficientResourcesError,  # 53: out of connections or memory
+    pg.ReadOnlySQLTransactionError,  # a standby took over and is read-only for now
+    pg.InterfaceError,  # e.g. "connection is closed" on a pooled connection it lost
+    pg.InternalClientError,  # a pooled connection the server terminated between two uses
+)
 
 # string literals and quoted identifiers are skipped, so a `?` inside them stays as it is
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
@@ -53,18 +68,36 @@ def _changed(status: str) -> int:
 class _Connection(Transaction):
     """Statements on one connection (in a transaction) or on the pool (each on its own)."""
 
-    def __init__(self, connection: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, connection: asyncpg.Connection | asyncpg.Pool, health: StoreHealth) -> None:
         self._connection = connection
+        self._health = health
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return _changed(await self._connection.execute(numbered(sql), *args))
+        with _translated(self._health):
+            return _changed(await self._connection.execute(numbered(sql), *args))
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        row = await self._connection.fetchrow(numbered(sql), *args)
+        with _translated(self._health):
+            row = await self._connection.fetchrow(numbered(sql), *args)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        return [tuple(row) for row in await self._connection.fetch(numbered(sql), *args)]
+        with _translated(self._health):
+            return [tuple(row) for row in await self._connection.fetch(numbered(sql), *args)]
+
+
+@contextmanager
+def _translated(health: StoreHealth) -> Iterator[None]:
+    """asyncpg's failures of the database (not of a statement) as the domain's 503 / 507."""
+    try:
+        yield
+    except pg.DiskFullError as exc:
+        health.failed(exc)
+        raise StorageFull(message="the metadata database's disk is full; retry later") from exc
+    except _UNAVAILABLE as exc:
+        health.failed(exc)
+        raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+    health.answered()
 
 
 class PostgresEngine(SqlEngine):
@@ -78,7 +111,8 @@ class PostgresEngine(SqlEngine):
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._autocommit = _Connection(pool)
+        self.health = StoreHealth("metadata", WHILE_DOWN)
+        self._autocommit = _Connection(pool, self.health)
 
     @classmethod
     async def open(cls, url: str) -> PostgresEngine:
@@ -89,8 +123,11 @@ class PostgresEngine(SqlEngine):
         dsn, pool_size = _split_pool_size(url)
         pool = await asyncpg.create_pool(
             dsn,
-            min_size=1,
+            # no floor of open connections: asyncpg would restore it in the background while the
+            # database is down, logging a traceback per try; requests open what they need
+            min_size=0,
             max_size=pool_size,
+            timeout=CONNECT_TIMEOUT,
             server_settings={"application_name": "ocigate"},
         )
         return cls(pool)
@@ -112,11 +149,13 @@ class PostgresEngine(SqlEngine):
 
     @asynccontextmanager
     async def _transaction(self, *, lock: bool) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            if lock:
-                # released by COMMIT/ROLLBACK, so a replica dying mid-migration frees it too
-                await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            yield _Connection(connection)
+        # the statements inside translate their own failures; these are of acquire, BEGIN, COMMIT
+        with _translated(self.health):
+            async with self._pool.acquire() as connection, connection.transaction():
+                if lock:
+                    # released by COMMIT/ROLLBACK, so a replica dying mid-migration frees it too
+                    await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                yield _Connection(connection, self.health)
 
     async def close(self) -> None:
         await self._pool.close()

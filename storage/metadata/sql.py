@@ -30,6 +30,7 @@ def _now() -> int:
 class SqlMetadataStore(MetadataStore):
     def __init__(self, engine: SqlEngine) -> None:
         self.engine = engine
+        self.health = engine.health
 
     # registries ----------------------------------------------------------------------------
 

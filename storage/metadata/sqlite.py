@@ -8,14 +8,17 @@ another reads, so that readers never see a writer's uncommitted rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from .engine import Row, SqlEngine, Transaction
+from ..errors import StorageFull, StorageUnavailable
+from ..health import StoreHealth
+from .engine import WHILE_DOWN, Row, SqlEngine, Transaction
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -25,26 +28,56 @@ _PRAGMAS = (
 )
 
 
+# SQLite's result codes (the primary code is the low byte of an extended one)
+_FULL = {sqlite3.SQLITE_FULL}
+_UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN}
+
+
 class _Connection(Transaction):
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, health: StoreHealth) -> None:
         self._connection = connection
+        self._health = health
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._connection.execute(sql, args)
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+        with _translated(self._health):
+            cursor = await self._connection.execute(sql, args)
+            try:
+                return cursor.rowcount
+            finally:
+                await cursor.close()
 
     # Each read runs to completion in one step of aiosqlite's thread: a statement left open
     # between steps pins its WAL snapshot, and the next read on the connection would not see
     # writes committed meanwhile (an upload just created answering 404).
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        rows = await self._connection.execute_fetchall(sql, args)
+        with _translated(self._health):
+            rows = await self._connection.execute_fetchall(sql, args)
         return tuple(rows[0]) if rows else None
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        return [tuple(row) for row in await self._connection.execute_fetchall(sql, args)]
+        with _translated(self._health):
+            return [tuple(row) for row in await self._connection.execute_fetchall(sql, args)]
+
+
+@contextmanager
+def _translated(health: StoreHealth) -> Iterator[None]:
+    """A full disk ("database or disk is full") as the domain's 507, a database that cannot
+    be read or written (I/O error, locked past the busy timeout) as its 503."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code in _FULL:
+            health.failed(exc)
+            raise StorageFull(message="the metadata database's disk is full; retry later") from exc
+        if code in _UNAVAILABLE:
+            health.failed(exc)
+            raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+        raise
+    except OSError as exc:  # the file itself, e.g. a disk that went away
+        health.failed(exc)
+        raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+    health.answered()
 
 
 class SqliteEngine(SqlEngine):
@@ -55,8 +88,9 @@ class SqliteEngine(SqlEngine):
     }
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
-        self._writer = _Connection(writer)
-        self._reader = _Connection(reader)
+        self.health = StoreHealth("metadata", WHILE_DOWN)
+        self._writer = _Connection(writer, self.health)
+        self._reader = _Connection(reader, self.health)
         self._raw = (writer, reader)
         self._write_lock = asyncio.Lock()
 
@@ -94,9 +128,18 @@ class SqliteEngine(SqlEngine):
             try:
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._rollback()
                 raise
-            await self._writer.execute("COMMIT")
+            try:
+                await self._writer.execute("COMMIT")
+            except StorageUnavailable:  # e.g. the disk filled up: nothing of it stays
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does): then there is nothing to end
+        if self._raw[0].in_transaction:
+            await self._writer.execute("ROLLBACK")
 
     async def close(self) -> None:
         for connection in self._raw:

@@ -184,6 +184,20 @@ def test_an_invalid_manifest_is_400_manifest_invalid(
     assert client.request("HEAD", f"/v2/{repository}/manifests/invalid").status_code == 404
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", OCI_INDEX])
+def test_a_content_type_unknown_or_not_the_manifests_own_is_400(
+    client: RegistryClient, repository: str, content_type: str
+) -> None:
+    """OCI spec: a manifest with a mediaType is pushed with it as its Content-Type; a type the
+    registry does not know is refused. Nothing is stored under the tag."""
+    config, layer = image_parts(client, repository)
+    manifest = image_manifest(config.descriptor(), [layer.descriptor()])
+    response = put_manifest(client, repository, "typed", manifest, media_type=content_type)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "MANIFEST_INVALID"
+    assert client.request("HEAD", f"/v2/{repository}/manifests/typed").status_code == 404
+
+
 def test_a_schema1_manifest_is_refused_400_manifest_invalid(client: RegistryClient, repository: str) -> None:
     body = json.dumps(
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,51 @@ def test_huge_header_is_refused(gateway: Gateway) -> None:
     payload = request_head("GET", "/v2/", f"X-Big: {'a' * 100_000}", "Connection: close")
     response = raw_request(gateway, payload)
     assert response == b"" or status_of(response) in (400, 431)
+
+
+def test_empty_bodies_one_after_another_are_read_as_empty(client: RegistryClient, repository: str) -> None:
+    """aiohttp shares one reader between all empty bodies, and it never ends once read: a second
+    empty upload used to spin the event loop forever."""
+    for _ in range(3):
+        response = client.request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            params={"digest": digest_of(b"")},
+            data=b"",
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        response = client.request(
+            "PUT",
+            f"/v2/{repository}/manifests/empty",
+            data=b"",
+            headers={"Content-Type": OCI_MANIFEST},
+            timeout=10,
+        )
+        assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"GET /v2/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /v2/ HTTP/1.1\r\nHost: x\r\nBad Header Name: y\r\n\r\n",
+        b"GET /v2/ HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET /v2/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_malformed_http_is_an_oci_400_and_one_warning_line(tmp_path: Path, payload: bytes) -> None:
+    gateway = Gateway(tmp_path / "data").start()
+    try:
+        response = raw_request(gateway, payload)
+        assert status_of(response) == 400, response
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert b"application/json" in head
+        assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+        assert RegistryClient(gateway.url).request("GET", "/v2/").status_code == 200
+    finally:
+        gateway.stop()
+    log = gateway.log()
+    assert "Traceback" not in log, log
+    assert log.count("malformed HTTP request") == 1, log
+    assert "ERROR" not in log, log

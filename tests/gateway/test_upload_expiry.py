@@ -5,6 +5,7 @@ expiry, while a session still in use survives."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import botocore.session
 
 from ocigate.storage.config import MIB
 from tests.registry_client import RegistryClient
-from tests.servers import Gateway
+from tests.servers import Gateway, basic_auth
 from tests.services.ceph import S3Service, new_bucket
 
 TTL = 3
@@ -98,3 +99,55 @@ def test_s3_upload_expires_and_its_multipart_upload_is_aborted(ceph_s3: S3Servic
     finally:
         gateway.stop()
         s3.close()
+
+
+def test_uploads_of_a_killed_gateway_are_reaped_soon_when_the_disk_is_short_of_space(tmp_path: Path) -> None:
+    """kill -9 during ten uploads leaves ten resumable sessions with their staged bytes: kept
+    for the upload TTL as long as there is space, reaped after OCIGATE_UPLOAD_PRESSURE_TTL of
+    idleness once the disk is short of it (here: always, with OCIGATE_MIN_FREE_SPACE=1)."""
+    data = tmp_path / "data"
+    gateway = Gateway(data).start()
+    client = RegistryClient(gateway.url)
+    locations = [stage(client, 256 * 1024) for _ in range(10)]
+    sockets = []
+    for location in locations:  # each with a PATCH in flight when the process dies
+        sock = socket.create_connection(("127.0.0.1", gateway.port))
+        head = f"PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic_auth()}\r\n"
+        head += "Content-Length: 1000000\r\n\r\n"
+        sock.sendall(head.encode() + b"z" * 100_000)
+        sockets.append(sock)
+    time.sleep(0.5)
+    gateway.kill()
+    for sock in sockets:
+        sock.close()
+    uploads = data / "uploads"
+    assert len(os.listdir(uploads)) >= 10
+
+    env = {"OCIGATE_MIN_FREE_SPACE": "1.0", "OCIGATE_UPLOAD_PRESSURE_TTL": "2"}
+    gateway = Gateway(data, env=env, port=gateway.port).start()
+    try:
+        assert wait_for(lambda: not os.listdir(uploads), 30), os.listdir(uploads)
+        client = RegistryClient(gateway.url)
+        for location in locations:
+            assert client.request("GET", location).status_code == 404
+        assert "disk short of space: expired" in gateway.log()
+    finally:
+        gateway.stop()
+
+
+def test_staging_without_a_session_is_deleted_after_an_hour(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    gateway = Gateway(data, env={"OCIGATE_UPLOAD_TTL": str(TTL)}).start()
+    try:
+        uploads = data / "uploads"
+        old, fresh = uploads / ("a" * 32), uploads / ("b" * 32)  # no session has these ids
+        for path in (old, fresh, uploads / ("a" * 32 + ".tail")):
+            path.write_bytes(b"staged bytes of a session that is gone")
+        two_hours_ago = time.time() - 7200
+        os.utime(old, (two_hours_ago, two_hours_ago))
+        os.utime(uploads / ("a" * 32 + ".tail"), (two_hours_ago, two_hours_ago))
+        assert wait_for(lambda: not old.exists(), 10 * TTL)
+        assert not (uploads / ("a" * 32 + ".tail")).exists()
+        assert fresh.exists()  # maybe a session being created right now: left for an hour
+    finally:
+        gateway.stop()

@@ -10,9 +10,6 @@ import hashlib
 import io
 import json
 import os
-import signal
-import socket
-import subprocess
 import tarfile
 import time
 import uuid
@@ -41,7 +38,7 @@ from tests.e2e.images import (
 )
 from tests.registry_client import RegistryClient, assert_manifest_served, digest_of
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER
-from tests.services.ceph import Ceph, S3Service
+from tests.services.ceph import RadosGateway, S3Service
 from tests.services.postgres import PostgresServer
 from tests.services.redis import RedisServer
 
@@ -298,41 +295,6 @@ def test_upload_goes_on_on_the_other_replica_after_kill_9(replicas: Replicas, re
 # --- the store goes down mid-push ---------------------------------------------------------------
 
 
-class RadosGateway:
-    """Stops and restarts the radosgw of a Ceph instance this test started (its pid file), while
-    the OSD keeps the data: the S3 store is down, nothing stored is lost."""
-
-    def __init__(self, s3: S3Service) -> None:
-        assert s3.ceph_conf is not None
-        self.conf = s3.ceph_conf
-        self.pid_file = s3.ceph_conf.parent / "run" / "client.rgw.a.pid"
-        self.port = int(s3.endpoint_url.rpartition(":")[2])
-
-    def kill(self) -> None:
-        pid = int(self.pid_file.read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        assert str(self.conf).encode() in cmdline, cmdline  # our radosgw, not a reused pid
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while self._answers():
-            assert time.monotonic() < deadline, "radosgw still answers"
-            time.sleep(0.05)
-
-    def start(self) -> None:
-        subprocess.run(["radosgw", "-c", str(self.conf), "-n", "client.rgw.a"], check=True, timeout=60)
-        deadline = time.monotonic() + 60
-        while not self._answers():
-            assert time.monotonic() < deadline, "radosgw did not come back"
-            time.sleep(0.1)
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-
 def assert_quick_503(started: float, response: requests.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
@@ -349,23 +311,22 @@ def retry_while_unavailable(send: Callable[[], requests.Response], seconds: floa
 
 @pytest.fixture
 def outage_replicas(
-    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+    tmp_path: Path, ceph_s3: S3Service, postgres_server: PostgresServer, redis_server: RedisServer
 ) -> Iterator[tuple[Replicas, RadosGateway]]:
-    """Two replicas on a Ceph of their own (the session's one must survive the outage)."""
-    ceph = Ceph(tmp_path / "ceph")
+    """Two replicas on a radosgw of their own (of the session's Ceph), which the test stops."""
+    rgw = RadosGateway(ceph_s3, tmp_path / "rgw")
     database = postgres_server.create_database()
     redis_url = redis_server.url.rpartition("/")[0] + f"/{REDIS_DB + 1}"
     with redis.Redis.from_url(redis_url) as cache:
         cache.flushdb()
     try:
-        service = ceph.start()
-        pair = start_replicas(service, tmp_path / "replicas", database, redis_url)
+        pair = start_replicas(rgw.service, tmp_path / "replicas", database, redis_url)
         try:
-            yield pair, RadosGateway(service)
+            yield pair, rgw
         finally:
-            pair.stop()
+            pair.stop()  # its few objects stay: purging a bucket with an open multipart upload took 20 s
     finally:
-        ceph.stop()
+        rgw.stop()
         postgres_server.drop_database(database)
 
 

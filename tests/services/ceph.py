@@ -5,6 +5,7 @@ the fixture (only the processes they started)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -147,6 +148,60 @@ class Ceph:
         subprocess.run(
             ["bash", str(CEPH_SH), "down"], env=self.env, capture_output=True, timeout=120, check=False
         )
+
+
+class RadosGateway:
+    """One more radosgw of a running Ceph, on a port of its own, for a test to stop and start
+    again (by its PID): the cluster behind it, and its data, stay up."""
+
+    def __init__(self, s3: S3Service, workdir: Path) -> None:
+        assert s3.ceph_conf is not None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.name = f"client.rgw.{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        text = s3.ceph_conf.read_text()
+        # the first gateway's section (frontend, KMS keys) under this one's name and port
+        text = text.replace("[client.rgw.a]", f"[{self.name}]").replace(
+            f"endpoint=127.0.0.1:{s3.endpoint_url.rsplit(':', 1)[1]}", f"endpoint=127.0.0.1:{self.port}"
+        )
+        self.conf = workdir / "ceph.conf"
+        self.conf.write_text(text)
+        self.service = dataclasses.replace(s3, endpoint_url=f"http://127.0.0.1:{self.port}")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["radosgw", "-c", str(self.conf), "-n", self.name, "-f"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"radosgw {self.name} exited at start ({self.process.returncode})")
+            try:
+                requests.get(self.service.endpoint_url, timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"radosgw {self.name} did not answer on port {self.port} in 90 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
 
 
 class MotoServer:

@@ -14,6 +14,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -68,11 +69,11 @@ class PostgresServer:
                 pytest.fail(f"no `postgres` OS user to run PostgreSQL as: {_INSTALL_HINT}")
             os.chown(self.workdir, account.pw_uid, account.pw_gid)
             self._user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        data = self.workdir / "data"
         initdb = subprocess.run(
             [
                 bindir / "initdb",
-                *("-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync"),
+                *("-D", self.workdir / "data", "-U", "postgres"),
+                *("--auth=trust", "--encoding=UTF8", "--no-sync"),
                 *("--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US"),
             ],
             capture_output=True,
@@ -85,12 +86,19 @@ class PostgresServer:
             pytest.fail(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
         self.port = free_port()
         self.log_path = self.workdir / "postgres.log"
+        self.start()
+        self.url = self.url_of("postgres")
+        self._names = itertools.count()
+        self.start_seconds = time.monotonic() - started
+
+    def start(self) -> None:
+        """Start the server (again, after `halt`: same port, same data)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    bindir / "postgres",
+                    self._bindir / "postgres",
                     "-D",
-                    data,
+                    self.workdir / "data",
                     "-p",
                     str(self.port),
                     *("-c", "listen_addresses=127.0.0.1"),
@@ -105,10 +113,7 @@ class PostgresServer:
                 stderr=subprocess.STDOUT,
                 **self._user,
             )
-        self.url = self.url_of("postgres")
-        self._names = itertools.count()
         self._wait()
-        self.start_seconds = time.monotonic() - started
 
     def url_of(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -137,6 +142,17 @@ class PostgresServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data: fast shutdown (SIGINT), which disconnects clients
+        at once, as a database going away does."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
     def stop(self) -> None:
         if self.process.poll() is None:

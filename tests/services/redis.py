@@ -14,30 +14,25 @@ from tests.servers import free_port
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    """`persistent`: data kept in an append-only file, so a restart (`stop`, `start`) finds the
+    entries it had, as a Redis with persistence or one that was only unreachable would."""
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run tests/services/install.sh (or tests/run)")
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        self._argv = [
+            binary,
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)),
+            *("--appendonly", "yes" if persistent else "no"),
+        ]
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self._argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self._wait()
 
     def _wait(self) -> None:

@@ -8,10 +8,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from redis.exceptions import RedisError
+import redis
 
 from ocigate.storage.cache import ABSENT, MetadataCache
-from ocigate.storage.cache_redis import RecordSerializer, open_redis_cache, redis_backend
+from ocigate.storage.cache_redis import NAMESPACE, RecordSerializer, open_redis_cache, redis_client
 from ocigate.storage.metadata import ManifestRecord, RegistryRecord
 from tests.servers import free_port
 from tests.services.redis import RedisServer
@@ -36,8 +36,9 @@ def _redis_url(server: RedisServer, db: int) -> str:
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[MetadataCache]:
     if request.param == "redis":
         url = _redis_url(request.getfixturevalue("redis_server"), 2)
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()  # no entries from earlier tests
         cache = await open_redis_cache(url, tag_ttl=0.2)
-        await cache._backend.clear(namespace="")  # flush this test db: no entries from earlier tests
     else:
         cache = MetadataCache(tag_ttl=0.2)
     yield cache
@@ -119,20 +120,55 @@ def test_unreadable_entries_are_misses() -> None:
         serializer.dumps(1.5)
 
 
-async def test_redis_down_reads_miss_and_fills_are_skipped(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path)
-    cache = await open_redis_cache(server.url)
+async def test_redis_down_reads_miss_and_nothing_from_before_is_served_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis stops with entries in it and comes back with them (persistence, or a Redis that
+    was only unreachable): what was invalidated meanwhile never reached it, yet is not served."""
+    server = RedisServer(tmp_path, persistent=True)
+    first = await open_redis_cache(server.url, tag_ttl=3600)  # two replicas; tags kept long,
+    second = await open_redis_cache(server.url, tag_ttl=3600)  # so only generations can help
     try:
-        await cache.set_manifest(7, MANIFEST)
-        assert await cache.get_manifest(7, D1) == MANIFEST
+        await first.set_manifest(7, MANIFEST)
+        await first.set_tag(7, "latest", D1)
+        assert await second.get_manifest(7, D1) == MANIFEST
         server.stop()
-        await cache.set_manifest(7, MANIFEST)
-        assert await cache.get_manifest(7, D1) is None  # the caller goes to the metadata store
-        with pytest.raises(RedisError):  # an invalidation that did not happen is an error
-            await cache.drop_manifest(7, D1)
+        for _ in range(20):  # nothing raises: the callers go to the metadata store
+            assert await first.get_manifest(7, D1) is None
+            await first.drop_manifest(7, D1)  # deleted, and the tag moved, while Redis is away
+            await first.drop_tags(7, ["latest"])
+            await second.set_tag(7, "latest", D1)
+        assert first.health is not None
+        assert not first.health.up
+        assert first.health.failures >= 1
+        server.start()
+        with redis.Redis.from_url(server.url) as client:  # the old entries are all still there
+            assert client.exists(f"{NAMESPACE}:m:7:{D1}", f"{NAMESPACE}:t:7:latest") == 2
+        for replica in (first, second):  # whatever their probes did yet: never a stale answer
+            assert await replica.get_manifest(7, D1) is None
+            assert await replica.get_tag(7, "latest") is None
+        for replica in (first, second):
+            await wait_until_up(replica)
+            assert await replica.get_tag(7, "latest") is None
+        await second.set_tag(7, "latest", "sha256:" + "3" * 64)  # the cache works again
+        assert await first.get_tag(7, "latest") == "sha256:" + "3" * 64
+        assert first.health.outages == 1
     finally:
         server.stop()
-        await cache.close()
+        await first.close()
+        await second.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "ocigate.storage"]
+    assert sum("cache store unavailable" in line for line in lines) == 2  # once per replica
+    assert sum("cache store answers again" in line for line in lines) == 2
+
+
+async def wait_until_up(cache: MetadataCache) -> None:
+    assert cache.health is not None
+    for _ in range(600):  # 30 s at most; the probe tries every second
+        if cache.health.up:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the cache did not find Redis again")
 
 
 async def test_unreachable_redis_fails_at_start_with_the_reason() -> None:
@@ -141,12 +177,12 @@ async def test_unreachable_redis_fails_at_start_with_the_reason() -> None:
 
 
 def test_redis_url_is_parsed() -> None:
-    backend = redis_backend("rediss://user:p%40ss@cache.example:6380/3")
-    kwargs = backend.client.connection_pool.connection_kwargs
+    client = redis_client("rediss://user:p%40ss@cache.example:6380/3")
+    kwargs = client.connection_pool.connection_kwargs
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.example", 6380, 3)
     assert (kwargs["username"], kwargs["password"]) == ("user", "p@ss")
     with pytest.raises(ValueError, match="OCIGATE_REDIS_URL"):
-        redis_backend("http://cache.example")
+        redis_client("http://cache.example")
 
 
 async def test_a_late_fill_does_not_resurrect_a_deleted_manifest(cache: MetadataCache) -> None:

@@ -1,0 +1,85 @@
+"""The HTTP protocol of one client connection: aiohttp's, with what a registry open to the
+internet needs around it.
+
+- Keep-alive: an idle connection between requests is closed after `OCIGATE_KEEPALIVE_TIMEOUT`
+  (aiohttp's `keepalive_timeout`; it also bounds a connection that never sends a request).
+- Headers: once a request's first bytes are in, all its headers must be within
+  `OCIGATE_HEADER_TIMEOUT`: a client trickling headers holds a descriptor and a connection
+  slot for nothing. (Bodies have their own idle timeout, where they are read: http.py.)
+- A request aiohttp cannot parse is answered with an OCI error body and logged as one warning
+  line, not as a traceback: on a public port that is noise, not a fault of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod
+from aiohttp.web_protocol import RequestHandler
+
+from .errors import API_VERSION_HEADER, oci_error
+
+log = logging.getLogger("ocigate.gateway")
+
+
+class RegistryRequestHandler(RequestHandler):
+    __slots__ = ("_header_timeout", "_header_timer")
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **options: Any) -> None:
+        super().__init__(manager, **options)
+        self._header_timeout = header_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # aiohttp waits on `_waiter` exactly while no whole request is in: then these bytes
+        # began one (or continued one that began earlier)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            if self._header_timer is None and self._header_timeout > 0:
+                self._header_timer = self._loop.call_later(self._header_timeout, self._headers_too_slow)
+        elif self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            log.debug("closing a connection whose request headers took over %s s", self._header_timeout)
+            self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:  # not the client's doing: aiohttp's answer and its traceback
+            return super().handle_error(request, status, exc, message)
+        if isinstance(exc, BadHttpMethod):  # not HTTP at all (TLS to a plain port, a scanner)
+            log.debug("not an HTTP request from %s: %s", request.remote, exc)
+        else:
+            log.warning("malformed HTTP request from %s: %s", request.remote, message or exc)
+        if request.writer.output_size > 0:  # as aiohttp: a response is on its way already
+            raise ConnectionError("a response was sent already; cannot answer with an error")
+        response = oci_error(status, "UNSUPPORTED", "malformed HTTP request", message or str(exc))
+        response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+        response.force_close()
+        return response
+
+
+def handler_factory(server: web.Server, header_timeout: float, **options: Any) -> Any:
+    """A protocol factory for `loop.create_server`, in place of aiohttp's `server` itself."""
+    loop = asyncio.get_running_loop()
+    return lambda: RegistryRequestHandler(server, loop=loop, header_timeout=header_timeout, **options)
