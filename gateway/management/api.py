@@ -21,6 +21,7 @@ from .authn import Authentication
 from .context import Call, Caller, Services
 from .decoding import read_body, read_query
 from .errors import (
+    INSUFFICIENT_STORAGE,
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
@@ -33,7 +34,12 @@ from .routes import ROUTES
 
 log = logging.getLogger("ocigate.management")
 
-_DOMAIN_CODES = {400: VALIDATION_ERROR, 404: NOT_FOUND, 503: SERVICE_UNAVAILABLE}
+_DOMAIN_CODES = {
+    400: VALIDATION_ERROR,
+    404: NOT_FOUND,
+    503: SERVICE_UNAVAILABLE,
+    507: INSUFFICIENT_STORAGE,
+}
 
 
 class ManagementApi:
@@ -47,9 +53,8 @@ class ManagementApi:
         except ApiError as error:
             return error.response()
         except RegistryError as error:  # from the domain: e.g. the store is unavailable
-            return error_response(
-                error.status, _DOMAIN_CODES.get(error.status, INTERNAL_ERROR), error.message
-            )
+            code = _DOMAIN_CODES.get(error.status, INTERNAL_ERROR)
+            return error_response(error.status, code, error.message, headers=error.headers)
         except (ConnectionResetError, web.RequestPayloadError) as exc:
             log.info("%s %s: incomplete request body: %s", request.method, request.path, exc)
             return error_response(400, VALIDATION_ERROR, "incomplete request body")

@@ -14,7 +14,7 @@ import requests
 
 from tests.gateway.test_cache_outage import metric
 from tests.registry_client import OCI_MANIFEST, RegistryClient, digest_of
-from tests.servers import Gateway
+from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 from tests.services.ceph import RadosGateway, S3Service, new_bucket
 from tests.services.postgres import PostgresServer
 
@@ -63,6 +63,12 @@ def test_postgres_down_is_503_and_comes_back_without_a_restart(
             assert_unavailable(client.request("GET", f"/v2/{repository}/manifests/{image.digest}"))
             assert_unavailable(client.request("GET", f"/v2/{repository}/tags/list"))
             assert_unavailable(client.request("POST", f"/v2/{repository}/blobs/uploads/"))
+        management = requests.get(
+            f"{gateway.url}/api/registries", auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=30
+        )
+        assert management.status_code == 503, management.text
+        assert management.json()["messages"][0]["errorCode"] == "SERVICE_UNAVAILABLE"
+        assert int(management.headers["Retry-After"]) > 0
         ready = readyz(gateway)
         assert ready.status_code == 503
         assert ready.json()["metadata"] != "ok"
