@@ -163,6 +163,11 @@ def test_a_token_works_on_v2_within_its_scopes(
 
     catalog = [{"name": "catalog", "type": "registry", "actions": ["pull"]}]
     lister = v2_client(management_gateway, registry, _credentials(api.create_token(registry, scopes=catalog)))
+    assert lister.request("GET", "/v2/_catalog").json()["repositories"] == []  # may pull nothing
+    catalog_and_pull = [*catalog, {"name": "team/*", "type": "repository", "actions": ["pull"]}]
+    lister = v2_client(
+        management_gateway, registry, _credentials(api.create_token(registry, scopes=catalog_and_pull))
+    )
     assert lister.request("GET", "/v2/_catalog").json()["repositories"] == ["team/app"]
 
     # a token of this registry is nothing on another registry of the same account
