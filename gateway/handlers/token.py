@@ -18,6 +18,7 @@ from ocigate.auth.scopes import parse_scopes
 from ocigate.auth.service import Authenticator, Principal, RegistryRef
 
 from ..authz import parse_basic
+from ..clients import client_address
 from ..errors import oci_error
 
 
@@ -79,8 +80,9 @@ async def issue(
         principal.subject,
         "token.issue",
         registry.service,
-        request.remote,
+        client_address(request),
         {"kind": principal.kind, "scopes": [str(s) for s in granted]},
+        account_id=principal.account_id or None,
     )
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
