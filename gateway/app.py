@@ -12,7 +12,7 @@ from ocigate.storage.errors import RegistryUnknown
 from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
 
-from .authz import ACCESS, ANONYMOUS_ALLOWED, Denied, authorize
+from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
@@ -132,6 +132,8 @@ def build_app(
     install_management(app, settings, registries, authenticator)
     install_limits(app, settings)
     install_upkeep(app, registries, settings.upload_ttl)
+    if authenticator is not None:
+        app[AUTHENTICATOR] = authenticator
 
     async def _close(app: web.Application) -> None:
         await registries.close()

@@ -81,6 +81,7 @@ class Access:
 
 ANONYMOUS_ALLOWED = Access(None)
 ACCESS = "ocigate.access"  # request key: the Access of the request
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 
 
 async def authorize(

@@ -52,14 +52,7 @@ async def issue(
         return _unauthorized("invalid credentials")
 
     granted = principal.grant(scopes)
-    token, claims = authenticator.bearer.mint(
-        subject=principal.subject,
-        kind=principal.kind,
-        account_id=principal.account_id,
-        token_id=principal.token_id,
-        audience=registry.service,
-        access=granted,
-    )
+    token, claims = authenticator.mint(principal, registry.service, granted)
     body: dict[str, object] = {
         "token": token,
         "access_token": token,
@@ -67,15 +60,7 @@ async def issue(
         "issued_at": datetime.fromtimestamp(claims.issued_at, UTC).isoformat().replace("+00:00", "Z"),
     }
     if offline:
-        body["refresh_token"], _ = authenticator.bearer.mint(
-            subject=principal.subject,
-            kind=principal.kind,
-            account_id=principal.account_id,
-            token_id=principal.token_id,
-            audience=registry.service,
-            access=[],
-            refresh=True,
-        )
+        body["refresh_token"], _ = authenticator.mint(principal, registry.service, [], refresh=True)
     await authenticator.store.audit(
         principal.subject,
         "token.issue",

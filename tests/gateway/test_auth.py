@@ -271,6 +271,20 @@ def test_one_time_token_pushes_one_image_then_is_dead(gateway: Gateway) -> None:
     assert admin.request("GET", "/v2/ci/app/tags/list").json()["tags"] == ["v1"]
 
 
+def test_one_time_token_is_spent_at_once_when_its_tag_is_written(gateway: Gateway) -> None:
+    """No request after the tag goes through, not even within the token-state cache's seconds."""
+    password = create_token(gateway, "ci-spent", "spent/*:pull,push", one_time=True)
+    basic = RegistryClient(gateway.url, host=f"{ALPHA}:{gateway.port}", auth=("ci-spent", password))
+    jwt_before = fetch_token(gateway, ALPHA, ("ci-spent", password), "repository:spent/app:pull,push")
+    with_jwt = bearer(gateway, ALPHA, jwt_before.json()["token"])
+    assert with_jwt.request("POST", "/v2/spent/app/blobs/uploads/").status_code == 202
+    basic.push_image("spent/app", "v1")
+    for client in (basic, with_jwt):  # the very next requests, by Basic and by a JWT minted before
+        assert client.request("POST", "/v2/spent/app/blobs/uploads/").status_code == 401
+        assert client.request("GET", "/v2/spent/app/manifests/v1").status_code == 401
+    assert fetch_token(gateway, ALPHA, ("ci-spent", password)).status_code == 401
+
+
 def test_one_time_token_raced_by_ten_pipelines_writes_one_tag(gateway: Gateway) -> None:
     password = create_token(gateway, "ci-race", "race/*:pull,push", one_time=True)
     admin = RegistryClient(gateway.url, host=f"{ALPHA}:{gateway.port}")
