@@ -9,13 +9,16 @@ of a few seconds (`state_seconds`), whether it came with Basic credentials (veri
 cached for longer, but only as proof of the password) or with a JWT. A token JWT names its
 token; a user JWT names the user's id and its credential generation, which deleting,
 disabling or re-passwording the user moves on. So any of these ends Basic, `/token` and the
-JWTs and refresh tokens minted before, within seconds on every replica, and at once in the
-process that made the change (`forget_*`).
+JWTs and refresh tokens minted before within seconds on every replica; a token changed through
+the management API, and a one-time token that wrote its tag, at once in the process that did it
+(`forget_token`, `token_spent`).
+
+Passwords are checked on a bounded pool (`passwords.PasswordChecker`), an unknown name costing
+as much as a known one, behind the failed-login throttle (`throttle.LoginThrottle`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -23,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .jwts import BearerTokens, Claims, InvalidToken
-from .passwords import verify_password
+from .passwords import PasswordChecker
 from .scopes import FULL_ACCESS, Grant, Scope, grant_all
 from .store import CredentialStore, TokenRecord, UserRecord, now_ms
+from .throttle import LoginThrottle
 
 _Record = TypeVar("_Record")
 TOKEN_PREFIX = "ogt_"
@@ -73,9 +77,13 @@ class Authenticator:
         one_time_window_seconds: int = 3600,
         credential_cache_seconds: float = 30.0,
         state_seconds: float = 2.0,
+        checker: PasswordChecker | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.store = store
         self.bearer = bearer
+        self.checker = checker or PasswordChecker()
+        self.throttle = throttle or LoginThrottle(0, 0)
         self._one_time_window_ms = one_time_window_seconds * 1000
         self._credential_ttl = credential_cache_seconds
         self._state_ttl = state_seconds
@@ -85,23 +93,35 @@ class Authenticator:
         self._bearer_cache: dict[tuple[str, str], Claims] = {}
         self._changes = 0  # changes seen by this process: a state read across one is not kept
 
-    async def from_password(self, username: str, password: str, registry: RegistryRef) -> Principal | None:
-        """Basic credentials → principal, or None. Verified passwords are cached briefly; the
-        user or token behind them is re-checked on every use."""
+    async def from_password(
+        self, username: str, password: str, registry: RegistryRef | None, client: str = ""
+    ) -> Principal | None:
+        """Basic credentials for `registry` (None: for no registry, the management API; account
+        users only) → principal, or None. `Throttled` after too many failed logins from `client`
+        (its address's counting key) or for `username`."""
         # SECURITY: the cache key is a hash of the credentials, never the password itself
-        key = hashlib.sha256(f"{registry.id}\0{username}\0{password}".encode()).digest()
+        scope = registry.id if registry is not None else ""
+        key = hashlib.sha256(f"{scope}\0{username}\0{password}".encode()).digest()
+        # robot-token secrets are not guessable: their failures count per client only
+        throttled_name = None if _TOKEN_PASSWORD.fullmatch(password) else username
         principal = self._cached(key)
-        if principal is not None and principal.kind == "user" and not await self._user_alive(principal):
-            self._verified.pop(key, None)
-            principal = None  # verified again below: the user may be gone or re-passworded
+        if principal is not None:
+            # SECURITY: checked even for cached credentials, or a throttled guesser would learn
+            # from a 200 among its 429s that it had guessed a password in use
+            await self.throttle.check(client, throttled_name)
+            if principal.kind == "user" and not await self._user_alive(principal):
+                self._verified.pop(key, None)
+                principal = None  # verified again below: the user may be gone or re-passworded
         if principal is None:
+            attempt = await self.throttle.begin(client, throttled_name)
             principal = await self._verify_password(username, password)
             if principal is None:
-                return None
+                return None  # the attempt stays counted as a failure
+            await self.throttle.succeeded(attempt)
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
-        if not principal.may_use(registry):
+        if not (principal.may_use(registry) if registry is not None else principal.kind == "user"):
             return None
         if principal.token_id is not None and not await self._token_alive(principal.token_id, first_use=True):
             return None
@@ -168,15 +188,18 @@ class Authenticator:
         match = _TOKEN_PASSWORD.fullmatch(password)
         if match is not None:
             record = await self.store.get_token(match.group(1))
-            if record is None or record.name != username:
+            known = record if record is not None and record.name == username else None
+            # an unknown token costs a hash too
+            if not await self.checker.verify(match.group(2), known.password_hash if known else None):
                 return None
-            if not await asyncio.to_thread(verify_password, match.group(2), record.password_hash):
-                return None
-            account_id = await self._account_of_registry(record.registry_id)
-            return _token_principal(record, account_id)
+            assert known is not None
+            account_id = await self._account_of_registry(known.registry_id)
+            return _token_principal(known, account_id)
         user = await self.store.get_user(username)
-        if user is None or not await asyncio.to_thread(verify_password, password, user.password_hash):
+        # SECURITY: an unknown user costs the same check (against a dummy hash) as a known one
+        if not await self.checker.verify(password, user.password_hash if user else None):
             return None
+        assert user is not None
         self._remember(self._user_states, user.id, user)
         return _user_principal(user) if user.enabled else None
 
@@ -232,6 +255,32 @@ class Authenticator:
         afresh (and no read that began before is kept)."""
         self._changes += 1
         self._token_states.pop(token_id, None)
+
+    def metrics_text(self) -> str:
+        """Counters for `/metrics` (Prometheus text format)."""
+        lines = []
+        for name, kind, value, text in (
+            (
+                "password_checks_total",
+                "counter",
+                self.checker.checks,
+                "Password hashes computed, dummy ones for unknown names included.",
+            ),
+            (
+                "logins_throttled_total",
+                "counter",
+                self.throttle.throttled,
+                "Logins refused with 429 after too many failures, unchecked.",
+            ),
+            ("password_threads", "gauge", self.checker.threads, "Threads that compute password hashes."),
+        ):
+            lines += [f"# HELP ocigate_auth_{name} {text}", f"# TYPE ocigate_auth_{name} {kind}"]
+            lines.append(f"ocigate_auth_{name} {value}")
+        return "\n".join(lines) + "\n"
+
+    async def close(self) -> None:
+        self.checker.close()
+        await self.throttle.close()
 
 
 def _same_credentials(user: UserRecord, username: str, generation: int | None) -> bool:

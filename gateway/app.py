@@ -17,7 +17,7 @@ from .clients import client_address
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
 from .hosts import registry_name_for_host
-from .limits import install_limits
+from .limits import METRICS, install_limits
 from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
@@ -134,8 +134,11 @@ def build_app(
     install_upkeep(app, registries, settings.upload_ttl)
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
+        app[METRICS].append(authenticator.metrics_text)
 
     async def _close(app: web.Application) -> None:
+        if authenticator is not None:
+            await authenticator.close()
         await registries.close()
 
     app.on_cleanup.append(_close)

@@ -29,6 +29,7 @@ from ocigate.limiter import (
 )
 from ocigate.limiter.gate import ConnectionGate
 
+from .authz import is_login_attempt, pause_refused_login
 from .clients import CLIENTS, ClientIdentity
 from .errors import Handler, oci_error
 from .settings import Settings, env_name
@@ -36,6 +37,7 @@ from .settings import Settings, env_name
 log = logging.getLogger("ocigate.limits")
 
 LIMITER = web.AppKey("limiter", Limiter)
+METRICS = web.AppKey("metrics", list)  # more Prometheus text for `/metrics`: callables → str
 _DECISION = "ocigate.rate_decision"
 
 
@@ -73,6 +75,7 @@ def install_limits(app: web.Application, settings: Settings) -> None:
     app[CLIENTS] = ClientIdentity(TrustedProxies(config.trusted_proxies), config.ipv6_prefix)
     if config.rps > 0:
         app.middlewares.append(_rate_middleware(limiter, config, app[CLIENTS]))
+    app.setdefault(METRICS, [])
     app.router.add_get("/metrics", _metrics)
 
     async def _start(app: web.Application) -> None:
@@ -156,6 +159,8 @@ def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdent
                 decision.apply(response.headers)
             return response
         headers = decision.headers()
+        if is_login_attempt(request):
+            await pause_refused_login()
         return oci_error(
             429,
             "TOOMANYREQUESTS",
@@ -177,7 +182,8 @@ def apply_rate_headers(request: web.Request, response: web.StreamResponse) -> No
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    text = request.app[LIMITER].metrics.render()
+    app = request.app
+    text = "".join([app[LIMITER].metrics.render(), *(render() for render in app[METRICS])])
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -80,6 +80,9 @@ class Gateway:
                     # limits off unless a test asks (tests/limiter/ runs its own gateways)
                     "OCIGATE_LIMIT_RPS": "0",
                     "OCIGATE_LIMIT_CONNECTIONS": "0",
+                    # failed logins counted but never throttled unless a test asks: every test
+                    # comes from 127.0.0.1, and many try wrong passwords on purpose
+                    "OCIGATE_LOGIN_FAILURES": "100000",
                     "OCIGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     **self.env,
                 },

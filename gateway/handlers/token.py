@@ -17,7 +17,7 @@ from aiohttp import web
 from ocigate.auth.scopes import parse_scopes
 from ocigate.auth.service import Authenticator, Principal, RegistryRef
 
-from ..authz import parse_basic
+from ..authz import check_password, parse_basic
 from ..clients import client_address
 from ..errors import oci_error
 
@@ -34,8 +34,12 @@ async def issue(
         grant_type = str(form.get("grant_type", ""))
         scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
         if grant_type == "password":
-            principal = await authenticator.from_password(
-                str(form.get("username", "")), str(form.get("password", "")), registry
+            username = str(form.get("username", ""))
+            password = str(form.get("password", ""))
+            principal = (
+                await check_password(request, authenticator, username, password, registry)
+                if username
+                else None
             )
             offline = str(form.get("access_type", "")) == "offline"
         elif grant_type == "refresh_token":
@@ -45,7 +49,9 @@ async def issue(
             return oci_error(400, "UNSUPPORTED", "grant_type must be password or refresh_token")
     else:
         username, password = parse_basic(request.headers.get("Authorization", "").partition(" ")[2])
-        principal = await authenticator.from_password(username, password, registry) if username else None
+        principal = (
+            await check_password(request, authenticator, username, password, registry) if username else None
+        )
         scopes = parse_scopes(request.query.getall("scope", []))
         offline = request.query.get("offline_token", "").lower() == "true"
     if principal is None:

@@ -281,6 +281,7 @@ _ERROR_TEXT = {
     409: "conflicts with the current state",
     413: "request body too large",
     415: "request body is not application/json",
+    429: "too many failed logins from this address or for this user (see Retry-After)",
 }
 
 
@@ -291,6 +292,8 @@ def _error(status: int) -> Schema:
     }
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
     return response
 
 
@@ -314,7 +317,7 @@ def _operation(
     body: str | None = None,
     parameters: list[Schema] | None = None,
 ) -> Schema:
-    all_errors = {401, 403, *errors} | ({400, 413, 415} if body else set())
+    all_errors = {401, 403, 429, *errors} | ({400, 413, 415} if body else set())
     operation: Schema = {
         "operationId": operation_id,
         "summary": summary,
@@ -368,6 +371,7 @@ PATHS: dict[str, Schema] = {
                 "401": {"description": _ERROR_TEXT[401]},
                 "403": {"description": _ERROR_TEXT[403]},
                 "404": {"description": "the name is free"},
+                "429": {"description": _ERROR_TEXT[429]},
             },
         },
     },
