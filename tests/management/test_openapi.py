@@ -4,6 +4,10 @@ no input it forbids being accepted, and no undocumented method answered.
 
 Schemathesis generates ids at random, which would only ever reach 404s; dictionaries point the
 path parameters at real resources most of the time, and the deletes at resources of their own.
+
+The suite's pass is the same every run: a fixed seed, deterministic generation and no example
+database, so CI fails on a change, never on luck. To explore (new cases each run, as long as you
+like), see the README: `OCIGATE_SCHEMATHESIS_SEED=random OCIGATE_SCHEMATHESIS_EXAMPLES=500`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ from .conftest import Api, v2_client
 # (an expiry at least an hour ahead, a name nobody has taken), so valid-looking input may be 400
 CHECKS_EXCLUDED = "positive_data_acceptance"
 MAX_EXAMPLES = os.environ.get("OCIGATE_SCHEMATHESIS_EXAMPLES", "12")
+SEED = os.environ.get("OCIGATE_SCHEMATHESIS_SEED", "20261204")  # "random": a new one each run
+
+
+def _seeding() -> list[str]:
+    if SEED == "random":  # a new seed; no example database either, so no case is replayed
+        return ["--generation-database", "none"]
+    return ["--seed", SEED, "--generation-deterministic"]  # deterministic implies no database
 
 
 def test_the_document_is_valid_openapi(api: Api) -> None:
@@ -116,8 +127,13 @@ def test_schemathesis_finds_nothing(api: Api, management_gateway: Gateway, tmp_p
         # strings rarely meet make hypothesis filter much; the dictionaries supply real values
         "--suppress-health-check",
         "filter_too_much,too_slow",
-        "--generation-database",
-        "none",
+        *_seeding(),
+        # every request carries the admin's credentials (--auth): generating the Authorization
+        # header as a parameter only yields "missing header" negatives that --auth then fills
+        # in, reported as schema-violating requests accepted (ST201). Requests without or with
+        # bad credentials are still sent by the ignored_auth check (ST401).
+        "--generation-with-security-parameters",
+        "false",
         "--request-timeout",
         "10",
         "--no-color",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import os
@@ -9,7 +10,8 @@ import random
 import shutil
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -422,10 +424,38 @@ async def test_one_cpu_decrypts_cached_batches_on_the_loop(
     assert loop_thread not in threads
 
 
+class _ArgumentsFirstExecutor(ThreadPoolExecutor):
+    """Runs each call on a thread of its own, and lets go of the call's arguments before its
+    result is known. A thread pool's worker still holds the arguments of the call it has just
+    finished for a moment after the result is set (until it runs `del work_item`): on a busy
+    machine the loop may check a buffer's references within that moment, find one too many, and
+    take a fresh buffer. Counting buffers is only deterministic without that race."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        call = [fn, args, kwargs]
+
+        def run() -> None:
+            function, positional, named = call
+            call.clear()
+            try:
+                result = function(*positional, **named)
+            except BaseException as exc:
+                del function, positional, named
+                future.set_exception(exc)
+            else:
+                del function, positional, named
+                future.set_result(result)
+
+        threading.Thread(target=run).start()
+        return future
+
+
 @pytest.mark.parametrize("cpus", [{0}, {0, 1}])
 async def test_a_batch_buffer_is_reused_only_once_the_consumer_let_go_of_it(
     driver: FilesystemBlobDriver, monkeypatch: pytest.MonkeyPatch, cpus: set[int]
 ) -> None:
+    asyncio.get_running_loop().set_default_executor(_ArgumentsFirstExecutor())
     content = os.urandom(6 * filesystem.BATCH_CHUNKS * C)
     location = await store(driver, content, "8", [])
     fresh: list[int] = []
