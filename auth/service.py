@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -223,20 +224,25 @@ class Authenticator:
         return user is not None and _same_credentials(user, principal.subject, principal.generation)
 
     async def _token_state(self, token_id: str) -> TokenRecord | None:
-        cached = self._token_states.get(token_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        changes = self._changes
-        record = await self.store.get_token(token_id)
-        return self._remember(self._token_states, token_id, record) if changes == self._changes else record
+        return await self._state(self._token_states, token_id, self.store.get_token)
 
     async def _user_state(self, user_id: str) -> UserRecord | None:
-        cached = self._user_states.get(user_id)
+        return await self._state(self._user_states, user_id, self.store.get_user_by_id)
+
+    async def _state(
+        self,
+        states: dict[str, tuple[float, _Record]],
+        key: str,
+        load: Callable[[str], Awaitable[_Record]],
+    ) -> _Record:
+        """A token's or user's record, read at most every `state_seconds` (a read across a
+        change made by this process is returned but not kept)."""
+        cached = states.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         changes = self._changes
-        record = await self.store.get_user_by_id(user_id)
-        return self._remember(self._user_states, user_id, record) if changes == self._changes else record
+        record = await load(key)
+        return self._remember(states, key, record) if changes == self._changes else record
 
     def _remember(self, states: dict[str, tuple[float, Any]], key: str, record: _Record) -> _Record:
         if len(states) > 10_000:
