@@ -44,9 +44,19 @@ async def create_user(
 ) -> UserRecord:
     if not username or ":" in username or len(username) > 64 or username.startswith("ogt_"):
         raise InvalidRequest("username must be 1-64 characters, without ':' and not starting with 'ogt_'")
+    _check_password(password)
+    return await store.create_user(account.id, username, hash_password(password))
+
+
+async def change_password(store: CredentialStore, username: str, password: str) -> bool:
+    """A new password; the user's earlier JWTs and refresh tokens die with the old one."""
+    _check_password(password)
+    return await store.set_user_password(username, hash_password(password))
+
+
+def _check_password(password: str) -> None:
     if len(password) < 12:
         raise InvalidRequest("password must be at least 12 characters")
-    return await store.create_user(account.id, username, hash_password(password))
 
 
 def parse_grants(entries: list[dict[str, object]]) -> tuple[Grant, ...]:

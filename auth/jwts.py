@@ -30,6 +30,8 @@ class Claims:
     refresh: bool
     issued_at: int
     expires_at: int
+    user_id: str | None = None  # account users: the user and the credential generation minted under
+    generation: int | None = None
 
 
 class InvalidToken(Exception):
@@ -53,6 +55,8 @@ class BearerTokens:
         access: list[Scope],
         refresh: bool = False,
         ttl: int | None = None,
+        user_id: str | None = None,
+        generation: int | None = None,
     ) -> tuple[str, Claims]:
         now = int(time.time())
         lifetime = ttl or (self.refresh_ttl if refresh else self.ttl)
@@ -70,11 +74,25 @@ class BearerTokens:
         }
         if token_id is not None:
             payload["tid"] = token_id
+        if user_id is not None:
+            payload["uid"] = user_id
+            payload["gen"] = generation or 0
         if refresh:
             payload["typ"] = "refresh"
         signing = self._keys.signing
         token = jwt.encode(payload, signing.private_key, algorithm=ALGORITHM, headers={"kid": signing.kid})
-        claims = Claims(subject, kind, account_id, token_id, tuple(access), refresh, now, now + lifetime)
+        claims = Claims(
+            subject,
+            kind,
+            account_id,
+            token_id,
+            tuple(access),
+            refresh,
+            now,
+            now + lifetime,
+            user_id,
+            generation,
+        )
         return token, claims
 
     def verify(self, token: str, audience: str) -> Claims:
@@ -105,6 +123,8 @@ class BearerTokens:
                 refresh=payload.get("typ") == "refresh",
                 issued_at=int(payload["iat"]),
                 expires_at=int(payload["exp"]),
+                user_id=str(payload["uid"]) if "uid" in payload else None,
+                generation=int(payload["gen"]) if "gen" in payload else None,
             )
         except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
             raise InvalidToken(str(exc)) from None

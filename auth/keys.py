@@ -17,6 +17,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ocigate.storage.private import private_dir
+
 ALGORITHM = "ES256"
 
 
@@ -53,7 +55,7 @@ class KeyRing:
 
 
 def generate_key(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(directory)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

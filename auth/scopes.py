@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ocigate.storage.metadata.base import NameFilter
 from ocigate.storage.names import is_valid_repository_name
 
 REPOSITORY = "repository"
@@ -116,6 +117,21 @@ def grant_all(grants: tuple[Grant, ...], scopes: list[Scope]) -> list[Scope]:
         if actions:
             granted.append(Scope(scope.type, scope.name, actions))
     return granted
+
+
+def pullable(grants: tuple[Grant, ...]) -> NameFilter | None:
+    """The repositories these grants may pull, for listings; None: every one."""
+    names, prefixes = [], []
+    for grant in grants:
+        if grant.type != REPOSITORY or "pull" not in grant.actions:
+            continue
+        if grant.pattern == "*":
+            return None
+        if grant.pattern.endswith("/*"):
+            prefixes.append(grant.pattern[:-1])  # as `_matches`: `team/*` is every name under `team/`
+        else:
+            names.append(grant.pattern)
+    return NameFilter(tuple(names), tuple(prefixes))
 
 
 FULL_ACCESS = (

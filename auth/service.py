@@ -2,24 +2,37 @@
 
 Account users reach every registry of their account with full access; registry tokens reach
 only their own registry, within their grants, until they expire, are disabled or deleted, or
-(one-time tokens) have written their tag or outlived their window after first use. Bearer
-JWTs carry a token id, and every request re-checks that token's state through a cache of a
-few seconds, so revoking a token also kills the JWTs minted from it within seconds.
+(one-time tokens) have written their tag or outlived their window after first use.
+
+Revocation: every request re-checks the state of the user or token behind it through a cache
+of a few seconds (`state_seconds`), whether it came with Basic credentials (verified ones are
+cached for longer, but only as proof of the password) or with a JWT. A token JWT names its
+token; a user JWT names the user's id and its credential generation, which deleting,
+disabling or re-passwording the user moves on. So any of these ends Basic, `/token` and the
+JWTs and refresh tokens minted before within seconds on every replica; a token changed through
+the management API, and a one-time token that wrote its tag, at once in the process that did it
+(`forget_token`, `token_spent`).
+
+Passwords are checked on a bounded pool (`passwords.PasswordChecker`), an unknown name costing
+as much as a known one, behind the failed-login throttle (`throttle.LoginThrottle`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .jwts import BearerTokens, Claims, InvalidToken
-from .passwords import verify_password
+from .passwords import PasswordChecker
 from .scopes import FULL_ACCESS, Grant, Scope, grant_all
-from .store import CredentialStore, TokenRecord, now_ms
+from .store import CredentialStore, TokenRecord, UserRecord, now_ms
+from .throttle import LoginThrottle
 
+_Record = TypeVar("_Record")
 TOKEN_PREFIX = "ogt_"
 _TOKEN_PASSWORD = re.compile(r"ogt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
 
@@ -40,6 +53,8 @@ class Principal:
     registry_id: str | None = None  # a token's own registry
     grants: tuple[Grant, ...] = FULL_ACCESS
     one_time: bool = False
+    user_id: str | None = None  # an account user's id, and the credential generation verified
+    generation: int = 0
 
     def may_use(self, registry: RegistryRef) -> bool:
         if self.kind == "token":
@@ -62,32 +77,52 @@ class Authenticator:
         *,
         one_time_window_seconds: int = 3600,
         credential_cache_seconds: float = 30.0,
-        token_state_seconds: float = 2.0,
+        state_seconds: float = 2.0,
+        checker: PasswordChecker | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.store = store
         self.bearer = bearer
+        self.checker = checker or PasswordChecker()
+        self.throttle = throttle or LoginThrottle(0, 0)
         self._one_time_window_ms = one_time_window_seconds * 1000
         self._credential_ttl = credential_cache_seconds
-        self._state_ttl = token_state_seconds
+        self._state_ttl = state_seconds
         self._verified: dict[bytes, tuple[float, Principal]] = {}
         self._token_states: dict[str, tuple[float, TokenRecord | None]] = {}
+        self._user_states: dict[str, tuple[float, UserRecord | None]] = {}
         self._bearer_cache: dict[tuple[str, str], Claims] = {}
+        self._changes = 0  # changes seen by this process: a state read across one is not kept
 
-    async def from_password(self, username: str, password: str, registry: RegistryRef) -> Principal | None:
-        """Basic credentials → principal, or None. Verified hashes are cached briefly."""
+    async def from_password(
+        self, username: str, password: str, registry: RegistryRef | None, client: str = ""
+    ) -> Principal | None:
+        """Basic credentials for `registry` (None: for no registry, the management API; account
+        users only) → principal, or None. `Throttled` after too many failed logins from `client`
+        (its address's counting key) or for `username`."""
         # SECURITY: the cache key is a hash of the credentials, never the password itself
-        key = hashlib.sha256(f"{registry.id}\0{username}\0{password}".encode()).digest()
-        cached = self._verified.get(key)
-        principal: Principal | None
-        if cached is not None and cached[0] > time.monotonic():
-            principal = cached[1]
-        else:
+        scope = registry.id if registry is not None else ""
+        key = hashlib.sha256(f"{scope}\0{username}\0{password}".encode()).digest()
+        # robot-token secrets are not guessable: their failures count per client only
+        throttled_name = None if _TOKEN_PASSWORD.fullmatch(password) else username
+        principal = self._cached(key)
+        if principal is not None:
+            # SECURITY: checked even for cached credentials, or a throttled guesser would learn
+            # from a 200 among its 429s that it had guessed a password in use
+            await self.throttle.check(client, throttled_name)
+            if principal.kind == "user" and not await self._user_alive(principal):
+                self._verified.pop(key, None)
+                principal = None  # verified again below: the user may be gone or re-passworded
+        if principal is None:
+            attempt = await self.throttle.begin(client, throttled_name)
             principal = await self._verify_password(username, password)
-            if principal is not None:
-                if len(self._verified) > 10_000:
-                    self._verified.clear()
-                self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
-        if principal is None or not principal.may_use(registry):
+            if principal is None:
+                return None  # the attempt stays counted as a failure
+            await self.throttle.succeeded(attempt)
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
+        if not (principal.may_use(registry) if registry is not None else principal.kind == "user"):
             return None
         if principal.token_id is not None and not await self._token_alive(principal.token_id, first_use=True):
             return None
@@ -100,8 +135,11 @@ class Authenticator:
             if record is None or not record.is_alive(now_ms(), self._one_time_window_ms):
                 return None
             return _token_principal(record, claims.account_id)
-        if claims.kind == "user":
-            return Principal("user", claims.subject, claims.account_id)
+        if claims.kind == "user" and claims.user_id is not None:  # none: minted before revocation
+            user = await self._user_state(claims.user_id)
+            if user is None or not _same_credentials(user, claims.subject, claims.generation):
+                return None
+            return _user_principal(user)
         return None
 
     def verify_bearer(self, token: str, registry: RegistryRef) -> Claims | None:
@@ -122,20 +160,49 @@ class Authenticator:
         self._bearer_cache[key] = claims
         return claims
 
+    def mint(
+        self, principal: Principal, audience: str, access: list[Scope], *, refresh: bool = False
+    ) -> tuple[str, Claims]:
+        """A JWT (or refresh token) standing for `principal` until it is revoked or expires."""
+        return self.bearer.mint(
+            subject=principal.subject,
+            kind=principal.kind,
+            account_id=principal.account_id,
+            token_id=principal.token_id,
+            user_id=principal.user_id,
+            generation=principal.generation if principal.user_id is not None else None,
+            audience=audience,
+            access=access,
+            refresh=refresh,
+        )
+
+    def _cached(self, key: bytes) -> Principal | None:
+        cached = self._verified.get(key)
+        if cached is None:
+            return None
+        if cached[0] <= time.monotonic():
+            del self._verified[key]
+            return None
+        return cached[1]
+
     async def _verify_password(self, username: str, password: str) -> Principal | None:
         match = _TOKEN_PASSWORD.fullmatch(password)
         if match is not None:
             record = await self.store.get_token(match.group(1))
-            if record is None or record.name != username:
+            known = record if record is not None and record.name == username else None
+            # an unknown token costs a hash too
+            if not await self.checker.verify(match.group(2), known.password_hash if known else None):
                 return None
-            if not await asyncio.to_thread(verify_password, match.group(2), record.password_hash):
-                return None
-            account_id = await self._account_of_registry(record.registry_id)
-            return _token_principal(record, account_id)
+            assert known is not None
+            account_id = await self._account_of_registry(known.registry_id)
+            return _token_principal(known, account_id)
         user = await self.store.get_user(username)
-        if user is None or not await asyncio.to_thread(verify_password, password, user.password_hash):
+        # SECURITY: an unknown user costs the same check (against a dummy hash) as a known one
+        if not await self.checker.verify(password, user.password_hash if user else None):
             return None
-        return Principal("user", user.username, user.account_id)
+        assert user is not None
+        self._remember(self._user_states, user.id, user)
+        return _user_principal(user) if user.enabled else None
 
     async def _account_of_registry(self, registry_id: str) -> str:
         return await self.store.registry_account(registry_id) or ""
@@ -150,20 +217,85 @@ class Authenticator:
             self._token_states.pop(token_id, None)
         return True
 
+    async def _user_alive(self, principal: Principal) -> bool:
+        if principal.user_id is None:
+            return False
+        user = await self._user_state(principal.user_id)
+        return user is not None and _same_credentials(user, principal.subject, principal.generation)
+
     async def _token_state(self, token_id: str) -> TokenRecord | None:
-        cached = self._token_states.get(token_id)
+        return await self._state(self._token_states, token_id, self.store.get_token)
+
+    async def _user_state(self, user_id: str) -> UserRecord | None:
+        return await self._state(self._user_states, user_id, self.store.get_user_by_id)
+
+    async def _state(
+        self,
+        states: dict[str, tuple[float, _Record]],
+        key: str,
+        load: Callable[[str], Awaitable[_Record]],
+    ) -> _Record:
+        """A token's or user's record, read at most every `state_seconds` (a read across a
+        change made by this process is returned but not kept)."""
+        cached = states.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        record = await self.store.get_token(token_id)
-        if len(self._token_states) > 10_000:
-            self._token_states.clear()
-        self._token_states[token_id] = (time.monotonic() + self._state_ttl, record)
+        changes = self._changes
+        record = await load(key)
+        return self._remember(states, key, record) if changes == self._changes else record
+
+    def _remember(self, states: dict[str, tuple[float, Any]], key: str, record: _Record) -> _Record:
+        if len(states) > 10_000:
+            states.clear()
+        states[key] = (time.monotonic() + self._state_ttl, record)
         return record
 
     def forget_token(self, token_id: str) -> None:
         """Drop cached state after a change made by this process (others see it within seconds)."""
+        self._changes += 1
         self._token_states.pop(token_id, None)
         self._verified.clear()
+
+    def token_spent(self, token_id: str) -> None:
+        """A one-time token may have written its tag here: its next request reads its state
+        afresh (and no read that began before is kept)."""
+        self._changes += 1
+        self._token_states.pop(token_id, None)
+
+    def metrics_text(self) -> str:
+        """Counters for `/metrics` (Prometheus text format)."""
+        lines = []
+        for name, kind, value, text in (
+            (
+                "password_checks_total",
+                "counter",
+                self.checker.checks,
+                "Password hashes computed, dummy ones for unknown names included.",
+            ),
+            (
+                "logins_throttled_total",
+                "counter",
+                self.throttle.throttled,
+                "Logins refused with 429 after too many failures, unchecked.",
+            ),
+            ("password_threads", "gauge", self.checker.threads, "Threads that compute password hashes."),
+        ):
+            lines += [f"# HELP ocigate_auth_{name} {text}", f"# TYPE ocigate_auth_{name} {kind}"]
+            lines.append(f"ocigate_auth_{name} {value}")
+        return "\n".join(lines) + "\n"
+
+    async def close(self) -> None:
+        self.checker.close()
+        await self.throttle.close()
+
+
+def _same_credentials(user: UserRecord, username: str, generation: int | None) -> bool:
+    """The user is enabled and still holds the credentials a principal or JWT was made from."""
+    return user.enabled and user.username == username and user.generation == generation
+
+
+def _user_principal(user: UserRecord) -> Principal:
+    return Principal("user", user.username, user.account_id, user_id=user.id, generation=user.generation)
 
 
 def _token_principal(record: TokenRecord, account_id: str) -> Principal:

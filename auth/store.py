@@ -30,6 +30,14 @@ class UserRecord:
     username: str
     password_hash: str
     created_at: int
+    status: str = ENABLED
+    # SECURITY: raised by every change of the user's credentials (password, disabling); JWTs and
+    # refresh tokens carry the generation they were minted under and die when it moves on
+    generation: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == ENABLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class AuditEntry:
 
 
 _AUDIT_COLUMNS = "id, at, actor, action, target, address, detail"
+_USER_COLUMNS = "id, account_id, username, password_hash, created_at, status, generation"
 _TOKEN_COLUMNS = (
     "id, registry_id, name, password_hash, scopes, expires_at, status, one_time, first_used_at, "
     "consumed_at, created_at"
@@ -141,11 +150,27 @@ class CredentialStore:
         return record
 
     async def get_user(self, username: str) -> UserRecord | None:
-        row = await self._engine.fetchone(
-            "SELECT id, account_id, username, password_hash, created_at FROM users WHERE username = ?",
+        row = await self._engine.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", username)
+        return UserRecord(*row) if row else None
+
+    async def get_user_by_id(self, user_id: str) -> UserRecord | None:
+        row = await self._engine.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", user_id)
+        return UserRecord(*row) if row else None
+
+    async def set_user_status(self, username: str, status: str) -> bool:
+        """Enable or disable a user; either way its earlier JWTs and refresh tokens die."""
+        changed = await self._engine.execute(
+            "UPDATE users SET status = ?, generation = generation + 1 WHERE username = ?", status, username
+        )
+        return changed > 0
+
+    async def set_user_password(self, username: str, password_hash: str) -> bool:
+        changed = await self._engine.execute(
+            "UPDATE users SET password_hash = ?, generation = generation + 1 WHERE username = ?",
+            password_hash,
             username,
         )
-        return UserRecord(*row) if row else None
+        return changed > 0
 
     async def count_users(self) -> int:
         row = await self._engine.fetchone("SELECT COUNT(*) FROM users")

@@ -8,8 +8,10 @@ from pathlib import Path
 from ocigate.auth.admin import bootstrap
 from ocigate.auth.jwts import BearerTokens
 from ocigate.auth.keys import KeyRing
+from ocigate.auth.passwords import PasswordChecker, default_threads
 from ocigate.auth.service import Authenticator
 from ocigate.auth.store import CredentialStore
+from ocigate.auth.throttle import LoginThrottle
 from ocigate.storage.metadata.sql import SqlMetadataStore
 from ocigate.storage.registries import Registries
 
@@ -50,6 +52,21 @@ async def open_authenticator(settings: Settings, registries: Registries) -> Auth
     if settings.auth != "token":
         raise SystemExit(f"ocigate: OCIGATE_AUTH must be token or none, not {settings.auth!r}")
     bearer = BearerTokens(KeyRing.load(keys_dir(settings), create=False), ttl_seconds=settings.token_ttl)
+    threads = settings.password_threads or default_threads(settings.workers)
+    throttle = LoginThrottle(settings.login_failures, settings.login_window, settings.redis_url)
+    if throttle.enabled:
+        log.info(
+            "failed logins: %d per %g s per username and address (then 429), password checks on %d thread(s)",
+            settings.login_failures,
+            settings.login_window,
+            threads,
+        )
+    else:
+        log.warning("failed logins are not throttled (OCIGATE_LOGIN_FAILURES=0)")
     return Authenticator(
-        credential_store(registries), bearer, one_time_window_seconds=settings.one_time_window
+        credential_store(registries),
+        bearer,
+        one_time_window_seconds=settings.one_time_window,
+        checker=PasswordChecker(threads),
+        throttle=throttle,
     )

@@ -7,7 +7,14 @@ import re
 import sys
 import time
 
-from ocigate.auth.admin import InvalidRequest, create_token, create_user, parse_cli_scope, parse_grants
+from ocigate.auth.admin import (
+    InvalidRequest,
+    change_password,
+    create_token,
+    create_user,
+    parse_cli_scope,
+    parse_grants,
+)
 from ocigate.auth.passwords import new_secret
 from ocigate.auth.store import DISABLED, ENABLED, CredentialStore
 from ocigate.storage.metadata import RegistryRecord
@@ -17,6 +24,7 @@ from .access import credential_store
 from .settings import Settings
 
 _DURATION = re.compile(r"(\d+)([mhd])")
+_IN_EFFECT = "Basic logins, /token and the JWTs and refresh tokens minted before end within seconds"
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
@@ -73,12 +81,7 @@ async def _user_create(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
     account = await store.ensure_account(a.account)
-    password = a.password
-    generated = False
-    if password is None and not sys.stdin.isatty():
-        password = sys.stdin.readline().strip() or None
-    if password is None:
-        password, generated = new_secret(), True
+    password, generated = _password_argument(a)
     try:
         await create_user(store, account, a.username, password)
     except KeyError:
@@ -89,13 +92,45 @@ async def _user_create(
         print(f"password (shown once): {password}")
 
 
+def _password_argument(a: argparse.Namespace) -> tuple[str, bool]:
+    """--password, else a line of stdin (not a terminal), else a generated one (True)."""
+    password = a.password
+    if password is None and not sys.stdin.isatty():
+        password = sys.stdin.readline().strip() or None
+    if password is None:
+        return new_secret(), True
+    return password, False
+
+
+async def _user_password(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    password, generated = _password_argument(a)
+    if not await change_password(store, a.username, password):
+        raise CommandError(f"no user {a.username!r}")
+    await store.audit("cli", "user.password", a.username, None)
+    print(f"changed the password of {a.username}: {_IN_EFFECT}")
+    if generated:
+        print(f"password (shown once): {password}")
+
+
+async def _user_status(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    if not await store.set_user_status(a.username, DISABLED if a.action == "disable" else ENABLED):
+        raise CommandError(f"no user {a.username!r}")
+    await store.audit("cli", f"user.{a.action}", a.username, None)
+    effect = _IN_EFFECT if a.action == "disable" else "tokens minted before it was disabled stay dead"
+    print(f"{a.action}d user {a.username}: {effect}")
+
+
 async def _user_delete(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
     if not await store.delete_user(a.username):
         raise CommandError(f"no user {a.username!r}")
     await store.audit("cli", "user.delete", a.username, None)
-    print(f"deleted user {a.username}")
+    print(f"deleted user {a.username}: {_IN_EFFECT}")
 
 
 async def _registry(registries: Registries, name: str) -> RegistryRecord:
@@ -169,6 +204,9 @@ _COMMANDS = {
     ("registry", "list"): _registry_list,
     ("user", "create"): _user_create,
     ("user", "delete"): _user_delete,
+    ("user", "disable"): _user_status,
+    ("user", "enable"): _user_status,
+    ("user", "password"): _user_password,
     ("token", "create"): _token_create,
     ("token", "list"): _token_list,
     ("token", "disable"): _token_change,

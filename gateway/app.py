@@ -12,14 +12,14 @@ from ocigate.storage.errors import RegistryUnknown
 from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
 
-from .authz import ACCESS, ANONYMOUS_ALLOWED, Denied, authorize
+from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
 from .hosts import registry_name_for_host
 from .http import BODY_TIMEOUT
-from .limits import install_limits
+from .limits import METRICS, install_limits
 from .management import install_management
 from .routes import Endpoint, parse_route
 from .settings import Settings
@@ -124,8 +124,13 @@ def build_app(
         registries,
         UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
     )
+    if authenticator is not None:
+        app[AUTHENTICATOR] = authenticator
+        app[METRICS].append(authenticator.metrics_text)
 
     async def _close(app: web.Application) -> None:
+        if authenticator is not None:
+            await authenticator.close()
         await registries.close()
 
     app.on_cleanup.append(_close)

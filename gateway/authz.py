@@ -9,6 +9,7 @@ containerd, skopeo and podman fetch a token and retry.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from aiohttp import web
 
 from ocigate.auth.scopes import CATALOG, REGISTRY, REPOSITORY, Scope
 from ocigate.auth.service import Authenticator, Principal, RegistryRef
+from ocigate.auth.throttle import Throttled
 from ocigate.storage.errors import RegistryError
 
+from .clients import client_key_of
 from .routes import Endpoint, Route
 
 _READ = frozenset({"pull"})
@@ -32,6 +35,44 @@ class Unauthorized(RegistryError):
 
 class Denied(RegistryError):
     code, status, message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class LoginsThrottled(RegistryError):
+    # TOOMANYREQUESTS: docker and containerd show the message and do not retry at once
+    code, status, message = "TOOMANYREQUESTS", 429, "too many failed logins"
+
+
+# SECURITY: a refused password attempt (too many failed logins, or too many requests) is answered
+# after a pause. Clients wait for an answer before they send again on a connection, so a guesser
+# at full speed gets one answer per second per connection and costs the server a timer instead
+# of a core; docker and containerd fetch one token per operation and never meet it.
+REFUSED_LOGIN_PAUSE = 1.0
+
+
+def is_login_attempt(request: web.Request) -> bool:
+    """A request that tries a password: `/token`, or Basic credentials."""
+    return request.path == "/token" or request.headers.get("Authorization", "")[:6].lower() == "basic "
+
+
+async def pause_refused_login() -> None:
+    await asyncio.sleep(REFUSED_LOGIN_PAUSE)
+
+
+def throttled(exc: Throttled) -> LoginsThrottled:
+    return LoginsThrottled(
+        {"retryAfter": exc.seconds}, message=str(exc), headers={"Retry-After": str(exc.seconds)}
+    )
+
+
+async def check_password(
+    request: web.Request, authenticator: Authenticator, username: str, password: str, registry: RegistryRef
+) -> Principal | None:
+    """Basic credentials of a request → principal or None; 429 after too many failed logins."""
+    try:
+        return await authenticator.from_password(username, password, registry, client_key_of(request))
+    except Throttled as exc:
+        await pause_refused_login()
+        raise throttled(exc) from None
 
 
 def required_scope(route: Route, method: str) -> tuple[Scope | None, frozenset[str]]:
@@ -81,6 +122,7 @@ class Access:
 
 ANONYMOUS_ALLOWED = Access(None)
 ACCESS = "ocigate.access"  # request key: the Access of the request
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 
 
 async def authorize(
@@ -110,7 +152,9 @@ async def authorize(
         return Access(principal, claims.access)
     if scheme == "basic":
         username, password = parse_basic(credentials)
-        principal = await authenticator.from_password(username, password, registry) if username else None
+        principal = (
+            await check_password(request, authenticator, username, password, registry) if username else None
+        )
         if principal is None:
             raise unauthorized(message="invalid credentials")
         if scope is not None and not needed <= _granted_actions(principal, scope):

@@ -46,9 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--password", help="the password (else read from stdin, or generated)")
     add_arguments(create_user)
-    delete_user = user.add_parser("delete", help="delete an account user")
-    delete_user.add_argument("username")
-    add_arguments(delete_user)
+    for action, help_text in (
+        ("delete", "delete an account user"),
+        ("disable", "disable an account user (its logins and tokens stop)"),
+        ("enable", "enable a disabled account user (its earlier tokens stay dead)"),
+    ):
+        sub = user.add_parser(action, help=help_text)
+        sub.add_argument("username")
+        add_arguments(sub)
+    password_user = user.add_parser(
+        "password", help="set an account user's password (from --password or stdin, else generated)"
+    )
+    password_user.add_argument("username")
+    password_user.add_argument("--password", help="the new password (else read from stdin, or generated)")
+    add_arguments(password_user)
 
     token = commands.add_parser("token", help="manage registry tokens").add_subparsers(
         dest="action", required=True

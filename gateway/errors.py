@@ -17,6 +17,8 @@ from aiohttp import web
 
 from ocigate.storage.errors import RegistryError, RequestBodyTimeout, StorageFull
 
+from .hosts import check_host
+
 log = logging.getLogger("ocigate.gateway")
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -48,6 +50,7 @@ def from_registry_error(error: RegistryError) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        check_host(request)  # before anything may copy it into a response header
         response = await handler(request)
     except Exception:
         if request.writer is not None and request.writer.output_size:

@@ -1,7 +1,48 @@
 """Which registry a request is for: `<name>.<domain>` (any port) names one; other hosts get
-the default registry."""
+the default registry. And which Host headers are acceptable at all.
+
+# SECURITY: the Host header reaches a response header (the challenge's realm), so a request
+whose Host is not a plain `host[:port]` (a DNS name or IPv4 address, or an IPv6 address in
+brackets) is refused with 400 before anything reads it (`errors.error_middleware`).
+"""
 
 from __future__ import annotations
+
+import ipaddress
+import re
+
+from aiohttp import web
+
+from ocigate.storage.errors import RegistryError
+
+_HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]{2,45})\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}))(?::([0-9]{1,5}))?")
+
+
+class HostInvalid(RegistryError):
+    code, status, message = "UNSUPPORTED", 400, "invalid Host header: expected host[:port]"
+
+
+def is_valid_host(host: str) -> bool:
+    match = _HOST.fullmatch(host)
+    if match is None:
+        return False
+    literal, port = match.groups()
+    if port is not None and int(port) > 65535:
+        return False
+    if literal is not None:
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+    return True
+
+
+def check_host(request: web.Request) -> None:
+    """Raise `HostInvalid` unless the Host header is valid (or absent, as HTTP/1.0 allows; a
+    second Host header never gets this far: aiohttp's parser refuses it)."""
+    host = request.headers.get("Host")
+    if host is not None and not is_valid_host(host):
+        raise HostInvalid()
 
 
 def registry_name_for_host(host: str | None, domain: str | None, default: str) -> str:

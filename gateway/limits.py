@@ -25,17 +25,19 @@ from ocigate.limiter import (
     Limiter,
     RateDecision,
     TrustedProxies,
-    client_key,
     parse_networks,
 )
 from ocigate.limiter.gate import ConnectionGate, ProtocolFactory
 
+from .authz import is_login_attempt, pause_refused_login
+from .clients import CLIENTS, ClientIdentity
 from .errors import Handler, oci_error
 from .settings import Settings, env_name
 
 log = logging.getLogger("ocigate.limits")
 
 LIMITER = web.AppKey("limiter", Limiter)
+METRICS = web.AppKey("metrics", list)  # more Prometheus text for `/metrics`: callables → str
 _DECISION = "ocigate.rate_decision"
 
 
@@ -44,6 +46,12 @@ def limit_config(settings: Settings) -> LimitConfig:
         trusted = parse_networks(settings.trusted_proxies)
     except ValueError as exc:
         raise SystemExit(f"ocigate: invalid {env_name('trusted_proxies')}: {exc}") from None
+    if settings.proxy_protocol and not trusted:
+        raise SystemExit(
+            f"ocigate: {env_name('proxy_protocol')} is on but {env_name('trusted_proxies')} is empty: "
+            "a PROXY header names the client, so only the load balancers listed there may send one "
+            "(set it to their addresses, e.g. 10.0.0.0/8)"
+        )
     if not 0 <= settings.limit_ipv6_prefix <= 128:
         raise SystemExit(f"ocigate: invalid {env_name('limit_ipv6_prefix')}: {settings.limit_ipv6_prefix}")
     return LimitConfig(
@@ -64,8 +72,10 @@ def install_limits(app: web.Application, settings: Settings) -> None:
     config = limit_config(settings)
     limiter = Limiter(config)
     app[LIMITER] = limiter
+    app[CLIENTS] = ClientIdentity(TrustedProxies(config.trusted_proxies), config.ipv6_prefix)
     if config.rps > 0:
-        app.middlewares.append(_rate_middleware(limiter, config))
+        app.middlewares.append(_rate_middleware(limiter, config, app[CLIENTS]))
+    app.setdefault(METRICS, [])
 
     async def _start(app: web.Application) -> None:
         await limiter.start()
@@ -135,10 +145,8 @@ def listening_site(
     return GatedTCPSite(runner, host, port, gate_for(app), handler, **kwargs)
 
 
-def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
+def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> web.Middleware:
     exempt = config.exempt_paths
-    trusted = TrustedProxies(config.trusted_proxies)
-    prefix = config.ipv6_prefix
 
     @web.middleware
     async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -150,7 +158,7 @@ def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
         if isinstance(gate, ConnectionGate) and not gate.forwarded_trusted:
             key = gate.client_key  # the common case, worked out once per connection
         else:
-            key = _request_client(request, gate, trusted, prefix)
+            key = clients.key(request)
         decision = limiter.hit_now(key) or await limiter.hit(key)
         if decision.allowed:
             request[_DECISION] = decision  # for handlers that stream: see apply_rate_headers
@@ -159,6 +167,8 @@ def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
                 decision.apply(response.headers)
             return response
         headers = decision.headers()
+        if is_login_attempt(request):
+            await pause_refused_login()
         return oci_error(
             429,
             "TOOMANYREQUESTS",
@@ -168,20 +178,6 @@ def _rate_middleware(limiter: Limiter, config: LimitConfig) -> web.Middleware:
         )
 
     return rate_limits
-
-
-def _request_client(request: web.Request, gate: object, trusted: TrustedProxies, prefix: int) -> str:
-    """The client of a request from a trusted proxy (or of one that came without the gate)."""
-    if isinstance(gate, ConnectionGate):
-        address = gate.client_address
-    else:
-        address = request.remote
-        if address not in trusted:
-            return client_key(address, prefix)
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded is None or address is None:
-        return client_key(address, prefix)
-    return client_key(trusted.forwarded_client(address, forwarded), prefix)
 
 
 def apply_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -194,8 +190,8 @@ def apply_rate_headers(request: web.Request, response: web.StreamResponse) -> No
 
 
 def metrics_text(app: web.Application) -> str:
-    """The limiter's part of `/metrics`, for a metrics endpoint that gathers more than this."""
-    return app[LIMITER].metrics.render()
+    """The limiter's part of `/metrics` and what others added to `METRICS` (the authenticator)."""
+    return "".join([app[LIMITER].metrics.render(), *(render() for render in app[METRICS])])
 
 
 def _log_limits(config: LimitConfig) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from ocigate.storage.registries import Registries
 
 from .access import open_authenticator, prepare_access
 from .app import build_app
+from .clients import client_address
 from .connection import handler_factory
 from .limits import listening_site
 from .settings import Settings
@@ -37,6 +39,27 @@ def _tune_malloc() -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, 16 * 1024 * 1024)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+class ClientAccessLogger(AbstractAccessLogger):
+    """aiohttp's access line, with the client as the limiter and allow lists see it (a trusted
+    proxy's PROXY header or X-Forwarded-For) rather than the TCP peer."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        headers = request.headers
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %d "%s" "%s" %.6f',
+            client_address(request) or "-",
+            request.method,
+            request.path_qs,
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            headers.get("Referer", "-"),
+            headers.get("User-Agent", "-"),
+            time,
+        )
 
 
 def serve(settings: Settings) -> None:
@@ -72,6 +95,7 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
         raise
     options: dict[str, Any] = {
         "access_log": logging.getLogger("ocigate.access") if settings.access_log else None,
+        "access_log_class": ClientAccessLogger,
         "keepalive_timeout": settings.keepalive_timeout,
         "max_field_size": 16384,  # long bearer tokens
     }

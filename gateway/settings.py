@@ -49,6 +49,9 @@ class Settings:
     keys_dir: Path | None = None
     token_ttl: int = 300
     one_time_window: int = 3600
+    login_failures: int = 10
+    login_window: float = 300.0
+    password_threads: int = 0
     limit_connections: int = 100
     limit_rps: float = 60.0
     limit_burst: int = 0
@@ -78,6 +81,10 @@ HELP = {
     "keys_dir": "directory of the ES256 token signing keys, shared by replicas (default <data-dir>/keys)",
     "token_ttl": "lifetime of bearer tokens, seconds",
     "one_time_window": "seconds a one-time token stays usable after its first use (until its first tag)",
+    "login_failures": "failed logins per window for a username from an address (5x for all usernames); "
+    "more get 429 unchecked (0: off)",
+    "login_window": "seconds over which failed logins are counted (then one more per window / failures)",
+    "password_threads": "threads that compute password hashes (0: half the CPUs, shared among workers)",
     "listen": "address to listen on, host:port",
     "data_dir": "directory of the embedded default's metadata (SQLite), blobs and keys",
     "domain": "registries are served at <name>.<domain>; other hosts get the default registry",
@@ -113,7 +120,7 @@ HELP = {
     "limit_ipv6_prefix": "IPv6 clients are counted per network of this prefix length",
     "limit_lease_seconds": "a dead replica's connection slots are freed after this long (with Redis)",
     "trusted_proxies": "CIDRs of proxies whose X-Forwarded-For / PROXY header names the client",
-    "proxy_protocol": "every connection starts with a PROXY protocol v1/v2 header (behind a load balancer)",
+    "proxy_protocol": "connections start with a PROXY v1/v2 header; only trusted proxies may connect",
     "workers": "processes sharing the port (SO_REUSEPORT); without Redis each enforces 1/N of the limits",
 }
 _SECRETS = {"encryption_key", "s3_sse_c_key", "metadata_url", "admin_password"}

@@ -4,6 +4,11 @@ It runs before any HTTP byte is parsed: it reads the PROXY protocol header when 
 works out the client, takes a connection slot, and only then hands the connection to the HTTP
 protocol (aiohttp's RequestHandler). A connection over its client's limit is closed at once; its
 request is never read. The slot goes back when the connection is lost.
+
+# SECURITY: with PROXY protocol on, only peers in the trusted-proxy list may connect at all
+(the settings refuse PROXY protocol without that list): a header names the client, so one from
+anybody else would let them pick their address (allow lists, limits, logs). Other peers are
+closed at once, counted, and logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ log = logging.getLogger("ocigate.limiter")
 PROXY_HEADER_TIMEOUT = 5.0  # a load balancer sends it with the first packet
 _MAX_EARLY_BYTES = 65536  # read ahead while a Redis answer about the slot is awaited
 _admissions: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+_WARN_EVERY = 60.0
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -40,6 +46,7 @@ class GateConfig:
         self.trusted_proxies = trusted_proxies
         self.proxy_protocol = proxy_protocol
         self.ipv6_prefix = ipv6_prefix
+        self.warned_untrusted_at = -_WARN_EVERY  # loop time of the last warning about a peer
 
     def factory(self, inner: ProtocolFactory) -> ProtocolFactory:
         """A protocol factory for `loop.create_server` that gates `inner`'s connections."""
@@ -83,10 +90,13 @@ class ConnectionGate(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         peer = peername[0] if isinstance(peername, tuple) else None
         if self._config.proxy_protocol:
+            self.client_address = peer
+            if peer not in self._config.trusted_proxies:
+                self._refuse_untrusted(peer)
+                return
             self._timer = asyncio.get_running_loop().call_later(
                 PROXY_HEADER_TIMEOUT, self._reject_header, "no PROXY protocol header in time"
             )
-            self.client_address = peer
             return
         self._identify(peer)
 
@@ -153,14 +163,25 @@ class ConnectionGate(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self._buffer = self._buffer[header.length :]
-        peer = self.client_address
-        # SECURITY: with a trusted-proxy list, only those peers may say who the client is.
-        vouched = not self._config.trusted_proxies or peer in self._config.trusted_proxies
-        address = header.source if header.source is not None and vouched else peer
+        # the peer is a trusted proxy (connection_made); LOCAL / UNKNOWN: it speaks for itself
+        address = header.source if header.source is not None else self.client_address
         assert self._transport is not None
         self._transport.pause_reading()  # until the slot is decided; _open resumes
         self._paused = True
         self._identify(address)
+
+    def _refuse_untrusted(self, peer: str | None) -> None:
+        self._config.limiter.metrics.proxy_untrusted_peers += 1
+        now = asyncio.get_running_loop().time()
+        if now >= self._config.warned_untrusted_at + _WARN_EVERY:
+            self._config.warned_untrusted_at = now
+            log.warning(
+                "closing connection from %s: PROXY protocol is on and it is not a trusted proxy "
+                "(OCIGATE_TRUSTED_PROXIES); logged once a minute, counted in /metrics",
+                peer,
+            )
+        assert self._transport is not None
+        self._transport.abort()
 
     def _reject_header(self, reason: str) -> None:
         self._config.limiter.metrics.proxy_header_errors += 1

@@ -15,6 +15,7 @@ class LimiterMetrics:
     connections_admitted: int = 0
     connections_open: int = 0
     proxy_header_errors: int = 0  # PROXY protocol on, and the header was missing or broken
+    proxy_untrusted_peers: int = 0  # PROXY protocol on, and the peer is not a trusted proxy
     requests_limited: int = 0  # answered 429
     requests_admitted: int = 0
     redis_errors: int = 0
@@ -39,6 +40,7 @@ _HELP = {
     "connections_admitted": "Connections admitted by the connection limit.",
     "connections_open": "Connections open that hold a slot.",
     "proxy_header_errors": "Connections closed because their PROXY protocol header was missing or bad.",
+    "proxy_untrusted_peers": "Connections closed at once: PROXY protocol is on and the peer is not trusted.",
     "requests_limited": "Requests answered 429 TOOMANYREQUESTS.",
     "requests_admitted": "Requests admitted by the rate limit.",
     "redis_errors": "Failed Redis calls of the limiter.",

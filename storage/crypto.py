@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .private import private_dir
+
 __all__ = [
     "CHUNK_SIZE",
     "HEADER_SIZE",
@@ -232,7 +234,7 @@ def _load_or_create(path: Path) -> bytes:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     # SECURITY: created 0600 from the first byte (never chmod-ed after), so no other user can
     # read the key in between.

@@ -23,7 +23,7 @@ from .errors import (
 )
 from .manifests import Descriptor, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, MetadataStore, ReferrerRecord, RegistryRecord
-from .metadata.base import TokenSpent
+from .metadata.base import NameFilter, TokenSpent
 from .names import is_valid_repository_name, is_valid_tag, validate_tag
 from .uploads import Uploads
 
@@ -227,8 +227,8 @@ class Registry:
         tags = await self._metadata.list_tags(repository_id, last, limit + 1)
         return Page(tags[:limit], len(tags) > limit)
 
-    async def catalog(self, last: str, limit: int) -> Page:
-        names = await self._metadata.list_repositories(self.id, last, limit + 1)
+    async def catalog(self, last: str, limit: int, only: NameFilter | None = None) -> Page:
+        names = await self._metadata.list_repositories(self.id, last, limit + 1, only)
         return Page(names[:limit], len(names) > limit)
 
     async def referrers(

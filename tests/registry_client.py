@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from .servers import ADMIN_PASSWORD, ADMIN_USER
 
@@ -30,6 +31,24 @@ class Image:
     layers: tuple[bytes, ...]
 
 
+class _FromAddress(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(address: str) -> requests.Session:
+    """A session whose connections leave from `address` (any of 127.0.0.0/8 is this host), so
+    that one test can be several clients."""
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
+    return session
+
+
 class RegistryClient:
     """Sends Basic credentials (the admin account user unless told otherwise; `auth=None` for
     anonymous requests), which v2 routes accept besides bearer tokens."""
@@ -39,9 +58,10 @@ class RegistryClient:
         base_url: str,
         host: str | None = None,
         auth: tuple[str, str] | None = (ADMIN_USER, ADMIN_PASSWORD),
+        source: str | None = None,
     ) -> None:
         self.base_url = base_url
-        self.session = requests.Session()
+        self.session = session_from(source) if source else requests.Session()
         self.session.auth = auth
         if host:
             self.session.headers["Host"] = host

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +65,8 @@ class Gateway:
     def hostport(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> Gateway:
+    def start(self, ready: Callable[[Gateway], bool] | None = None) -> Gateway:
+        """Start and wait until `ready` (default: `GET /v2/` answers) or 30 s have passed."""
         self.port = self.port or free_port()
         self.log_path = self.data_dir.with_suffix(".log")
         with self.log_path.open("ab") as log:
@@ -79,6 +80,9 @@ class Gateway:
                     # limits off unless a test asks (tests/limiter/ runs its own gateways)
                     "OCIGATE_LIMIT_RPS": "0",
                     "OCIGATE_LIMIT_CONNECTIONS": "0",
+                    # failed logins counted but never throttled unless a test asks: every test
+                    # comes from 127.0.0.1, and many try wrong passwords on purpose
+                    "OCIGATE_LOGIN_FAILURES": "100000",
                     "OCIGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     **self.env,
                 },
@@ -89,12 +93,21 @@ class Gateway:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ocigate exited early:\n{self.log()}")
+            if ready is not None:
+                if ready(self):
+                    return self
+                time.sleep(0.05)
+                continue
             try:
                 if requests.get(f"{self.url}/v2/", timeout=1).status_code < 500:
                     return self
             except requests.ConnectionError:
                 time.sleep(0.05)
         raise RuntimeError(f"ocigate did not answer in 30 s:\n{self.log()}")
+
+    def serving(self) -> bool:
+        """The process says it listens (for gateways a plain HTTP probe cannot reach)."""
+        return "ocigate serving on" in self.log()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

@@ -7,7 +7,7 @@ from aiohttp import web
 from ocigate.storage.errors import ManifestTooLarge
 from ocigate.storage.registry import MAX_MANIFEST_BYTES, Registry
 
-from ..authz import ACCESS
+from ..authz import ACCESS, AUTHENTICATOR
 from ..http import body_chunks
 from ..management.usage import record_pull, record_push
 
@@ -30,13 +30,14 @@ async def put(
     request: web.Request, registry: Registry, repository: str, reference: str
 ) -> web.StreamResponse:
     content = await _read_limited(request, MAX_MANIFEST_BYTES)
-    manifest = await registry.put_manifest(
-        repository,
-        reference,
-        content,
-        request.headers.get("Content-Type"),
-        one_time_token=request[ACCESS].one_time_token,
-    )
+    one_time_token = request[ACCESS].one_time_token
+    try:
+        manifest = await registry.put_manifest(
+            repository, reference, content, request.headers.get("Content-Type"), one_time_token=one_time_token
+        )
+    finally:
+        if one_time_token is not None:  # its tag may be written now: its next request must see it
+            request.config_dict[AUTHENTICATOR].token_spent(one_time_token)
     record_push(request, registry.id, repository)
     headers = {
         "Location": f"/v2/{repository}/manifests/{manifest.digest}",

@@ -17,7 +17,8 @@ from aiohttp import web
 from ocigate.auth.scopes import parse_scopes
 from ocigate.auth.service import Authenticator, Principal, RegistryRef
 
-from ..authz import parse_basic
+from ..authz import check_password, parse_basic
+from ..clients import client_address
 from ..errors import oci_error
 
 
@@ -33,8 +34,12 @@ async def issue(
         grant_type = str(form.get("grant_type", ""))
         scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
         if grant_type == "password":
-            principal = await authenticator.from_password(
-                str(form.get("username", "")), str(form.get("password", "")), registry
+            username = str(form.get("username", ""))
+            password = str(form.get("password", ""))
+            principal = (
+                await check_password(request, authenticator, username, password, registry)
+                if username
+                else None
             )
             offline = str(form.get("access_type", "")) == "offline"
         elif grant_type == "refresh_token":
@@ -44,21 +49,16 @@ async def issue(
             return oci_error(400, "UNSUPPORTED", "grant_type must be password or refresh_token")
     else:
         username, password = parse_basic(request.headers.get("Authorization", "").partition(" ")[2])
-        principal = await authenticator.from_password(username, password, registry) if username else None
+        principal = (
+            await check_password(request, authenticator, username, password, registry) if username else None
+        )
         scopes = parse_scopes(request.query.getall("scope", []))
         offline = request.query.get("offline_token", "").lower() == "true"
     if principal is None:
         return _unauthorized("invalid credentials")
 
     granted = principal.grant(scopes)
-    token, claims = authenticator.bearer.mint(
-        subject=principal.subject,
-        kind=principal.kind,
-        account_id=principal.account_id,
-        token_id=principal.token_id,
-        audience=registry.service,
-        access=granted,
-    )
+    token, claims = authenticator.mint(principal, registry.service, granted)
     body: dict[str, object] = {
         "token": token,
         "access_token": token,
@@ -66,21 +66,14 @@ async def issue(
         "issued_at": datetime.fromtimestamp(claims.issued_at, UTC).isoformat().replace("+00:00", "Z"),
     }
     if offline:
-        body["refresh_token"], _ = authenticator.bearer.mint(
-            subject=principal.subject,
-            kind=principal.kind,
-            account_id=principal.account_id,
-            token_id=principal.token_id,
-            audience=registry.service,
-            access=[],
-            refresh=True,
-        )
+        body["refresh_token"], _ = authenticator.mint(principal, registry.service, [], refresh=True)
     await authenticator.store.audit(
         principal.subject,
         "token.issue",
         registry.service,
-        request.remote,
+        client_address(request),
         {"kind": principal.kind, "scopes": [str(s) for s in granted]},
+        account_id=principal.account_id or None,
     )
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

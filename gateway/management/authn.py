@@ -11,12 +11,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocigate.auth.admin import DEFAULT_ACCOUNT
-from ocigate.auth.service import TOKEN_PREFIX, RegistryRef
+from ocigate.auth.service import TOKEN_PREFIX
+from ocigate.auth.throttle import Throttled
 
-from ..authz import parse_basic
-from ..clients import client_address
+from ..authz import parse_basic, pause_refused_login
+from ..clients import client_address, client_key_of
 from .context import Caller, Services
-from .errors import FORBIDDEN, UNAUTHORIZED, ApiError
+from .errors import FORBIDDEN, TOO_MANY_REQUESTS, UNAUTHORIZED, ApiError
 
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="ocigate management API", charset="UTF-8"'}
 _ANONYMOUS = "anonymous"
@@ -50,12 +51,18 @@ class Authentication:
                 FORBIDDEN,
                 "registry tokens cannot use the management API; use an account user's credentials",
             )
-        user = await services.store.get_user(username)
-        if user is None:
-            raise _unauthorized("invalid username or password")
-        # the authenticator caches verified credentials briefly: no password hash per request
-        scope = RegistryRef(id="", account_id=user.account_id, service="management")
-        principal = await services.authenticator.from_password(username, password, scope)
+        # the authenticator caches verified credentials briefly: no password hash per request.
+        # SECURITY: an unknown username goes through it too, so that it costs as much (a hash)
+        # as a known one and counts as a failed login
+        try:
+            principal = await services.authenticator.from_password(
+                username, password, None, client_key_of(request)
+            )
+        except Throttled as exc:
+            await pause_refused_login()
+            raise ApiError(
+                429, TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.seconds)}
+            ) from None
         if principal is None or principal.kind != "user":
             raise _unauthorized("invalid username or password")
         return Caller(principal.account_id, principal.subject, address)

@@ -40,6 +40,7 @@ _ERRORS = {
     409: "conflicts with the current state",
     413: "request body too large",
     415: "request body is not application/json",
+    429: "too many failed logins from this address or for this user (see Retry-After)",
 }
 
 
@@ -129,7 +130,7 @@ def _operation(
 ) -> Schema:
     errors: dict[int, str] = {}
     if not operation.public:
-        errors |= {401: _ERRORS[401], 403: _ERRORS[403]}
+        errors |= {status: _ERRORS[status] for status in (401, 403, 429)}
     if operation.body is not None:
         errors |= {status: _ERRORS[status] for status in (400, 413, 415)}
     if operation.query is not None:
@@ -178,4 +179,6 @@ def _error(status: int, description: str, schema: Schema | None) -> Schema:
         response["content"] = {"application/json": {"schema": schema}}
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
     return response

@@ -38,6 +38,7 @@ from ..crypto import (
 )
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
+from ..private import private_dir
 from .base import BlobDriver, ByteChunks, DriverState, ReadChunks
 from .mapped import MappedBlob, MappedBlobs
 
@@ -55,8 +56,9 @@ class FilesystemBlobDriver(BlobDriver):
         self._key = key
         self._blobs = root / "blobs"
         self._uploads = root / "uploads"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._uploads.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
+        private_dir(self._blobs)
+        private_dir(self._uploads)
         self._mapped = MappedBlobs(self._open_blob)
         self.health = StoreHealth("blobs", "uploads get 507 (full) or 503 until writes succeed again")
 
@@ -148,7 +150,7 @@ class FilesystemBlobDriver(BlobDriver):
                 _pwrite_all(fd, cipher.header(seal=cipher.seal(size, key)), 0)
             finally:
                 os.close(fd)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent, tighten=False)
             os.replace(source, target)  # atomic; a concurrent commit of the same digest is equivalent
             self._tail_path(upload_id).unlink(missing_ok=True)
 

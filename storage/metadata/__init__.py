@@ -35,9 +35,10 @@ async def open_metadata(config: StorageConfig) -> MetadataStore:
     if url is None or url.startswith("sqlite:"):
         from pathlib import Path
 
+        from ..private import private_dir
         from .sqlite import SqliteEngine
 
-        path = Path(url.removeprefix("sqlite://")) if url else config.data_dir / "metadata.db"
+        path = Path(url.removeprefix("sqlite://")) if url else private_dir(config.data_dir) / "metadata.db"
         engine = await SqliteEngine.open(path)
     elif url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresEngine

@@ -99,6 +99,15 @@ class ClearedRepository:
     tags: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class NameFilter:
+    """Which repositories a listing shows: these names, and every name starting with one of
+    these prefixes (`team/`). Nothing when both are empty."""
+
+    names: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+
 class MetadataStore(ABC):
     """Reads take a repository id (resolve it first; None means "not there"); writes name the
     repository, because they create it on first use. A store that is down or full raises
@@ -126,7 +135,10 @@ class MetadataStore(ABC):
     @abstractmethod
     async def get_repository_id(self, registry_id: str, name: str) -> int | None: ...
     @abstractmethod
-    async def list_repositories(self, registry_id: str, last: str, limit: int) -> list[str]: ...
+    async def list_repositories(
+        self, registry_id: str, last: str, limit: int, only: NameFilter | None = None
+    ) -> list[str]:
+        """Names after `last`, in order, at most `limit`; with `only`, those it lets through."""
 
     # blobs, reachable only through a repository's links
     @abstractmethod

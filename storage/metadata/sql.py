@@ -11,6 +11,7 @@ from .base import (
     ClearedRepository,
     ManifestRecord,
     MetadataStore,
+    NameFilter,
     ReferrerRecord,
     RegistryRecord,
     RepositoryUsage,
@@ -88,16 +89,24 @@ class SqlMetadataStore(MetadataStore):
         )
         return row[0] if row else None
 
-    async def list_repositories(self, registry_id: str, last: str, limit: int) -> list[str]:
+    async def list_repositories(
+        self, registry_id: str, last: str, limit: int, only: NameFilter | None = None
+    ) -> list[str]:
         # a repository whose contents were all deleted is no longer listed
-        rows = await self.engine.fetchall(
-            "SELECT r.name FROM repositories r WHERE r.registry_id = ? AND r.name > ? AND ("
-            "EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) OR "
-            "EXISTS (SELECT 1 FROM blob_links l WHERE l.repository_id = r.id)) ORDER BY r.name LIMIT ?",
-            registry_id,
-            last,
-            limit,
-        )
+        sql = "SELECT r.name FROM repositories r WHERE r.registry_id = ? AND r.name > ? AND ("
+        sql += "EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) OR "
+        sql += "EXISTS (SELECT 1 FROM blob_links l WHERE l.repository_id = r.id))"
+        args: list[object] = [registry_id, last]
+        if only is not None:
+            # filtered here, so that `n` and `last` page through what the caller may see
+            terms = ["r.name = ?"] * len(only.names) + ["substr(r.name, 1, ?) = ?"] * len(only.prefixes)
+            if not terms:
+                return []
+            sql += " AND (" + " OR ".join(terms) + ")"
+            args += only.names
+            for prefix in only.prefixes:
+                args += (len(prefix), prefix)
+        rows = await self.engine.fetchall(sql + " ORDER BY r.name LIMIT ?", *args, limit)
         return [row[0] for row in rows]
 
     @staticmethod

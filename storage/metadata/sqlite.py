@@ -18,6 +18,7 @@ import aiosqlite
 
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
+from ..private import private_file, tighten_file
 from .engine import WHILE_DOWN, Row, SqlEngine, Transaction
 
 _PRAGMAS = (
@@ -97,6 +98,11 @@ class SqliteEngine(SqlEngine):
     @classmethod
     async def open(cls, path: Path) -> SqliteEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # SECURITY: the file holds password hashes. Made 0600 before SQLite opens it, since SQLite
+        # creates a new database with the umask's mode but its -wal and -shm with the database's
+        private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_file(path.with_name(path.name + suffix))
         connections = []
         for _ in range(2):
             connection = await aiosqlite.connect(path, isolation_level=None)

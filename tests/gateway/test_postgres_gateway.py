@@ -85,7 +85,8 @@ def test_tag_moved_on_one_is_seen_on_the_other(a: RegistryClient, b: RegistryCli
             seen = reader.request("HEAD", f"/v2/{repository}/manifests/moving")
             if seen.headers["Docker-Content-Digest"] == moved.digest:
                 break
-            assert time.monotonic() - started < TAG_TTL + 0.5, "tag move not seen within the tag TTL"
+            # a deadline, not a duration: the tag TTL plus room for a busy machine
+            assert time.monotonic() - started < TAG_TTL + 10, "tag move not seen within the tag TTL"
             time.sleep(0.05)
 
 

@@ -9,13 +9,13 @@ from ocigate.limiter import LimitConfig, Limiter
 
 
 async def test_rate_admits_the_burst_then_refuses(backend_url: str | None) -> None:
-    limiter = Limiter(LimitConfig(rps=5, burst=3, redis_url=backend_url))
+    limiter = Limiter(LimitConfig(rps=0.5, burst=3, redis_url=backend_url))  # nothing refills meanwhile
     await limiter.start()
     try:
         decisions = [await limiter.hit("198.51.100.4") for _ in range(5)]
         assert [d.allowed for d in decisions] == [True, True, True, False, False]
         assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
-        assert decisions[3].headers()["Retry-After"] == "1"
+        assert decisions[3].headers()["Retry-After"] == "2"
         assert (await limiter.hit("198.51.100.5")).allowed  # another client has its own bucket
         assert limiter.metrics.requests_limited == 2
     finally:
@@ -39,13 +39,19 @@ async def test_rate_over_time_stays_within_the_bound(backend_url: str | None) ->
     limiter = Limiter(LimitConfig(rps=20, burst=5, redis_url=backend_url))
     await limiter.start()
     try:
+        # flat out for a second: never more than the bound (a slow machine only sends fewer)
         admitted, started = 0, time.monotonic()
         while time.monotonic() - started < 1.0:
             results = await asyncio.gather(*(limiter.hit("c") for _ in range(10)))
             admitted += sum(d.allowed for d in results)
             await asyncio.sleep(0.005)
         window = time.monotonic() - started
-        assert 0.9 * (20 * window + 5) <= admitted <= 20 * window + 5
+        assert admitted <= 20 * window + 5
+        # at half the rate, every request passes (a slow machine only leaves more room)
+        await asyncio.sleep(5 / 20)  # the burst is back
+        for _ in range(10):
+            assert (await limiter.hit("c")).allowed
+            await asyncio.sleep(2 / 20)
     finally:
         await limiter.close()
 
@@ -69,7 +75,7 @@ async def test_connection_slots_are_limited_and_given_back(backend_url: str | No
 
 
 async def test_two_replicas_share_limits_through_redis(redis_url: str) -> None:
-    replicas = [Limiter(LimitConfig(rps=5, burst=4, connections=4, redis_url=redis_url)) for _ in range(2)]
+    replicas = [Limiter(LimitConfig(rps=0.5, burst=4, connections=4, redis_url=redis_url)) for _ in range(2)]
     for limiter in replicas:
         await limiter.start()
     try:
@@ -131,7 +137,8 @@ async def test_credit_never_lets_replicas_past_the_bound(redis_url: str) -> None
             results = await asyncio.gather(*(replicas[i % 2].hit("c") for i in range(20)))
             admitted += sum(d.allowed for d in results)
         window = time.monotonic() - started
-        assert 0.9 * (50 * window + 200) <= admitted <= 50 * window + 200
+        # never past the bound; and at least the burst, which is there at once whatever the speed
+        assert 200 <= admitted <= 50 * window + 200
     finally:
         for limiter in replicas:
             await limiter.close()

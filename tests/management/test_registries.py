@@ -234,12 +234,14 @@ def test_default_registry_cannot_be_deleted(api: Api) -> None:
     assert response.json()["messages"][0]["errorCode"] == "CONFLICT"
 
 
-def test_a_new_registry_is_served_and_a_deleted_one_stops_within_a_second(
+def test_a_new_registry_is_served_and_a_deleted_one_stops_within_seconds(
     api: Api, management_gateway: Gateway
 ) -> None:
+    """The gateways cache "no such registry" for a second; the deadlines leave room for a busy
+    machine (a test asserts no durations)."""
     created = api.create_registry()
     client = v2_client(management_gateway, created, ADMIN)
-    assert _wait_for_status(lambda: client.request("GET", "/v2/").status_code, 200) < 1.0
+    _wait_for_status(lambda: client.request("GET", "/v2/").status_code, 200)
     image = client.push_image("team/app", "v1")
     upload = client.start_upload("team/app")  # a push in progress: what it staged goes too
     response = client.request(
@@ -250,20 +252,18 @@ def test_a_new_registry_is_served_and_a_deleted_one_stops_within_a_second(
     assert staged.exists()
     assert api.delete(created["href"]).status_code == 204
     assert not staged.exists()
-    elapsed = _wait_for_status(
-        lambda: client.request("GET", f"/v2/team/app/manifests/{image.digest}").status_code, 404
-    )
-    assert elapsed < 1.0
+    _wait_for_status(lambda: client.request("GET", f"/v2/team/app/manifests/{image.digest}").status_code, 404)
     response = client.request("GET", "/v2/")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
 
 
-def _wait_for_status(probe: Any, status: int, timeout: float = 5.0) -> float:
+def _wait_for_status(probe: Any, status: int, timeout: float = 10.0) -> None:
+    """Until `probe()` answers `status`, or fail at the deadline."""
     started = time.monotonic()
     while True:
         if probe() == status:
-            return time.monotonic() - started
+            return
         if time.monotonic() - started > timeout:
             raise AssertionError(f"status {status} not reached in {timeout} s")
         time.sleep(0.05)
@@ -279,7 +279,7 @@ def test_subnet_allow_list_is_enforced_on_v2_and_token(api: Api, management_gate
             assert response.json()["errors"][0]["code"] == "DENIED"
         # the management API itself is not behind the registry's list
         assert api.patch(created["href"], {"apiSubnetAllowList": ["127.0.0.0/8"]}).status_code == 200
-        assert _wait_for_status(lambda: client.request("GET", "/v2/").status_code, 200) < 1.5
+        _wait_for_status(lambda: client.request("GET", "/v2/").status_code, 200)
         assert client.request("GET", "/token").status_code == 200
     finally:
         api.delete(created["href"])

@@ -164,6 +164,11 @@ def test_a_token_works_on_v2_within_its_scopes(
 
     catalog = [{"name": "catalog", "type": "registry", "actions": ["pull"]}]
     lister = v2_client(management_gateway, registry, _credentials(api.create_token(registry, scopes=catalog)))
+    assert lister.request("GET", "/v2/_catalog").json()["repositories"] == []  # may pull nothing
+    catalog_and_pull = [*catalog, {"name": "team/*", "type": "repository", "actions": ["pull"]}]
+    lister = v2_client(
+        management_gateway, registry, _credentials(api.create_token(registry, scopes=catalog_and_pull))
+    )
     assert lister.request("GET", "/v2/_catalog").json()["repositories"] == ["team/app"]
 
     # a token of this registry is nothing on another registry of the same account
@@ -175,12 +180,13 @@ def test_a_token_works_on_v2_within_its_scopes(
         api.delete(elsewhere["href"])
 
 
-def _eventually(probe: Callable[[], int], status: int, timeout: float) -> float:
+def _eventually(probe: Callable[[], int], status: int, timeout: float) -> None:
+    """Until `probe()` answers `status` (a deadline for a busy machine; the change made through
+    the API takes effect at once in this process)."""
     started = time.monotonic()
     while (code := probe()) != status:
         assert time.monotonic() - started < timeout, f"still {code} after {timeout} s"
         time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def test_disabling_or_deleting_a_token_stops_it_within_seconds(
@@ -202,12 +208,12 @@ def test_disabling_or_deleting_a_token_stops_it_within_seconds(
     assert basic() == 200
     assert with_jwt() == 200
     assert api.patch(token["href"], {"status": "disabled"}).status_code == 200
-    assert _eventually(basic, 401, 3.0) < 3.0
-    assert _eventually(with_jwt, 401, 3.0) < 3.0  # JWTs minted before die with their token
+    _eventually(basic, 401, 10.0)
+    _eventually(with_jwt, 401, 10.0)  # JWTs minted before die with their token
     assert api.patch(token["href"], {"status": "enabled"}).status_code == 200
-    assert _eventually(basic, 200, 3.0) < 3.0
+    _eventually(basic, 200, 10.0)
     assert api.delete(token["href"]).status_code == 204
-    assert _eventually(basic, 401, 3.0) < 3.0
+    _eventually(basic, 401, 10.0)
 
 
 def test_registry_tokens_cannot_use_the_management_api(
