@@ -1,4 +1,5 @@
-"""The aiohttp application: the `/v2/` dispatcher, health checks, lifecycle."""
+"""The aiohttp application: the `/v2/` dispatcher, `/token`, the management API, health checks,
+metrics, lifecycle."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
 from .hosts import registry_name_for_host
 from .http import BODY_TIMEOUT
-from .limits import METRICS, install_limits
+from .limits import LIMITER, install_limits
 from .management import install_management
+from .metrics import install_metrics
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
@@ -110,8 +112,8 @@ def build_app(
 ) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[REGISTRIES] = registries
-    app[BODY_TIMEOUT] = settings.body_timeout
-    api = DistributionApi(registries, settings.domain, authenticator)
+    app[BODY_TIMEOUT] = settings.http.body_timeout
+    api = DistributionApi(registries, settings.server.domain, authenticator)
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
@@ -119,14 +121,15 @@ def build_app(
     install_health(app, registries)
     install_management(app, settings, registries, authenticator)
     install_limits(app, settings)
+    uploads = settings.storage.uploads
     install_upkeep(
-        app,
-        registries,
-        UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
+        app, registries, UploadReclaim(uploads.ttl, uploads.pressure_ttl, settings.storage.min_free_space)
     )
+    metrics = [app[LIMITER].metrics.render]
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
-        app[METRICS].append(authenticator.metrics_text)
+        metrics.append(authenticator.metrics_text)
+    install_metrics(app, [*metrics, registries.metrics_text])
 
     async def _close(app: web.Application) -> None:
         if authenticator is not None:

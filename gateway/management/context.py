@@ -36,7 +36,7 @@ class Services:
     usage: UsageCounters
 
     def hostname(self, registry_name: str) -> str:
-        domain = self.settings.domain
+        domain = self.settings.server.domain
         return f"{registry_name}.{domain}" if domain else registry_name
 
 

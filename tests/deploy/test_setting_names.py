@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
-from ocigate.gateway.settings import Settings, env_name
+from ocigate.gateway.settings import LEAVES
 
 ROOT = Path(__file__).resolve().parents[2]
 # issue 13: TLS (part 1) and the graceful drain (part 3) add these; the deploy files use them now
@@ -21,7 +20,7 @@ def known(name: str, names: set[str]) -> bool:
 
 
 def test_deploy_files_and_the_readme_name_only_settings() -> None:
-    names = {env_name(setting.name) for setting in fields(Settings)} | PLANNED
+    names = {leaf.env for leaf in LEAVES} | PLANNED
     files = [ROOT / "README.md", *(path for path in (ROOT / "deploy").rglob("*") if path.is_file())]
     assert len(files) > 5
     unknown = sorted(

@@ -9,7 +9,7 @@ from ocigate.limiter import LimitConfig, Limiter
 
 
 async def test_rate_admits_the_burst_then_refuses(backend_url: str | None) -> None:
-    limiter = Limiter(LimitConfig(rps=0.5, burst=3, redis_url=backend_url))  # nothing refills meanwhile
+    limiter = Limiter(LimitConfig(rps=0.5, burst=3), redis_url=backend_url)  # nothing refills meanwhile
     await limiter.start()
     try:
         decisions = [await limiter.hit("198.51.100.4") for _ in range(5)]
@@ -24,7 +24,7 @@ async def test_rate_admits_the_burst_then_refuses(backend_url: str | None) -> No
 
 async def test_concurrent_hits_are_counted_exactly(backend_url: str | None) -> None:
     """Many requests in one event-loop tick (batched into one Redis call) still add up."""
-    limiter = Limiter(LimitConfig(rps=10, burst=50, redis_url=backend_url))
+    limiter = Limiter(LimitConfig(rps=10, burst=50), redis_url=backend_url)
     await limiter.start()
     try:
         decisions = await asyncio.gather(*(limiter.hit("198.51.100.4") for _ in range(80)))
@@ -36,7 +36,7 @@ async def test_concurrent_hits_are_counted_exactly(backend_url: str | None) -> N
 
 
 async def test_rate_over_time_stays_within_the_bound(backend_url: str | None) -> None:
-    limiter = Limiter(LimitConfig(rps=20, burst=5, redis_url=backend_url))
+    limiter = Limiter(LimitConfig(rps=20, burst=5), redis_url=backend_url)
     await limiter.start()
     try:
         # flat out for a second: never more than the bound (a slow machine only sends fewer)
@@ -57,7 +57,7 @@ async def test_rate_over_time_stays_within_the_bound(backend_url: str | None) ->
 
 
 async def test_connection_slots_are_limited_and_given_back(backend_url: str | None) -> None:
-    limiter = Limiter(LimitConfig(connections=3, redis_url=backend_url))
+    limiter = Limiter(LimitConfig(connections=3), redis_url=backend_url)
     await limiter.start()
     try:
         leases = [await limiter.acquire("198.51.100.4") for _ in range(3)]
@@ -75,7 +75,7 @@ async def test_connection_slots_are_limited_and_given_back(backend_url: str | No
 
 
 async def test_two_replicas_share_limits_through_redis(redis_url: str) -> None:
-    replicas = [Limiter(LimitConfig(rps=0.5, burst=4, connections=4, redis_url=redis_url)) for _ in range(2)]
+    replicas = [Limiter(LimitConfig(rps=0.5, burst=4, connections=4), redis_url=redis_url) for _ in range(2)]
     for limiter in replicas:
         await limiter.start()
     try:
@@ -89,14 +89,14 @@ async def test_two_replicas_share_limits_through_redis(redis_url: str) -> None:
 
 
 async def test_without_redis_each_of_n_workers_enforces_its_share() -> None:
-    limiter = Limiter(LimitConfig(rps=60, burst=60, connections=100, share=2))
+    limiter = Limiter(LimitConfig(rps=60, burst=60, connections=100), share=2)
     assert limiter.local.connections == 50
     assert limiter.local.rate is not None
     assert (limiter.local.rate.rps, limiter.local.rate.burst) == (30, 30)
 
 
 async def test_far_from_the_limit_requests_pass_on_credit_and_are_charged(redis_url: str) -> None:
-    limiter = Limiter(LimitConfig(rps=1000, burst=10000, redis_url=redis_url))
+    limiter = Limiter(LimitConfig(rps=1000, burst=10000), redis_url=redis_url)
     await limiter.start()
     assert limiter.shared is not None
     calls = 0
@@ -114,7 +114,7 @@ async def test_far_from_the_limit_requests_pass_on_credit_and_are_charged(redis_
         assert all(d.allowed for d in decisions)
         assert calls < 200  # most passed on credit, without a round trip each
         await asyncio.sleep(0.2)  # the charges reach Redis
-        fresh = Limiter(LimitConfig(rps=1000, burst=10000, redis_url=redis_url))  # no credit: asks
+        fresh = Limiter(LimitConfig(rps=1000, burst=10000), redis_url=redis_url)  # no credit: asks
         await fresh.start()
         answer = await fresh.hit("c")
         await fresh.close()
@@ -128,7 +128,7 @@ async def test_far_from_the_limit_requests_pass_on_credit_and_are_charged(redis_
 
 
 async def test_credit_never_lets_replicas_past_the_bound(redis_url: str) -> None:
-    replicas = [Limiter(LimitConfig(rps=50, burst=200, redis_url=redis_url)) for _ in range(2)]
+    replicas = [Limiter(LimitConfig(rps=50, burst=200), redis_url=redis_url) for _ in range(2)]
     for limiter in replicas:
         await limiter.start()
     try:

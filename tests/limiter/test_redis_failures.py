@@ -17,7 +17,7 @@ async def test_redis_dying_falls_back_to_per_process_limits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = RedisServer(tmp_path / "redis")
-    limiter = Limiter(LimitConfig(rps=5, burst=3, connections=2, redis_url=server.url))
+    limiter = Limiter(LimitConfig(rps=5, burst=3, connections=2), redis_url=server.url)
     await limiter.start()
     try:
         assert limiter.metrics.redis_up == 1
@@ -41,7 +41,7 @@ async def test_redis_dying_falls_back_to_per_process_limits(
 
 
 async def test_redis_unreachable_at_start_still_serves_with_limits() -> None:
-    limiter = Limiter(LimitConfig(rps=5, burst=2, redis_url="redis://127.0.0.1:1/0"))
+    limiter = Limiter(LimitConfig(rps=5, burst=2), redis_url="redis://127.0.0.1:1/0")
     await limiter.start()
     try:
         assert [(await limiter.hit("c")).allowed for _ in range(3)] == [True, True, False]
@@ -51,8 +51,8 @@ async def test_redis_unreachable_at_start_still_serves_with_limits() -> None:
 
 
 async def test_a_dead_replicas_connection_slots_expire(redis_url: str) -> None:
-    config = LimitConfig(connections=2, redis_url=redis_url, lease_seconds=1.0)
-    dead, alive = Limiter(config), Limiter(config)
+    config = LimitConfig(connections=2, lease_seconds=1.0)
+    dead, alive = Limiter(config, redis_url=redis_url), Limiter(config, redis_url=redis_url)
     await dead.start()
     await alive.start()
     try:
@@ -69,8 +69,8 @@ async def test_a_dead_replicas_connection_slots_expire(redis_url: str) -> None:
 
 
 async def test_live_leases_are_refreshed_past_their_ttl(redis_url: str) -> None:
-    config = LimitConfig(connections=1, redis_url=redis_url, lease_seconds=0.6)
-    holder, other = Limiter(config), Limiter(config)
+    config = LimitConfig(connections=1, lease_seconds=0.6)
+    holder, other = Limiter(config, redis_url=redis_url), Limiter(config, redis_url=redis_url)
     await holder.start()
     await other.start()
     try:

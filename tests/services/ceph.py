@@ -71,20 +71,21 @@ class S3Service:
         return {**env, **extra}
 
     def config(self, sse: str, bucket: str, root: Path, **extra: object) -> StorageConfig:
-        values: dict[str, object] = {
-            "data_dir": root,
-            "blob_store": "s3",
-            "s3_endpoint_url": self.endpoint_url,
-            "s3_bucket": bucket,
-            "s3_addressing_style": "path",
-            "s3_sse": sse,
-            "s3_part_size": 5 * MIB,  # the smallest S3 allows: tests cross part boundaries cheaply
+        """Blobs in `bucket` here; `extra` overrides, S3 ones by their flat names (`s3_timeout`)."""
+        s3: dict[str, object] = {
+            "endpoint_url": self.endpoint_url,
+            "bucket": bucket,
+            "addressing_style": "path",
+            "sse": sse,
+            "part_size": 5 * MIB,  # the smallest S3 allows: tests cross part boundaries cheaply
         }
         if sse == "aws:kms":
-            values["s3_sse_kms_key_id"] = self.kms_key_id
+            s3["sse_kms_key_id"] = self.kms_key_id
         if sse == "sse-c":
-            values["s3_sse_c_key"] = self.sse_c_key
-        return StorageConfig(**{**values, **extra})  # type: ignore[arg-type]
+            s3["sse_c_key"] = self.sse_c_key
+        s3 |= {name.removeprefix("s3_"): value for name, value in extra.items() if name.startswith("s3_")}
+        rest = {name: value for name, value in extra.items() if not name.startswith("s3_")}
+        return StorageConfig.model_validate({"data_dir": root, "blob_store": "s3", "s3": s3, **rest})
 
     async def open_driver(
         self, monkeypatch: pytest.MonkeyPatch, sse: str, root: Path, **extra: object
@@ -92,7 +93,7 @@ class S3Service:
         """A driver on a fresh bucket (tests reuse upload ids)."""
         for name, value in self.credentials().items():
             monkeypatch.setenv(name, value)
-        return await S3BlobDriver.open(self.config(sse, new_bucket(), root, **extra))
+        return await S3BlobDriver.open(self.config(sse, new_bucket(), root, **extra).s3)
 
 
 def new_bucket() -> str:
