@@ -12,6 +12,7 @@ from ocigate.auth.service import Authenticator, RegistryRef
 from ocigate.storage.errors import RegistryUnknown
 from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
+from ocigate.storage.usage import UsageCounters
 
 from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
@@ -27,6 +28,7 @@ from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
 from .upkeep import UploadReclaim, install_upkeep
+from .usage import install_usage
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -119,7 +121,9 @@ def build_app(
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
     install_health(app, registries)
-    install_management(app, settings, registries, authenticator)
+    usage = UsageCounters(registries.metadata)
+    install_usage(app, usage)
+    install_management(app, settings, registries, authenticator, usage)
     install_limits(app, settings)
     uploads = settings.storage.uploads
     install_upkeep(
