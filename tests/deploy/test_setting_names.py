@@ -1,4 +1,4 @@
-"""Every OCIGATE_* name the deploy files and the README use is a setting (or one planned)."""
+"""Every OCIGATE_* name the deploy files, the README and docs/ use is a setting (or one planned)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def known(name: str, names: set[str]) -> bool:
 
 def test_deploy_files_and_the_readme_name_only_settings() -> None:
     names = {leaf.env for leaf in LEAVES} | PLANNED
-    files = [ROOT / "README.md", *(path for path in (ROOT / "deploy").rglob("*") if path.is_file())]
+    files = [ROOT / "README.md"]
+    files += [path for folder in ("deploy", "docs") for path in (ROOT / folder).rglob("*") if path.is_file()]
     assert len(files) > 5
     unknown = sorted(
         f"{path.relative_to(ROOT)}: {name}"

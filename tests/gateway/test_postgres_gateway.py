@@ -1,5 +1,5 @@
 """Two gateway replicas over one PostgreSQL, one Redis and one blob directory: any request may
-land on either, as behind a load balancer (DESIGN.md, "Embedded default vs. scale-out")."""
+land on either, as behind a load balancer (docs/design.md, "Embedded default and scale-out")."""
 
 from __future__ import annotations
 
