@@ -7,10 +7,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,11 +19,9 @@ import requests
 
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB, StorageConfig
-from tests.servers import free_port
+from tests.harness.ceph import CephCluster
+from tests.harness.processes import ServiceError, free_port, kill, stop, wait_until
 
-CEPH_SH = Path(__file__).with_name("ceph.sh")
-CEPH_PACKAGES = "ceph-mon ceph-osd radosgw ceph-common curl"
-CEPH_BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "rados", "monmaptool", "curl")
 # how each `blob_driver` backend encrypts: (fixture of its store, OCIGATE_S3_SSE)
 BACKENDS = {
     "s3-ceph-kms": ("ceph_s3", "aws:kms"),
@@ -100,41 +96,11 @@ def new_bucket() -> str:
     return f"t-{uuid.uuid4().hex[:24]}"
 
 
-class Ceph:
-    """One Ceph instance of `ceph.sh` under `workdir`."""
-
-    def __init__(self, workdir: Path) -> None:
-        missing = [name for name in CEPH_BINARIES if shutil.which(name) is None]
-        if missing:
-            pytest.fail(
-                f"Ceph is not installed (missing {', '.join(missing)}): apt-get install {CEPH_PACKAGES} "
-                "(or bash tests/services/install.sh)"
-            )
-        self.env = {
-            **os.environ,
-            "CEPH_DIR": str(workdir),
-            "RGW_PORT": str(free_port()),
-            "MON_PORT": str(free_port()),
-            "MON_V1_PORT": str(free_port()),
-            "OSD_STORE": os.environ.get("OSD_STORE", "memstore"),
-        }
+class Ceph(CephCluster):
+    """One instance of ceph.sh under `workdir`, as an `S3Service`."""
 
     def start(self) -> S3Service:
-        result = subprocess.run(
-            ["bash", str(CEPH_SH), "up"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"Ceph did not start: {result.stderr[-3000:]}")
-        exported = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in result.stdout.splitlines()
-            if line.startswith("export ")
-        )
+        exported = self.up()
         return S3Service(
             endpoint_url=exported["S3_ENDPOINT_URL"],
             access_key=exported["AWS_ACCESS_KEY_ID"],
@@ -143,11 +109,6 @@ class Ceph:
             ceph_conf=Path(exported["CEPH_CONF"]),
             kms_key_id=exported["CEPH_KMS_KEY_ID"],
             start_seconds=float(exported["CEPH_START_SECONDS"]),
-        )
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(CEPH_SH), "down"], env=self.env, capture_output=True, timeout=120, check=False
         )
 
 
@@ -177,32 +138,25 @@ class RadosGateway:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"radosgw {self.name} exited at start ({self.process.returncode})")
-            try:
-                requests.get(self.service.endpoint_url, timeout=2)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"radosgw {self.name} did not answer on port {self.port} in 90 s")
+        try:
+            wait_until(self._answers, 90, f"radosgw {self.name} on port {self.port}", self.process, 0.2)
+        except ServiceError:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        try:
+            requests.get(self.service.endpoint_url, timeout=2)
+        except requests.ConnectionError:
+            return False
+        return True
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process, grace=30)
 
     def kill(self) -> None:
         """kill -9, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        kill(self.process)
 
 
 class MotoServer:
@@ -219,29 +173,24 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url, timeout=1)
-                return
-            except requests.ConnectionError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"moto_server did not start on port {self.port}")
+        try:
+            wait_until(self._answers, 30, f"moto_server on port {self.port}", self.process, 0.1)
+        except ServiceError:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        try:
+            requests.get(self.url, timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
 
     def service(self) -> S3Service:
         return S3Service(self.url, "motoaccess", "motosecret")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process)
 
 
 @pytest.fixture(scope="session")
@@ -255,7 +204,7 @@ def ceph_s3(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             print(f"\n[ceph up in {service.start_seconds:.1f} s]", end=" ", file=sys.stderr)
         yield service
     finally:
-        ceph.stop()
+        ceph.down()
 
 
 @pytest.fixture(scope="session")
