@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from seed import REPOSITORY, seed_image  # noqa: E402
 from services import HIGH, OFF, REPO_ROOT, Services, free_port, running  # noqa: E402
 
-from tests.harness.processes import stop, wait_until  # noqa: E402
+from tests.harness.processes import http_status, stop, wait_until  # noqa: E402
 
 # variant → (limits, whether OCIGATE_REDIS_URL is set, the baseline it is compared with). With
 # Redis set the manifest cache lives there too, so the Redis limiter's baseline is "off+redis".
@@ -119,11 +118,9 @@ def _connect(port: int) -> http.client.HTTPConnection:
 
 
 def _wait(base: str, process: subprocess.Popen[bytes]) -> None:
-    def healthy() -> bool:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=10):
-            return True
-
-    wait_until(healthy, 300, "the gateway under valgrind", process, 0.2)
+    wait_until(
+        lambda: http_status(f"{base}/healthz", 10) == 200, 300, "the gateway under valgrind", process, 0.2
+    )
 
 
 def _manifest_path(connection: http.client.HTTPConnection) -> str:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # scripts run as `python loadtests/x.py`
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.processes import free_port, stop, wait_until  # noqa: E402
+from tests.harness.processes import free_port, http_status, stop, wait_until  # noqa: E402
 from tests.harness.redis import RedisProcess  # noqa: E402
 
 __all__ = ["HIGH", "OFF", "REPO_ROOT", "Gateway", "Process", "Services", "free_port", "running", "serve_argv"]
@@ -72,12 +71,8 @@ class Gateway(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 30) -> Gateway:
-        def healthy() -> bool:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                return response.status == 200
-
         try:
-            wait_until(healthy, timeout, self.name, self.popen, 0.1)
+            wait_until(lambda: http_status(f"{self.url}/healthz") == 200, timeout, self.name, self.popen, 0.1)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}: {self.log_path.read_text()[-2000:]}") from None
         return self

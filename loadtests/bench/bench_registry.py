@@ -39,8 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -54,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.harness.processes import ServiceError, free_port, stop, wait_until  # noqa: E402
+from tests.harness.processes import ServiceError, free_port, http_status, stop, wait_until  # noqa: E402
 
 MIB = 1 << 20
 REPO = "bench/app"
@@ -101,16 +99,9 @@ class Server:
                 preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         try:
-            wait_until(self._answers, 60, self.name, self.proc, 0.1)
+            wait_until(lambda: http_status(f"{self.url}/v2/") < 500, 60, self.name, self.proc, 0.1)
         except ServiceError as exc:
             raise RuntimeError(f"{exc}:\n{self.log_path.read_text()}") from None
-
-    def _answers(self) -> bool:
-        try:
-            urllib.request.urlopen(f"{self.url}/v2/", timeout=1).close()
-        except urllib.error.HTTPError as exc:
-            return exc.code < 500
-        return True
 
     def pids(self) -> list[int]:
         """The server and its descendants (in case it forks workers)."""

@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ sys.path.insert(0, str(REPO_ROOT / "loadtests"))
 from services import free_port, serve_argv  # noqa: E402
 
 from tests.harness.ceph import CephCluster  # noqa: E402
-from tests.harness.processes import ServiceError, stop, wait_until  # noqa: E402
+from tests.harness.processes import ServiceError, http_status, stop, wait_until  # noqa: E402
 
 MIB = 1 << 20
 MB = 1_000_000
@@ -134,12 +133,8 @@ class Gateway:
                 serve_argv(self.source), env=env, cwd=self.source, stdout=out, stderr=out
             )
 
-        def answers() -> bool:
-            with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):
-                return True
-
         try:
-            wait_until(answers, 60, "ocigate", self.process, 0.1)
+            wait_until(lambda: http_status(f"{self.url}/v2/") == 200, 60, "ocigate", self.process, 0.1)
         except ServiceError as exc:
             raise SystemExit(f"{exc}; log in {log}") from None
         return self

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB, StorageConfig
 from tests.harness.ceph import CephCluster
-from tests.harness.processes import ServiceError, free_port, kill, stop, wait_until
+from tests.harness.processes import ServiceError, free_port, http_status, kill, stop, wait_until
 
 # how each `blob_driver` backend encrypts: (fixture of its store, OCIGATE_S3_SSE)
 BACKENDS = {
@@ -138,18 +137,12 @@ class RadosGateway:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        url = self.service.endpoint_url
         try:
-            wait_until(self._answers, 90, f"radosgw {self.name} on port {self.port}", self.process, 0.2)
+            wait_until(lambda: http_status(url, 2) > 0, 90, f"radosgw {self.name}", self.process, 0.2)
         except ServiceError:
             self.stop()
             raise
-
-    def _answers(self) -> bool:
-        try:
-            requests.get(self.service.endpoint_url, timeout=2)
-        except requests.ConnectionError:
-            return False
-        return True
 
     def stop(self) -> None:
         stop(self.process, grace=30)
@@ -174,17 +167,12 @@ class MotoServer:
         )
         self.url = f"http://127.0.0.1:{self.port}"
         try:
-            wait_until(self._answers, 30, f"moto_server on port {self.port}", self.process, 0.1)
+            wait_until(
+                lambda: http_status(self.url) > 0, 30, f"moto_server on port {self.port}", self.process, 0.1
+            )
         except ServiceError:
             self.stop()
             raise
-
-    def _answers(self) -> bool:
-        try:
-            requests.get(self.url, timeout=1)
-        except requests.ConnectionError:
-            return False
-        return True
 
     def service(self) -> S3Service:
         return S3Service(self.url, "motoaccess", "motosecret")
