@@ -109,13 +109,14 @@ class RedisConfig(BaseModel):
 class Settings(BaseModel):
     model_config = SECTION
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    http: HttpConfig = Field(default_factory=HttpConfig)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    redis: RedisConfig = Field(default_factory=RedisConfig)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    limits: LimitConfig = Field(default_factory=LimitConfig)
-    proxies: ProxyConfig = Field(default_factory=ProxyConfig)
+    # sections are frozen, so one default instance can serve every tree
+    server: ServerConfig = ServerConfig()
+    http: HttpConfig = HttpConfig()
+    storage: StorageConfig = StorageConfig()
+    redis: RedisConfig = RedisConfig()
+    auth: AuthConfig = AuthConfig()
+    limits: LimitConfig = LimitConfig()
+    proxies: ProxyConfig = ProxyConfig()
 
 
 LEAVES = leaves_of(Settings)

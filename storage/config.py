@@ -136,8 +136,9 @@ class StorageConfig(BaseModel):
         le=1,
         description="fraction of the blob disk free below which it is short of space (filesystem store)",
     )
-    uploads: UploadConfig = Field(default_factory=UploadConfig)
-    s3: S3Config = Field(default_factory=S3Config)
+    # sections are frozen, so one default instance can serve every tree
+    uploads: UploadConfig = UploadConfig()
+    s3: S3Config = S3Config()
 
     @field_validator("metadata_url")
     @classmethod
