@@ -24,11 +24,12 @@ _RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not s
 
 
 def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
-    if not settings.redis_url:
+    workers = settings.server.workers
+    if settings.redis.url is None:
         log.warning(
             "%d workers without OCIGATE_REDIS_URL: each enforces 1/%d of the per-client limits",
-            settings.workers,
-            settings.workers,
+            workers,
+            workers,
         )
     stopping = False
     children: dict[int, float] = {}  # pid → start time
@@ -39,7 +40,7 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
         for pid in children:
             _signal(pid, signal.SIGTERM)
 
-    for _ in range(settings.workers):
+    for _ in range(workers):
         pid, started = _fork(run_worker), time.monotonic()
         children[pid] = started
     signal.signal(signal.SIGTERM, _stop)

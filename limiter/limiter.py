@@ -1,7 +1,8 @@
 """The limiter the gateway talks to: rates and connection slots, shared or per process.
 
 With Redis, counts are shared; without it, or while it is unreachable, each process counts on
-its own with its share of the limits (`LimitConfig.local_share`). A Redis failure never blocks
+its own with its share of the limits (`LimitConfig.local_share`: 1/share, `share` being the
+number of processes that count apart). A Redis failure never blocks
 traffic and never lifts the limits: the request or connection at hand is decided locally, the
 switch is logged once and shown in the metrics, and Redis is tried again every few seconds.
 """
@@ -45,17 +46,26 @@ class ConnectionLease:
 
 
 class Limiter:
-    def __init__(self, config: LimitConfig, metrics: LimiterMetrics | None = None) -> None:
+    def __init__(
+        self,
+        config: LimitConfig,
+        *,
+        redis_url: str | None = None,
+        share: int = 1,
+        metrics: LimiterMetrics | None = None,
+    ) -> None:
         self.config = config
+        self.redis_url = redis_url
+        self.share = share
         self.metrics = metrics or LimiterMetrics()
-        local = config.local_share()
+        local = config.local_share(share)
         self.local = MemoryBackend(
             RateLimit(local.rps, local.effective_burst) if local.rps > 0 else None, local.connections
         )
         self.shared: RedisBackend | None = None
-        if config.redis_url:
+        if redis_url:
             self.shared = RedisBackend(
-                config.redis_url,
+                redis_url,
                 RateLimit(config.rps, config.effective_burst) if config.rps > 0 else None,
                 config.connections,
                 config.lease_seconds,

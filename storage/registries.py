@@ -7,7 +7,7 @@ from functools import partial
 from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
-from .health import StoreHealth
+from .health import StoreHealth, render
 from .metadata import MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -32,8 +32,9 @@ class Registries:
         self._uploads = Uploads(metadata, blobs, upload_ttl, max_blob_size)
 
     @classmethod
-    async def open(cls, config: StorageConfig) -> Registries:
-        """The stores `config` names; the embedded default is SQLite and files in the data dir."""
+    async def open(cls, config: StorageConfig, redis_url: str | None = None) -> Registries:
+        """The stores `config` names; the embedded default is SQLite and files in the data dir.
+        With `redis_url`, the cache is shared with other replicas there."""
         metadata = await open_metadata(config)
         try:
             blobs = await open_blob_driver(config)
@@ -41,12 +42,12 @@ class Registries:
             await metadata.close()
             raise
         try:
-            cache = await _open_cache(config)
+            cache = await _open_cache(redis_url)
         except BaseException:
             await metadata.close()
             await blobs.close()
             raise
-        registries = cls(metadata, blobs, cache, config.upload_ttl, config.max_blob_size)
+        registries = cls(metadata, blobs, cache, config.uploads.ttl, config.max_blob_size)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -101,6 +102,10 @@ class Registries:
         stores = [self.metadata.health, self.blobs.health]
         return stores if self.cache.health is None else [*stores, self.cache.health]
 
+    def metrics_text(self) -> str:
+        """The stores' part of `/metrics`."""
+        return render(self.health)
+
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""
         checks = {
@@ -137,10 +142,10 @@ class Registries:
         await self.cache.close()
 
 
-async def _open_cache(config: StorageConfig) -> MetadataCache:
+async def _open_cache(redis_url: str | None) -> MetadataCache:
     """In-process memory, or Redis when replicas must see each other's tag moves and deletes."""
-    if config.redis_url is None:
+    if redis_url is None:
         return MetadataCache()
     from .cache_redis import open_redis_cache
 
-    return await open_redis_cache(config.redis_url)
+    return await open_redis_cache(redis_url)

@@ -31,7 +31,7 @@ async def open_metadata(config: StorageConfig) -> MetadataStore:
     """The store `config.metadata_url` names (SQLite in the data dir if unset), migrated."""
     from .sql import SqlMetadataStore
 
-    url = config.metadata_url
+    url = config.metadata_url.get_secret_value() if config.metadata_url else None
     if url is None or url.startswith("sqlite:"):
         from pathlib import Path
 
@@ -45,7 +45,7 @@ async def open_metadata(config: StorageConfig) -> MetadataStore:
 
         engine = await PostgresEngine.open(url)
     else:
-        raise ValueError("OCIGATE_METADATA_URL must be sqlite:///path or postgresql://…")
+        raise ValueError("the metadata URL must be sqlite:///path or postgresql://…")
     try:
         await engine.migrate()
     except BaseException:

@@ -16,9 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from ocigate.storage.metadata import MetadataStore
+from .metadata import MetadataStore
 
 log = logging.getLogger("ocigate.usage")
 
@@ -87,28 +85,15 @@ class UsageCounters:
             await asyncio.sleep(self._interval)
             await self.flush()
 
-    async def start(self, app: web.Application) -> None:
+    def start(self) -> None:
+        """Flush every `interval` seconds from now on (in the running loop)."""
         self._task = asyncio.create_task(self._run())
 
-    async def stop(self, app: web.Application) -> None:
+    async def stop(self) -> None:
+        """Stop flushing, after a last flush."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
             await self.flush()
-
-
-USAGE = web.AppKey("ocigate.usage", UsageCounters)
-
-
-def record_pull(request: web.Request, registry_id: str, repository: str) -> None:
-    counters = request.app.get(USAGE)
-    if counters is not None:
-        counters.pull(registry_id, repository)
-
-
-def record_push(request: web.Request, registry_id: str, repository: str) -> None:
-    counters = request.app.get(USAGE)
-    if counters is not None:
-        counters.push(registry_id, repository)
