@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ocigate.limiter import (
     GateConfig,
@@ -112,26 +113,32 @@ class GatedTCPSite(web.TCPSite):
         port: int,
         gate: GateConfig | None,
         handler: ProtocolFactory,
-        **kwargs: object,
+        *,
+        backlog: int = 128,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
     ) -> None:
-        super().__init__(runner, host, port, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            runner, host, port, backlog=backlog, reuse_address=reuse_address, reuse_port=reuse_port
+        )
         self._gate = gate
         self._handler = handler
-        self._options = kwargs
+        self._reuse = reuse_address, reuse_port
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner, as TCPSite does
         factory = self._handler if self._gate is None else self._gate.factory(self._handler)
-        self._server = await asyncio.get_running_loop().create_server(
+        server = await asyncio.get_running_loop().create_server(
             factory,
             self._host,
             self._port,
             backlog=self._backlog,
-            reuse_address=self._options.get("reuse_address"),  # type: ignore[arg-type]
-            reuse_port=self._options.get("reuse_port"),  # type: ignore[arg-type]
+            reuse_address=self._reuse[0],
+            reuse_port=self._reuse[1],
         )
-        if self._server.sockets:
-            self._bound_port = self._server.sockets[0].getsockname()[1]
+        self._server = server
+        if server.sockets:
+            self._bound_port = server.sockets[0].getsockname()[1]
 
 
 def listening_site(
@@ -140,12 +147,24 @@ def listening_site(
     host: str,
     port: int,
     handler: ProtocolFactory,
-    **kwargs: object,
+    *,
+    backlog: int = 128,
+    reuse_address: bool | None = None,
+    reuse_port: bool | None = None,
 ) -> web.TCPSite:
-    return GatedTCPSite(runner, host, port, gate_for(app), handler, **kwargs)
+    return GatedTCPSite(
+        runner,
+        host,
+        port,
+        gate_for(app),
+        handler,
+        backlog=backlog,
+        reuse_address=reuse_address,
+        reuse_port=reuse_port,
+    )
 
 
-def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> web.Middleware:
+def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> Middleware:
     exempt = config.exempt_paths
 
     @web.middleware

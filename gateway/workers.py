@@ -40,8 +40,7 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
             _signal(pid, signal.SIGTERM)
 
     for _ in range(settings.workers):
-        pid, started = _fork(run_worker), time.monotonic()
-        children[pid] = started
+        children[_fork(run_worker)] = time.monotonic()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     while children:

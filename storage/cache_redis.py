@@ -157,7 +157,11 @@ class RedisCacheBackend:
             self._failed(exc)
             return None
         self._generation = int(generation or 0)
-        if raw is None or len(raw) < _STAMP.size or _STAMP.unpack_from(raw)[0] != self._generation:
+        if (
+            not isinstance(raw, bytes)
+            or len(raw) < _STAMP.size
+            or _STAMP.unpack_from(raw)[0] != self._generation
+        ):
             return None
         return self._serializer.loads(raw[_STAMP.size :])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from .blobs import BlobDriver, open_blob_driver
@@ -71,15 +72,13 @@ class Registries:
     async def resolve(self, name: str) -> Registry | None:
         """The registry called `name`, cached briefly so new registries appear within a second."""
         cached = await self.cache.get_registry(name)
+        if isinstance(cached, RegistryRecord):
+            return self.bind(cached)
         if cached == ABSENT:
             return None
-        record = cached
-        if record is None:
-            record = await self.metadata.get_registry(name)
-            await self.cache.set_registry(name, record)
-            if record is None:
-                return None
-        return self.bind(record)  # type: ignore[arg-type]
+        record = await self.metadata.get_registry(name)
+        await self.cache.set_registry(name, record)
+        return None if record is None else self.bind(record)
 
     def bind(self, record: RegistryRecord) -> Registry:
         return Registry(record, self.metadata, self.blobs, self.cache, self._flights, self._uploads)
@@ -103,7 +102,7 @@ class Registries:
 
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""
-        checks = {
+        checks: dict[str, Callable[[], Awaitable[object]]] = {
             "metadata": partial(self.metadata.get_registry, DEFAULT_REGISTRY),
             "blobs": self.blobs.check,
         }

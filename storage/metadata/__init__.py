@@ -29,7 +29,10 @@ __all__ = [
 
 async def open_metadata(config: StorageConfig) -> MetadataStore:
     """The store `config.metadata_url` names (SQLite in the data dir if unset), migrated."""
+    from .engine import SqlEngine
     from .sql import SqlMetadataStore
+
+    engine: SqlEngine
 
     url = config.metadata_url
     if url is None or url.startswith("sqlite:"):

@@ -122,7 +122,7 @@ class SqlMetadataStore(MetadataStore):
             "SELECT id FROM repositories WHERE registry_id = ? AND name = ?", registry_id, name
         )
         assert row is not None
-        return row[0]
+        return int(row[0])
 
     # blobs ---------------------------------------------------------------------------------
 
@@ -520,5 +520,5 @@ def _upload(row: Row) -> UploadRecord:
     return UploadRecord(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]), row[6], row[7])
 
 
-def _opt_bytes(value: object) -> bytes | None:
-    return bytes(value) if value is not None else None  # type: ignore[arg-type]
+def _opt_bytes(value: bytes | memoryview | None) -> bytes | None:
+    return bytes(value) if value is not None else None
