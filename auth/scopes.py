@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ocigate.storage.metadata.base import NameFilter
+from ocigate.storage.metadata import NameFilter
 from ocigate.storage.names import is_valid_repository_name
 
 REPOSITORY: Final = "repository"

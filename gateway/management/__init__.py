@@ -27,7 +27,7 @@ def install_management(
     app: web.Application, settings: Settings, registries: Registries, authenticator: Authenticator | None
 ) -> None:
     """Add `/api/…` and the repository usage counters to an application being built."""
-    usage = UsageCounters(registries.metadata)
+    usage = UsageCounters(registries.metadata.views)
     services = Services(settings, registries, credential_store(registries), authenticator, usage)
     api = ManagementApi(services)
     app.router.add_route("*", "/api", api)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ocigate.storage.metadata import MetadataStore
+from ocigate.storage.metadata.contracts import UsageRecorder
 
 log = logging.getLogger("ocigate.usage")
 
@@ -38,8 +38,8 @@ class _Counts:
 
 
 class UsageCounters:
-    def __init__(self, metadata: MetadataStore, interval: float = 1.0) -> None:
-        self._metadata = metadata
+    def __init__(self, recorder: UsageRecorder, interval: float = 1.0) -> None:
+        self._recorder = recorder
         self._interval = interval
         self._pending: dict[tuple[str, str], _Counts] = {}
         self._lock = asyncio.Lock()
@@ -67,7 +67,7 @@ class UsageCounters:
             pending, self._pending = self._pending, {}
             for index, ((registry_id, repository), counts) in enumerate(pending.items()):
                 try:
-                    await self._metadata.add_repository_usage(
+                    await self._recorder.add_repository_usage(
                         registry_id,
                         repository,
                         counts.pulls,

@@ -11,9 +11,9 @@ import pytest
 
 from ocigate.storage.blobs import BlobDriver
 from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
+from ocigate.storage.metadata import MetadataStore
 from ocigate.storage.metadata.engine import SqlEngine
 from ocigate.storage.metadata.postgres import PostgresEngine
-from ocigate.storage.metadata.sql import SqlMetadataStore
 from ocigate.storage.metadata.sqlite import SqliteEngine
 from tests.services.ceph import BACKENDS as S3_BACKENDS
 from tests.services.ceph import open_backend as open_s3_backend
@@ -31,13 +31,13 @@ async def blob_driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
+async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetadataStore]:
     engine: SqlEngine
     if request.param == "postgres":  # a fresh database per test (tests/services/postgres.py)
         engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
     else:
         engine = await SqliteEngine.open(tmp_path / "metadata.db")
     await engine.migrate()
-    store = SqlMetadataStore(engine)
+    store = MetadataStore.over(engine)
     yield store
     await store.close()
