@@ -89,7 +89,9 @@ def test_behind_a_proxy_protocol_balancer_it_sends_the_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(servers.requests, "get", _get_as_a_balancer_would)
-    gateway = Gateway(tmp_path / "data", env={"OCIGATE_PROXY_PROTOCOL": "on"}).start()
+    # the balancer (and the health check posing as one) connects from loopback
+    env = {"OCIGATE_PROXY_PROTOCOL": "on", "OCIGATE_TRUSTED_PROXIES": "127.0.0.0/8"}
+    gateway = Gateway(tmp_path / "data", env=env).start()
     try:
         listen = f"0.0.0.0:{gateway.port}"
         result = healthcheck(listen, OCIGATE_PROXY_PROTOCOL="on")
