@@ -1,32 +1,12 @@
-"""The SQL behind the management API, on every metadata engine (SQLite and PostgreSQL)."""
+"""The SQL behind the management API, on every metadata engine (SQLite and PostgreSQL: the
+`metadata` fixture of tests/storage/metadata_stores.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from ocigate.auth.store import CredentialStore
 from ocigate.storage.metadata import BlobRecord, ManifestRecord, MetadataStore
-from ocigate.storage.metadata.engine import SqlEngine
-from ocigate.storage.metadata.postgres import PostgresEngine
-from ocigate.storage.metadata.sqlite import SqliteEngine
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    engine: SqlEngine
-    if request.param == "postgres":
-        engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
-    else:
-        engine = await SqliteEngine.open(tmp_path / "metadata.db")
-    await engine.migrate()
-    store = MetadataStore.over(engine)
-    yield store
-    await store.close()
 
 
 def _digest(n: int) -> str:

@@ -1,5 +1,5 @@
-"""Backends for the shared driver suites. Each new driver adds itself to a params list here,
-so the same tests run against every backend."""
+"""Backends for the shared driver suites. Each new driver adds itself to a params list here
+(metadata engines: metadata_stores.py), so the same tests run against every backend."""
 
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ import pytest
 from ocigate.storage.blobs import BlobDriver
 from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
 from ocigate.storage.blobs.s3 import S3BlobDriver
-from ocigate.storage.metadata import MetadataStore
-from ocigate.storage.metadata.engine import SqlEngine
-from ocigate.storage.metadata.postgres import PostgresEngine
-from ocigate.storage.metadata.sqlite import SqliteEngine
 from tests.services.ceph import BACKENDS as S3_BACKENDS
 from tests.services.ceph import S3Service
 from tests.services.ceph import open_backend as open_s3_backend
+from tests.storage.metadata_stores import metadata as metadata
 
 
 @pytest.fixture(params=["filesystem", *S3_BACKENDS])
@@ -71,16 +68,3 @@ async def stored(driver: BlobDriver) -> list[str]:
     async for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=driver._bucket):
         found += [f"{item['Key']} (multipart upload)" for item in page.get("Uploads", ())]
     return sorted(found)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    engine: SqlEngine
-    if request.param == "postgres":  # a fresh database per test (tests/services/postgres.py)
-        engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
-    else:
-        engine = await SqliteEngine.open(tmp_path / "metadata.db")
-    await engine.migrate()
-    store = MetadataStore.over(engine)
-    yield store
-    await store.close()
