@@ -12,7 +12,6 @@ from ocigate.auth.passwords import PasswordChecker, default_threads
 from ocigate.auth.service import Authenticator
 from ocigate.auth.store import CredentialStore
 from ocigate.auth.throttle import LoginThrottle
-from ocigate.storage.metadata.sql import SqlMetadataStore
 from ocigate.storage.registries import Registries
 
 from .settings import Settings
@@ -21,10 +20,7 @@ log = logging.getLogger("ocigate.auth")
 
 
 def credential_store(registries: Registries) -> CredentialStore:
-    metadata = registries.metadata
-    if not isinstance(metadata, SqlMetadataStore):
-        raise TypeError("credentials live in the SQL metadata store")
-    return CredentialStore(metadata.engine)
+    return CredentialStore(registries.metadata.engine)  # the same database
 
 
 def keys_dir(settings: Settings) -> Path:

@@ -72,7 +72,7 @@ async def _registry_delete(
 async def _registry_list(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
-    for record in await registries.metadata.list_registries():
+    for record in await registries.metadata.registries.list_registries():
         print(f"{record.name}\t{record.id}")
 
 
@@ -133,7 +133,7 @@ async def _user_delete(
 
 
 async def _registry(registries: Registries, name: str) -> RegistryRecord:
-    record = await registries.metadata.get_registry(name)
+    record = await registries.metadata.registries.get_registry(name)
     if record is None:
         raise CommandError(f"no registry {name!r}")
     return record

@@ -121,7 +121,7 @@ def build_app(
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
     install_health(app, registries)
-    usage = UsageCounters(registries.metadata)
+    usage = UsageCounters(registries.metadata.views)
     install_usage(app, usage)
     install_management(app, settings, registries, authenticator, usage)
     install_limits(app, settings)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ocigate.limiter import GateConfig, LimitConfig, Limiter, RateDecision, TrustedProxies
 from ocigate.limiter.gate import ConnectionGate
@@ -60,7 +61,7 @@ def install_limits(app: web.Application, settings: Settings) -> None:
     app.on_cleanup.append(_stop)
 
 
-def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> web.Middleware:
+def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> Middleware:
     exempt = EXEMPT_PATHS
 
     @web.middleware

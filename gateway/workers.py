@@ -41,8 +41,7 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
             _signal(pid, signal.SIGTERM)
 
     for _ in range(workers):
-        pid, started = _fork(run_worker), time.monotonic()
-        children[pid] = started
+        children[_fork(run_worker)] = time.monotonic()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     while children:
@@ -50,8 +49,8 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        started = children.pop(pid, None)
-        if started is None or stopping:
+        started = children.pop(pid, 0.0)
+        if not started or stopping:
             continue
         log.error("worker %d exited (status %d): starting another", pid, os.waitstatus_to_exitcode(status))
         if time.monotonic() - started < _RESTART_BACKOFF:

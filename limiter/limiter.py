@@ -35,12 +35,12 @@ class ConnectionLease:
     __slots__ = ("_limiter", "key", "member")
 
     def __init__(self, limiter: Limiter, key: str, member: str | None) -> None:
-        self._limiter = limiter
+        self._limiter: Limiter | None = limiter
         self.key = key
         self.member = member  # None: held in process memory
 
     def release(self) -> None:
-        limiter, self._limiter = self._limiter, None  # type: ignore[assignment]
+        limiter, self._limiter = self._limiter, None
         if limiter is not None:
             limiter._release(self)
 
@@ -139,9 +139,10 @@ class Limiter:
         if shared is None or (self._degraded and not self.shared_now):
             decision = self.local.hit(key)
         else:
-            decision = shared.hit_on_credit(key)
-            if decision is None:
+            credited = shared.hit_on_credit(key)
+            if credited is None:
                 return None
+            decision = credited
         if decision.allowed:
             self.metrics.requests_admitted += 1
         else:
@@ -164,7 +165,8 @@ class Limiter:
     def acquire_local(self, key: str) -> ConnectionLease | None:
         """A slot from process memory, decided at once (no Redis, or Redis unreachable)."""
         if not self.local.acquire(key):
-            return self._refused()
+            self._refused()
+            return None
         return self._admitted(ConnectionLease(self, key, None))
 
     async def acquire(self, key: str) -> ConnectionLease | None:
@@ -181,7 +183,8 @@ class Limiter:
         if not self.metrics.redis_up:
             self._redis_answered()
         if not admitted:
-            return self._refused()
+            self._refused()
+            return None
         self._leases.setdefault(key, set()).add(member)
         return self._admitted(ConnectionLease(self, key, member))
 
@@ -192,7 +195,6 @@ class Limiter:
 
     def _refused(self) -> None:
         self.metrics.connections_refused += 1
-        return None
 
     def _release(self, lease: ConnectionLease) -> None:
         self.metrics.connections_open -= 1

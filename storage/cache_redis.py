@@ -157,7 +157,11 @@ class RedisCacheBackend:
             self._failed(exc)
             return None
         self._generation = int(generation or 0)
-        if raw is None or len(raw) < _STAMP.size or _STAMP.unpack_from(raw)[0] != self._generation:
+        if (
+            not isinstance(raw, bytes)
+            or len(raw) < _STAMP.size
+            or _STAMP.unpack_from(raw)[0] != self._generation
+        ):
             return None
         return self._serializer.loads(raw[_STAMP.size :])
 
@@ -241,7 +245,7 @@ def redis_client(url: str) -> aioredis.Redis:
         raise ValueError(f"the Redis URL {exc}") from None
     db = parts.path.strip("/") or "0"
     return aioredis.Redis(
-        host=parts.hostname,
+        host=parts.hostname or "",  # check_redis_url refused a URL without one
         port=parts.port or 6379,
         db=int(db),
         username=unquote(parts.username) if parts.username else None,

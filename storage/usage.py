@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from .metadata import MetadataStore
+from .metadata.contracts import UsageRecorder
 
 log = logging.getLogger("ocigate.usage")
 
@@ -36,8 +36,8 @@ class _Counts:
 
 
 class UsageCounters:
-    def __init__(self, metadata: MetadataStore, interval: float = 1.0) -> None:
-        self._metadata = metadata
+    def __init__(self, recorder: UsageRecorder, interval: float = 1.0) -> None:
+        self._recorder = recorder
         self._interval = interval
         self._pending: dict[tuple[str, str], _Counts] = {}
         self._lock = asyncio.Lock()
@@ -65,7 +65,7 @@ class UsageCounters:
             pending, self._pending = self._pending, {}
             for index, ((registry_id, repository), counts) in enumerate(pending.items()):
                 try:
-                    await self._metadata.add_repository_usage(
+                    await self._recorder.add_repository_usage(
                         registry_id,
                         repository,
                         counts.pulls,

@@ -51,7 +51,7 @@ class Call:
 
         # SECURITY: another account's registry is a 404 exactly like a missing one, so that
         # tenants cannot even learn which ids exist."""
-        record = await services.registries.metadata.get_registry_by_id(self.params["id"])
+        record = await services.registries.metadata.registries.get_registry_by_id(self.params["id"])
         if record is None or record.account_id != self.caller.account_id:
             raise not_found("registry")
         return record

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .base import BlobDriver, ByteChunks, ReadChunks, SocketStretch
+from .base import BlobDriver, ByteChunks, Piece, ReadChunks, SocketStretch
 
 if TYPE_CHECKING:
     from ..config import StorageConfig
 
-__all__ = ["BlobDriver", "ByteChunks", "ReadChunks", "SocketStretch", "open_blob_driver"]
+__all__ = ["BlobDriver", "ByteChunks", "Piece", "ReadChunks", "SocketStretch", "open_blob_driver"]
 
 
 async def open_blob_driver(config: StorageConfig) -> BlobDriver:

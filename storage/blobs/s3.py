@@ -44,7 +44,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from ..config import MIB, MIN_PART
 from ..errors import BlobUploadInvalid, StorageUnavailable
 from ..health import StoreHealth
-from .base import BlobDriver, ByteChunks, DriverState, ReadChunks, SocketStretch
+from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class S3BlobDriver(BlobDriver):
 
     # --- blobs -----------------------------------------------------------------------------
 
-    async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
+    async def read(self, location: str, start: int, end: int) -> ReadChunks:
         if start >= end:
             await self._head(location)  # FileNotFoundError if it is not there
             return
@@ -243,7 +243,7 @@ class S3BlobDriver(BlobDriver):
 
     def _body(
         self, raw: aiohttp.ClientResponse, length: int, location: str
-    ) -> AsyncGenerator[bytes | SocketStretch, None]:
+    ) -> AsyncGenerator[Piece | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
             guard = partial(self._guard, location, answered=True)
             return take_over(raw, length, READ_BUFFER, self._timeout, guard)
@@ -494,7 +494,11 @@ class S3BlobDriver(BlobDriver):
                     f"the S3 store ignored server-side encryption {self._sse.mode!r}: "
                     "blobs would be stored unencrypted"
                 )
-            if b"".join([chunk async for chunk in self.read(key, 0, len(payload))]) != payload:
+            returned = bytearray()
+            async for chunk in self.read(key, 0, len(payload)):
+                assert not isinstance(chunk, SocketStretch)  # the probe is far below TAKE_OVER_MIN
+                returned += chunk
+            if returned != payload:
                 raise S3StoreError("the S3 store returned other bytes than it was given")
             if self._sse.mode == "sse-c" and await self._readable_without_key(key):
                 raise S3StoreError("the S3 store serves SSE-C objects without their key")

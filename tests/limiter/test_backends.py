@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from ocigate.limiter import LimitConfig, Limiter
 from tests.limiter.lifecycle import running
 
@@ -56,8 +58,10 @@ async def test_connection_slots_are_limited_and_given_back(backend_url: str | No
         assert await limiter.acquire("198.51.100.4") is None
         assert await limiter.acquire("198.51.100.5") is not None
         assert limiter.metrics.connections_refused == 1
-        leases[0].release()  # type: ignore[union-attr]
-        leases[0].release()  # type: ignore[union-attr]  # idempotent
+        first = leases[0]
+        assert first is not None
+        first.release()
+        first.release()  # idempotent
         await asyncio.sleep(0.05)  # a Redis release is sent in the background
         assert await limiter.acquire("198.51.100.4") is not None
         assert await limiter.acquire("198.51.100.4") is None
@@ -79,19 +83,21 @@ async def test_without_redis_each_of_n_workers_enforces_its_share() -> None:
     assert (limiter.local.rate.rps, limiter.local.rate.burst) == (30, 30)
 
 
-async def test_far_from_the_limit_requests_pass_on_credit_and_are_charged(redis_url: str) -> None:
+async def test_far_from_the_limit_requests_pass_on_credit_and_are_charged(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     limiter = Limiter(LimitConfig(rps=1000, burst=10000), redis_url=redis_url)
     await limiter.start()
     assert limiter.shared is not None
     calls = 0
     script = limiter.shared._gcra
 
-    async def counted(*args: object, **kwargs: object) -> object:
+    async def counted(keys: list[str], args: list[str | int]) -> object:
         nonlocal calls
         calls += 1
-        return await script(*args, **kwargs)  # type: ignore[arg-type]
+        return await script(keys=keys, args=args)
 
-    limiter.shared._gcra = counted  # type: ignore[assignment]
+    monkeypatch.setattr(limiter.shared, "_gcra", counted)
     try:
         started = time.monotonic()
         decisions = [await limiter.hit("c") for _ in range(2000)]
