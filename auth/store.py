@@ -76,6 +76,38 @@ class AuditEntry:
     detail: object
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which entries of an account's trail to read: by actor, by action (`token.create`, or
+    `token.` for every action on tokens), and from `since` to before `until` (ms)."""
+
+    actor: str | None = None
+    action: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+def _audit_where(account_id: str, only: AuditFilter | None) -> tuple[str, list[object]]:
+    where, args = "account_id = ?", [account_id]
+    if only is not None:
+        if only.actor is not None:
+            where += " AND actor = ?"
+            args.append(only.actor)
+        if only.action is not None and only.action.endswith("."):
+            where += " AND substr(action, 1, ?) = ?"
+            args += (len(only.action), only.action)
+        elif only.action is not None:
+            where += " AND action = ?"
+            args.append(only.action)
+        if only.since is not None:
+            where += " AND at >= ?"
+            args.append(only.since)
+        if only.until is not None:
+            where += " AND at < ?"
+            args.append(only.until)
+    return where, args
+
+
 _AUDIT_COLUMNS = "id, at, actor, action, target, address, detail"
 _USER_COLUMNS = "id, account_id, username, password_hash, created_at, status, generation"
 _TOKEN_COLUMNS = (
@@ -298,22 +330,30 @@ class CredentialStore:
         )
 
     async def account_audit(
-        self, account_id: str, *, before_id: int | None = None, entry_id: int | None = None, limit: int = 100
+        self,
+        account_id: str,
+        *,
+        before_id: int | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+        only: AuditFilter | None = None,
     ) -> list[AuditEntry]:
         """An account's trail, newest first (the management API's `GET /api/audit`)."""
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE account_id = ?"
-        args: list[object] = [account_id]
+        where, args = _audit_where(account_id, only)
         if before_id is not None:
-            sql += " AND id < ?"
+            where += " AND id < ?"
             args.append(before_id)
         if entry_id is not None:
-            sql += " AND id = ?"
+            where += " AND id = ?"
             args.append(entry_id)
-        rows = await self._engine.fetchall(sql + " ORDER BY id DESC LIMIT ?", *args, limit)
+        rows = await self._engine.fetchall(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {where} ORDER BY id DESC LIMIT ?", *args, limit
+        )
         return [_audit_entry(row) for row in rows]
 
-    async def count_account_audit(self, account_id: str) -> int:
-        row = await self._engine.fetchone("SELECT COUNT(*) FROM audit_log WHERE account_id = ?", account_id)
+    async def count_account_audit(self, account_id: str, only: AuditFilter | None = None) -> int:
+        where, args = _audit_where(account_id, only)
+        row = await self._engine.fetchone(f"SELECT COUNT(*) FROM audit_log WHERE {where}", *args)
         return int(row[0]) if row else 0
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, object]]:

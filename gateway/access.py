@@ -12,6 +12,7 @@ from ocigate.auth.passwords import PasswordChecker, default_threads
 from ocigate.auth.service import Authenticator
 from ocigate.auth.store import CredentialStore
 from ocigate.auth.throttle import LoginThrottle
+from ocigate.storage.metadata.engine import SqlEngine
 from ocigate.storage.metadata.sql import SqlMetadataStore
 from ocigate.storage.registries import Registries
 
@@ -20,11 +21,16 @@ from .settings import Settings
 log = logging.getLogger("ocigate.auth")
 
 
-def credential_store(registries: Registries) -> CredentialStore:
+def sql_engine(registries: Registries) -> SqlEngine:
+    """The engine of the metadata store, where credentials and console sessions live too."""
     metadata = registries.metadata
     if not isinstance(metadata, SqlMetadataStore):
         raise TypeError("credentials live in the SQL metadata store")
-    return CredentialStore(metadata.engine)
+    return metadata.engine
+
+
+def credential_store(registries: Registries) -> CredentialStore:
+    return CredentialStore(sql_engine(registries))
 
 
 def keys_dir(settings: Settings) -> Path:

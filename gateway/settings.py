@@ -49,6 +49,7 @@ class Settings:
     keys_dir: Path | None = None
     token_ttl: int = 300
     one_time_window: int = 3600
+    session_ttl: int = 28800
     login_failures: int = 10
     login_window: float = 300.0
     password_threads: int = 0
@@ -81,6 +82,7 @@ HELP = {
     "keys_dir": "directory of the ES256 token signing keys, shared by replicas (default <data-dir>/keys)",
     "token_ttl": "lifetime of bearer tokens, seconds",
     "one_time_window": "seconds a one-time token stays usable after its first use (until its first tag)",
+    "session_ttl": "seconds a web console sign-in lasts (then sign in again); sign-out ends it sooner",
     "login_failures": "failed logins per window for a username from an address (5x for all usernames); "
     "more get 429 unchecked (0: off)",
     "login_window": "seconds over which failed logins are counted (then one more per window / failures)",

@@ -12,9 +12,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocigate.auth.service import Authenticator
+from ocigate.auth.sessions import SessionStore
 from ocigate.storage.registries import Registries
 
-from ..access import credential_store
+from ..access import credential_store, sql_engine
 from ..settings import Settings
 from .api import ManagementApi
 from .context import Services
@@ -28,7 +29,8 @@ def install_management(
 ) -> None:
     """Add `/api/…` and the repository usage counters to an application being built."""
     usage = UsageCounters(registries.metadata)
-    services = Services(settings, registries, credential_store(registries), authenticator, usage)
+    sessions = SessionStore(sql_engine(registries))
+    services = Services(settings, registries, credential_store(registries), authenticator, usage, sessions)
     api = ManagementApi(services)
     app.router.add_route("*", "/api", api)
     # [\s\S], not `.`: a percent-encoded newline in a path must still reach the dispatcher

@@ -29,12 +29,14 @@ from .registry_models import (
 
 async def render(services: Services, record: RegistryRecord) -> Registry:
     settings = RegistrySettings.stored(record.properties)
-    used = await services.registries.metadata.registry_storage_bytes(record.id)
+    metadata = services.registries.metadata
+    used = await metadata.registry_storage_bytes(record.id)
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
         hostname=services.hostname(record.name),
         storage_usage=StorageUsage(bytes=used),
+        repository_count=await metadata.count_repositories_with_content(record.id),
     )
     return Registry(
         id=record.id,

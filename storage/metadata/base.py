@@ -76,6 +76,7 @@ class RepositoryUsage:
     push_count: int
     last_pull_at: int | None
     last_push_at: int | None
+    size: int = 0  # bytes of its linked blobs and its manifests
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class ArtifactRecord:
     artifact_type: str | None
     created_at: int
     tags: tuple[str, ...]
+    pushed_at: int | None = None  # the latest of its creation and its tags' last pushes
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +229,14 @@ class MetadataStore(ABC):
         """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
 
     @abstractmethod
-    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
-        """Repositories with content (a manifest or a blob link), by name after `after`."""
+    async def list_repository_usage(
+        self, registry_id: str, after: str, limit: int, prefix: str = ""
+    ) -> list[RepositoryUsage]:
+        """Repositories with content (a manifest or a blob link) whose name starts with
+        `prefix`, by name after `after`."""
 
     @abstractmethod
-    async def count_repositories_with_content(self, registry_id: str) -> int: ...
+    async def count_repositories_with_content(self, registry_id: str, prefix: str = "") -> int: ...
     @abstractmethod
     async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None: ...
     @abstractmethod
@@ -251,6 +256,12 @@ class MetadataStore(ABC):
     async def count_artifacts(self, repository_id: int) -> int: ...
     @abstractmethod
     async def get_artifact(self, repository_id: int, digest: str) -> ArtifactRecord | None: ...
+
+    @abstractmethod
+    async def referrers_by_subject(
+        self, repository_id: int, subjects: list[str]
+    ) -> dict[str, list[ReferrerRecord]]:
+        """The manifests whose subject is one of `subjects` (signatures, SBOMs), by subject."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -382,19 +382,25 @@ class SqlMetadataStore(MetadataStore):
         )
         return int(row[0]) if row else 0
 
-    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
+    async def list_repository_usage(
+        self, registry_id: str, after: str, limit: int, prefix: str = ""
+    ) -> list[RepositoryUsage]:
         rows = await self.engine.fetchall(
-            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name > ? AND {_HAS_CONTENT} "
+            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name > ? AND {_NAME_PREFIX} AND {_HAS_CONTENT} "
             "ORDER BY r.name LIMIT ?",
             registry_id,
             after,
+            *_prefix_range(prefix),
             limit,
         )
         return [_usage(row) for row in rows]
 
-    async def count_repositories_with_content(self, registry_id: str) -> int:
+    async def count_repositories_with_content(self, registry_id: str, prefix: str = "") -> int:
         row = await self.engine.fetchone(
-            f"SELECT COUNT(*) FROM repositories r WHERE r.registry_id = ? AND {_HAS_CONTENT}", registry_id
+            f"SELECT COUNT(*) FROM repositories r "
+            f"WHERE r.registry_id = ? AND {_NAME_PREFIX} AND {_HAS_CONTENT}",
+            registry_id,
+            *_prefix_range(prefix),
         )
         return int(row[0]) if row else 0
 
@@ -475,15 +481,17 @@ class SqlMetadataStore(MetadataStore):
 
     async def _with_tags(self, repository_id: int, rows: list[Row]) -> list[ArtifactRecord]:
         tags: dict[str, list[str]] = {str(row[0]): [] for row in rows}
+        pushed: dict[str, int] = {str(row[0]): int(row[4]) for row in rows}
         if tags:
             marks = ", ".join("?" for _ in tags)
-            for digest, tag in await self.engine.fetchall(
-                f"SELECT digest, name FROM tags WHERE repository_id = ? AND digest IN ({marks}) "
+            for digest, tag, updated_at in await self.engine.fetchall(
+                f"SELECT digest, name, updated_at FROM tags WHERE repository_id = ? AND digest IN ({marks}) "
                 "ORDER BY name",
                 repository_id,
                 *tags,
             ):
                 tags[digest].append(tag)
+                pushed[digest] = max(pushed[digest], int(updated_at))
         return [
             ArtifactRecord(
                 str(row[0]),
@@ -492,9 +500,28 @@ class SqlMetadataStore(MetadataStore):
                 row[3],
                 int(row[4]),
                 tuple(tags[str(row[0])]),
+                pushed[str(row[0])],
             )
             for row in rows
         ]
+
+    async def referrers_by_subject(
+        self, repository_id: int, subjects: list[str]
+    ) -> dict[str, list[ReferrerRecord]]:
+        found: dict[str, list[ReferrerRecord]] = {subject: [] for subject in subjects}
+        if found:
+            marks = ", ".join("?" for _ in found)
+            for subject, *referrer in await self.engine.fetchall(
+                "SELECT subject, digest, media_type, LENGTH(content), artifact_type, annotations "
+                f"FROM manifests WHERE repository_id = ? AND subject IN ({marks}) ORDER BY digest",
+                repository_id,
+                *found,
+            ):
+                digest, media_type, size, artifact_type, annotations = referrer
+                found[subject].append(
+                    ReferrerRecord(digest, media_type, int(size), artifact_type, _opt_bytes(annotations))
+                )
+        return found
 
     async def close(self) -> None:
         await self.engine.close()
@@ -506,14 +533,29 @@ _HAS_CONTENT = (
 )
 _USAGE_SELECT = (
     "SELECT r.name, r.created_at, (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), "
-    "r.pull_count, r.push_count, r.last_pull_at, r.last_push_at FROM repositories r"
+    "r.pull_count, r.push_count, r.last_pull_at, r.last_push_at, "
+    "(SELECT COALESCE(SUM(b.size), 0) FROM blob_links l JOIN blobs b ON b.digest = l.digest "
+    "WHERE l.repository_id = r.id) "
+    "+ (SELECT COALESCE(SUM(LENGTH(m.content)), 0) FROM manifests m WHERE m.repository_id = r.id) "
+    "FROM repositories r"
 )
+# names from `prefix` (inclusive) to `prefix` + DEL (exclusive): exactly those starting with it,
+# since repository names are ASCII below DEL; a range, so that the (registry_id, name) index serves
+_NAME_PREFIX = "r.name >= ? AND r.name < ?"
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    return prefix, prefix + "\x7f"
+
+
 _ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_at FROM manifests"
 
 
 def _usage(row: Row) -> RepositoryUsage:
     # COUNT(*) is a bigint on PostgreSQL: int() keeps the record plain
-    return RepositoryUsage(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
+    return RepositoryUsage(
+        str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6], int(row[7])
+    )
 
 
 def _upload(row: Row) -> UploadRecord:
