@@ -14,6 +14,7 @@ from ocigate.storage.registry import Registry
 
 from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
+from .console import install_console
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
@@ -118,6 +119,7 @@ def build_app(
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
     install_health(app, registries)
     install_management(app, settings, registries, authenticator)
+    install_console(app)
     install_limits(app, settings)
     install_upkeep(
         app,
