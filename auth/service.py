@@ -33,6 +33,7 @@ from .store import CredentialStore, TokenRecord, UserRecord, now_ms
 from .throttle import LoginThrottle
 
 _Record = TypeVar("_Record")
+TOUCH_SECONDS = 60.0  # a token's last use is written at most this often per process
 TOKEN_PREFIX = "ogt_"
 _TOKEN_PASSWORD = re.compile(r"ogt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
 
@@ -93,6 +94,7 @@ class Authenticator:
         self._user_states: dict[str, tuple[float, UserRecord | None]] = {}
         self._bearer_cache: dict[tuple[str, str], Claims] = {}
         self._changes = 0  # changes seen by this process: a state read across one is not kept
+        self._touched: dict[str, float] = {}  # token id → when this process last wrote its use
 
     async def from_password(
         self, username: str, password: str, registry: RegistryRef | None, client: str = ""
@@ -124,8 +126,10 @@ class Authenticator:
             self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
         if not (principal.may_use(registry) if registry is not None else principal.kind == "user"):
             return None
-        if principal.token_id is not None and not await self._token_alive(principal.token_id, first_use=True):
-            return None
+        if principal.token_id is not None:
+            if not await self._token_alive(principal.token_id, first_use=True):
+                return None
+            await self._touch(principal.token_id)
         return principal
 
     async def from_claims(self, claims: Claims) -> Principal | None:
@@ -134,6 +138,7 @@ class Authenticator:
             record = await self._token_state(claims.token_id)
             if record is None or not record.is_alive(now_ms(), self._one_time_window_ms):
                 return None
+            await self._touch(record.id)
             return _token_principal(record, claims.account_id)
         if claims.kind == "user" and claims.user_id is not None:  # none: minted before revocation
             user = await self._user_state(claims.user_id)
@@ -216,6 +221,18 @@ class Authenticator:
             await self.store.mark_first_use(token_id, now)
             self._token_states.pop(token_id, None)
         return True
+
+    async def _touch(self, token_id: str) -> None:
+        """Record that the token was used (the console's "last use"): one write a minute at
+        most per token and process, so that a pull costs a dictionary lookup."""
+        now = time.monotonic()
+        last = self._touched.get(token_id)
+        if last is not None and now - last < TOUCH_SECONDS:
+            return
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[token_id] = now
+        await self.store.touch_token(token_id, now_ms())
 
     async def _user_alive(self, principal: Principal) -> bool:
         if principal.user_id is None:

@@ -53,6 +53,7 @@ class TokenRecord:
     first_used_at: int | None
     consumed_at: int | None
     created_at: int
+    last_used_at: int | None = None  # ms; kept to the minute (Authenticator.touch)
 
     def is_alive(self, now_ms: int, one_time_window_ms: int) -> bool:
         if self.status != ENABLED or (self.expires_at is not None and now_ms >= self.expires_at):
@@ -110,10 +111,12 @@ def _audit_where(account_id: str, only: AuditFilter | None) -> tuple[str, list[o
 
 _AUDIT_COLUMNS = "id, at, actor, action, target, address, detail"
 _USER_COLUMNS = "id, account_id, username, password_hash, created_at, status, generation"
+# read with `last_used_at` (_TOKEN_READ), written without it (a new token was never used)
 _TOKEN_COLUMNS = (
     "id, registry_id, name, password_hash, scopes, expires_at, status, one_time, first_used_at, "
     "consumed_at, created_at"
 )
+_TOKEN_READ = _TOKEN_COLUMNS + ", last_used_at"
 
 
 def now_ms() -> int:
@@ -135,6 +138,7 @@ def _token(row: tuple[object, ...]) -> TokenRecord:
         row[8],
         row[9],
         row[10],  # type: ignore[arg-type]
+        row[11],  # type: ignore[arg-type]
     )
 
 
@@ -270,12 +274,12 @@ class CredentialStore:
         return record
 
     async def get_token(self, token_id: str) -> TokenRecord | None:
-        row = await self._engine.fetchone(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
+        row = await self._engine.fetchone(f"SELECT {_TOKEN_READ} FROM tokens WHERE id = ?", token_id)
         return _token(row) if row else None
 
     async def list_tokens(self, registry_id: str) -> list[TokenRecord]:
         rows = await self._engine.fetchall(
-            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE registry_id = ? ORDER BY name", registry_id
+            f"SELECT {_TOKEN_READ} FROM tokens WHERE registry_id = ? ORDER BY name", registry_id
         )
         return [_token(row) for row in rows]
 
@@ -300,6 +304,15 @@ class CredentialStore:
 
     async def delete_token(self, token_id: str) -> bool:
         return await self._engine.execute("DELETE FROM tokens WHERE id = ?", token_id) > 0
+
+    async def touch_token(self, token_id: str, at: int) -> None:
+        """Record a use of the token (times only move forward: replicas write concurrently)."""
+        await self._engine.execute(
+            "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+            at,
+            token_id,
+            at,
+        )
 
     async def mark_first_use(self, token_id: str, at: int) -> None:
         await self._engine.execute(

@@ -155,6 +155,9 @@ class TokenMetadata(Resource):
     created_at: Timestamp
     first_used_at: Timestamp | None
     consumed_at: Timestamp | None
+    last_used_at: Annotated[
+        Timestamp | None, Field(description="the last time it was presented, to the minute")
+    ]
 
 
 class Token(Envelope):
