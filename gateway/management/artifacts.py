@@ -10,6 +10,7 @@ the Distribution API's deletes do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -27,6 +28,7 @@ from .content_models import (
     ArtifactList,
     ArtifactMetadata,
     ArtifactProperties,
+    Child,
     Referrer,
     is_digest,
 )
@@ -45,9 +47,13 @@ _IMAGE_CONFIGS = frozenset(
 @dataclass(frozen=True, slots=True)
 class _Shape:
     kind: str
-    platforms: list[str]
+    children: list[Child]
     subject: str | None
     size: int
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(dict.fromkeys(child.platform for child in self.children if child.platform))
 
 
 def _shape(artifact: ArtifactRecord) -> _Shape:
@@ -61,23 +67,27 @@ def _shape(artifact: ArtifactRecord) -> _Shape:
     size = len(content) + sum(d.size for d in parsed.blobs) + sum(d.size for d in parsed.children)
     subject = str(parsed.subject.digest) if parsed.subject is not None else None
     if parsed.media_type in INDEXES:
-        return _Shape("index", _platforms(document), subject, size)
+        return _Shape("index", _children(document), subject, size)
     config = document.get("config") or {}
     runnable = "artifactType" not in document and config.get("mediaType") in _IMAGE_CONFIGS
     return _Shape("image" if runnable else "artifact", [], subject, size)
 
 
-def _platforms(index: dict[str, object]) -> list[str]:
-    found = []
-    for entry in index.get("manifests") or []:  # type: ignore[union-attr]
-        platform = entry.get("platform") if isinstance(entry, dict) else None
-        if not isinstance(platform, dict):
-            continue
-        parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
-        if "unknown" in parts[:2] or not all(isinstance(p, str) for p in parts[:2]):
-            continue  # an attestation (buildx marks its manifests unknown/unknown)
-        found.append("/".join(p for p in parts if isinstance(p, str) and p))
-    return list(dict.fromkeys(found))
+def _children(index: dict[str, Any]) -> list[Child]:
+    """The manifests an index lists (parse_manifest checked their descriptors), with platforms."""
+    return [
+        Child(digest=entry["digest"], platform=_platform(entry.get("platform")))
+        for entry in index["manifests"]
+    ]
+
+
+def _platform(platform: object) -> str | None:
+    if not isinstance(platform, dict):
+        return None
+    parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
+    if "unknown" in parts[:2] or not all(isinstance(part, str) and part for part in parts[:2]):
+        return None  # an attestation (buildx marks its manifests unknown/unknown)
+    return "/".join(part for part in parts if isinstance(part, str) and part)
 
 
 def _render(
@@ -90,6 +100,7 @@ def _render(
         artifact_type=artifact.artifact_type,
         kind=shape.kind,
         platforms=shape.platforms,
+        children=shape.children,
         subject=shape.subject,
         referrers=[Referrer(digest=r.digest, artifact_type=r.artifact_type, size=r.size) for r in referrers],
         tags=list(artifact.tags),

@@ -103,6 +103,11 @@ class Referrer(Resource):
     size: Count
 
 
+class Child(Resource):
+    digest: str
+    platform: Annotated[str | None, Field(description="os/architecture[/variant]; null: none or unknown")]
+
+
 class ArtifactProperties(Resource):
     digest: str
     media_type: str
@@ -112,6 +117,7 @@ class ArtifactProperties(Resource):
         Field(description="index: a multi-platform list; artifact: not a runnable image (signature, SBOM…)"),
     ]
     platforms: Annotated[list[str], Field(description="an index's platforms, os/architecture[/variant]")]
+    children: Annotated[list[Child], Field(description="the manifests an index lists")]
     subject: Annotated[str | None, Field(description="the manifest this one refers to (a signature's image)")]
     referrers: Annotated[list[Referrer], Field(description="manifests that refer to this one")]
     tags: list[str]

@@ -59,6 +59,7 @@ def test_repositories_with_artifact_and_usage_counts(
         "artifactType": "application/vnd.oci.image.config.v1+json",  # the config's, as OCI says
         "kind": "image",
         "platforms": [],
+        "children": [],
         "subject": None,
         "referrers": [],
         "tags": ["v2"],

@@ -39,6 +39,11 @@ export function bytes(count) {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
+// A size to read ("2.8 KB"), with the exact count of bytes in its title.
+export function size(count) {
+  return h("span", { class: "size", title: `${count} bytes`, dataset: { bytes: String(count) } }, bytes(count));
+}
+
 // A time as "3 minutes ago" with the exact moment (local and UTC) in a <time> element.
 export function when(iso, empty = "never") {
   if (!iso) return h("span", { class: "muted" }, empty);
@@ -104,7 +109,7 @@ export function errorText(error) {
 
 // A cell of a table that becomes a labelled card on a phone (console.css).
 export function cell(label, ...children) {
-  return h("td", { "data-label": label }, ...children);
+  return h("td", { "data-label": label }, h("div", {}, ...children));
 }
 
 export function table(headings, rows, caption) {

@@ -10,7 +10,7 @@ const ACTIONS = [
   ["registry.", "registries: any"], ["registry.create", "registry created"], ["registry.update", "registry changed"],
   ["registry.delete", "registry deleted"],
   ["token.", "tokens: any"], ["token.create", "token created"], ["token.update", "token changed"],
-  ["token.delete", "token deleted"],
+  ["token.delete", "token deleted"], ["token.issue", "bearer token issued to a client"],
   ["repository.delete", "repository deleted"], ["tag.delete", "tag deleted"], ["artifact.delete", "manifest deleted"],
   ["session.", "console sign-ins and sign-outs"],
 ];

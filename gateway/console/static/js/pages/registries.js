@@ -28,7 +28,9 @@ export async function registriesPage(main, offset = 0) {
       cell("Repositories", String(p.repositoryCount)),
       cell("Garbage collection", schedule(p.garbageCollectionSchedule)),
       cell("Allowed networks", p.apiSubnetAllowList.length ? p.apiSubnetAllowList.join(", ") : "any"),
-      cell("", deleteButton(main, registry)));
+      cell("", p.name === "default"
+        ? h("span", { class: "muted", title: "Serves every host that names no registry; it cannot be deleted" }, "built in")
+        : deleteButton(main, registry)));
   });
   const pager = h("div", { class: "pager" },
     offset > 0 ? h("button", { type: "button", class: "secondary", onclick: () => registriesPage(main, Math.max(0, offset - PAGE)) }, "Previous page") : null,

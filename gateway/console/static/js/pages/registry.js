@@ -2,7 +2,7 @@
 // tokens (tokens.js). A registry without repositories shows how to push the first image.
 
 import { get, path, withQuery } from "../api.js";
-import { bytes, cell, command, h, replace, table, when } from "../dom.js";
+import { bytes, cell, command, h, replace, size, table, when } from "../dom.js";
 import { registryHost, schedule } from "../hosts.js";
 import { tokensTab } from "./tokens.js";
 
@@ -77,7 +77,7 @@ async function repositoriesTab(body, registry, prefix = "", cursors = [null]) {
     return h("tr", { dataset: { repository: p.name } },
       cell("Name", h("a", { href: `#/registries/${registry.id}/repositories/${encodeURIComponent(p.name)}` }, p.name)),
       cell("Artifacts", String(p.artifactCount)),
-      cell("Size", bytes(p.size)),
+      cell("Size", size(p.size)),
       cell("Last push", when(p.lastPushedAt)),
       cell("Last pull", when(p.lastPulledAt)),
       cell("Pushes", String(p.pushCount)),

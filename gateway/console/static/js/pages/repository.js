@@ -4,7 +4,7 @@
 
 import { get, path, remove, withQuery } from "../api.js";
 import {
-  badge, bytes, cell, command, confirmDialog, copyButton, digestCell, errorText, h, replace, shortDigest, table, toast, when,
+  badge, cell, command, confirmDialog, copyButton, digestCell, errorText, h, replace, shortDigest, size, table, toast, when,
 } from "../dom.js";
 import { plainHttp, registryHost } from "../hosts.js";
 
@@ -33,7 +33,14 @@ export async function repositoryPage(main, registryId, name, cursors = [null]) {
   const firstTag = page.items.flatMap((artifact) => artifact.properties.tags)[0];
   const pullTarget = firstTag ? `${reference}:${firstTag}` : page.items.length ? `${reference}@${page.items[0].id}` : null;
   const reload = () => repositoryPage(main, registryId, name, cursors);
-  const rows = page.items.map((artifact) => artifactRow(artifact, base, reference, reload));
+  // the manifests an index on this page lists: shown as its platforms, not as strays
+  const parents = new Map();
+  for (const artifact of page.items) {
+    for (const child of artifact.properties.children) {
+      parents.set(child.digest, { index: artifact.properties, platform: child.platform });
+    }
+  }
+  const rows = page.items.map((artifact) => artifactRow(artifact, base, reference, reload, parents.get(artifact.id)));
   const from = (cursors.length - 1) * PAGE;
   replace(main,
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Registries"), " / ",
@@ -41,7 +48,7 @@ export async function repositoryPage(main, registryId, name, cursors = [null]) {
     h("h1", {}, name),
     h("dl", { class: "facts" },
       h("dt", {}, "Artifacts"), h("dd", {}, String(r.artifactCount)),
-      h("dt", {}, "Size"), h("dd", { id: "repository-size" }, bytes(r.size)),
+      h("dt", {}, "Size"), h("dd", { id: "repository-size" }, size(r.size)),
       h("dt", {}, "Last push"), h("dd", {}, when(r.lastPushedAt)),
       h("dt", {}, "Last pull"), h("dd", {}, when(r.lastPulledAt)),
       h("dt", {}, "Pushes / pulls"), h("dd", {}, `${r.pushCount} / ${r.pullCount}`)),
@@ -76,7 +83,13 @@ function kindCell(p) {
   return [badge("image", "ok"), h("div", { class: "muted mono" }, p.mediaType.replace("application/vnd.", ""))];
 }
 
-function artifactRow(artifact, base, reference, reload) {
+function untagged(parent) {
+  if (!parent) return h("span", { class: "muted" }, "untagged");
+  const index = parent.index.tags.length ? parent.index.tags.join(", ") : shortDigest(parent.index.digest);
+  return h("span", { class: "muted" }, `${parent.platform || "attestation"} of ${index}`);
+}
+
+function artifactRow(artifact, base, reference, reload, parent) {
   const p = artifact.properties;
   const tagList = p.tags.length
     ? p.tags.map((tag) => h("span", { class: "tag" }, h("code", {}, tag),
@@ -85,7 +98,7 @@ function artifactRow(artifact, base, reference, reload) {
         type: "button", class: "small danger", "aria-label": `Delete tag ${tag}`,
         onclick: () => deleteTag(base, tag, reload),
       }, "Delete")))
-    : h("span", { class: "muted" }, "untagged");
+    : untagged(parent);
   const referrers = p.referrers.length
     ? h("ul", { class: "plain" }, p.referrers.map((referrer) => h("li", {},
       badge(artifactLabel(referrer.artifactType), "warn"), h("code", { title: referrer.digest }, shortDigest(referrer.digest)))))
@@ -94,7 +107,7 @@ function artifactRow(artifact, base, reference, reload) {
     cell("Tags", tagList),
     cell("Digest", digestCell(p.digest)),
     cell("Kind", kindCell(p)),
-    cell("Size", h("span", { class: "artifact-size" }, bytes(p.size))),
+    cell("Size", size(p.size)),
     cell("Created", when(artifact.metadata.createdAt)),
     cell("Pushed", when(artifact.metadata.pushedAt)),
     cell("Referrers", referrers),

@@ -1,0 +1,296 @@
+"""The web console in a real browser (Debian's headless Chromium) against a real ocigate, on
+SQLite and on PostgreSQL: a new account owner goes from sign-in to a first push following only
+what the pages show, and the attacks a browser makes possible are refused.
+
+Screenshots of the main pages land in tests/e2e/screenshots/ (not committed).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, Response, expect
+
+from ..servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway
+from .browser import PHONE, browser, open_page, screenshot
+from .conftest import Clients
+from .images import make_image
+
+pytestmark = pytest.mark.e2e
+__all__ = ["browser"]  # the fixture, imported to be found
+
+SESSION_COOKIE = "ocigate_session"
+NO_TLS = "--dest-tls-verify=false"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def console(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
+    """A fresh ocigate (no registries yet) on the embedded SQLite or on PostgreSQL."""
+    env = {}
+    if request.param == "postgresql":
+        env["OCIGATE_METADATA_URL"] = request.getfixturevalue("postgres_url")
+    gateway = Gateway(tmp_path / "data", env).start()
+    yield gateway
+    gateway.stop()
+
+
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.node.callspec.params["console"])
+
+
+def session_cookie(page: Page) -> dict[str, Any] | None:
+    found = [cookie for cookie in page.context.cookies() if cookie["name"] == SESSION_COOKIE]
+    return dict(found[0]) if found else None
+
+
+def sign_in(page: Page, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def admin_api(gateway: Gateway, method: str, path: str, **kwargs: Any) -> requests.Response:
+    return requests.request(
+        method, gateway.url + path, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=30, **kwargs
+    )
+
+
+def test_from_sign_in_to_a_first_push_and_back(
+    browser: Browser, console: Gateway, clients: Clients, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    name = backend(request)
+    page = open_page(browser, console.url)
+    page.goto("/ui/")
+
+    # a wrong password: told so, no session
+    sign_in(page, password="not-the-password")
+    expect(page.locator("#sign-in-error")).to_have_text("Wrong username or password.")
+    assert session_cookie(page) is None
+
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Registries", level=1)).to_be_visible()
+    expect(page.locator("#username")).to_have_text(ADMIN_USER)
+    cookie = session_cookie(page)
+    assert cookie is not None
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/"
+    assert not cookie["secure"]  # plain HTTP here; over TLS the cookie is Secure
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read the session id
+    # only the built-in registry that hosts naming no registry reach, which cannot be deleted
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tr[data-registry='default']")).to_contain_text("built in")
+    screenshot(page, f"{name}-1-registries")
+
+    # a registry, whose page shows the lines for its own hostname
+    page.get_by_label("New registry name").fill("alpha")
+    page.get_by_role("button", name="Create registry").click()
+    expect(page.get_by_role("heading", name="alpha", level=1)).to_be_visible()
+    host = f"alpha.{DOMAIN}:{console.port}"
+    first_push = page.locator("#first-push")
+    expect(first_push).to_contain_text(f"docker login {host}")
+    expect(first_push).to_contain_text(f"docker push {host}/team/alpine:latest")
+    expect(page.locator("#gc-last-run")).to_contain_text("not available yet")
+    screenshot(page, f"{name}-2-registry-empty")
+
+    # a token for CI: scopes as rows, the password shown once with its docker login line
+    page.get_by_role("link", name="Tokens").click()
+    expect(page.locator("#no-tokens")).to_be_visible()
+    page.get_by_label("Name (the username clients log in with)").fill("ci")
+    page.locator(".scope-pattern").first.fill("team/*")
+    page.get_by_role("button", name="Add scope").click()
+    page.locator(".scope-type").nth(1).select_option("registry")
+    page.get_by_role("button", name="Create token").click()
+    login_line = page.locator("#token-docker-login code").inner_text()
+    shown = re.fullmatch(rf"docker login {re.escape(host)} -u (\S+) -p (\S+)", login_line)
+    assert shown is not None, login_line
+    username, password = shown.groups()
+    assert username == "ci"
+    page.locator("#token-docker-login button").click()
+    assert page.evaluate("navigator.clipboard.readText()") == login_line
+    row = page.locator("tr[data-token='ci']")
+    expect(row).to_contain_text("team/*: pull, push")
+    expect(row).to_contain_text("catalog: pull")
+    expect(row).to_contain_text("never used")
+    screenshot(page, f"{name}-3-token-created")
+
+    # the shown credentials push with skopeo: an image, and a two-platform index
+    layout = tmp_path / "layout"
+    image = make_image(layout, "v1", layers=2, layer_size=200_000, seed="console-v1")
+    multi = make_image(layout, "multi", archs=("amd64", "arm64"), layer_size=50_000, seed="console-multi")
+    creds = f"{username}:{password}"
+    clients.skopeo("copy", NO_TLS, "--dest-creds", creds, image.oci_ref, f"docker://{host}/team/app:v1")
+    clients.skopeo(
+        "copy", "--all", NO_TLS, "--dest-creds", creds, multi.oci_ref, f"docker://{host}/team/app:multi"
+    )
+
+    # the pushed tag appears, with its size
+    page.get_by_role("link", name="Repositories").click()
+    page.get_by_role("link", name="team/app").click()
+    expect(page.get_by_role("heading", name="team/app", level=1)).to_be_visible()
+    (manifest,) = image.manifests
+    expected = image.descriptor.size + sum(blob.size for blob in manifest.blobs)
+    tagged = page.locator("tr[data-tags='v1']")
+    expect(tagged.locator(".size")).to_have_attribute("title", f"{expected} bytes")
+    expect(tagged).to_contain_text(image.digest.split(":")[1][:12])
+    expect(page.locator("tr[data-tags='multi']")).to_contain_text("linux/amd64, linux/arm64")
+    expect(page.get_by_text(f"docker pull {host}/team/app:")).to_be_visible()
+    expect(page.get_by_text(f"ctr images pull --plain-http --user USERNAME {host}/team/app:")).to_be_visible()
+    screenshot(page, f"{name}-4-repository")
+    page.set_viewport_size(PHONE)
+    screenshot(page, f"{name}-4-repository-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # disabled in the console, the token pushes no more
+    page.get_by_role("link", name="alpha").click()
+    expect(page.locator("tr[data-repository='team/app']")).to_be_visible()
+    screenshot(page, f"{name}-5-registry")
+    page.get_by_role("link", name="Tokens").click()
+    expect(page.locator("tr[data-token='ci']")).not_to_contain_text("never used")  # its pushes
+    page.get_by_role("button", name="Disable token ci").click()
+    expect(page.locator("tr[data-token='ci']")).to_contain_text("disabled")
+    refused = clients.skopeo(
+        "copy", NO_TLS, "--dest-creds", creds, image.oci_ref, f"docker://{host}/team/app:v2", check=False
+    )
+    assert refused.returncode != 0, refused.stdout
+    screenshot(page, f"{name}-6-tokens")
+
+    # the audit log, filtered to what the admin did to tokens (the token's own logins, by `ci`,
+    # are there too: each push fetched bearer tokens)
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Who").fill(ADMIN_USER)
+    page.get_by_label("Action").select_option("token.")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#audit-total")).to_have_text("2 entries")
+    actions = page.locator("tbody tr").evaluate_all("rows => rows.map(row => row.dataset.action)")
+    assert actions == ["token.update", "token.create"]
+    screenshot(page, f"{name}-7-audit")
+
+    # sign out: back to the sign-in form, and the session id is dead for good
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to ocigate")).to_be_visible()
+    assert session_cookie(page) is None
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in to ocigate")).to_be_visible()
+    replayed = requests.get(
+        f"{console.url}/api/sessions/current", cookies={SESSION_COOKIE: cookie["value"]}, timeout=30
+    )
+    assert replayed.status_code == 401
+    screenshot(page, f"{name}-0-sign-in")
+    assert page.script_errors == []  # type: ignore[attr-defined]
+
+
+@contextmanager
+def other_origin(html: str) -> Iterator[str]:
+    """A page served from another origin (another port: the same site, so the browser sends the
+    console's SameSite=Strict cookie along and only the server's own checks stand between)."""
+    body = html.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+ATTACK = """<!doctype html><title>attack</title>
+<form id="form" method="POST" action="{api}" enctype="text/plain">
+  <input name='{{"name":"evil-form","location":"local","x":"' value='"}}'>
+</form>
+<script>
+(async () => {{
+  // a simple request: sent without a preflight, with the cookie
+  await fetch("{api}", {{method: "POST", mode: "no-cors", credentials: "include",
+    headers: {{"Content-Type": "text/plain"}},
+    body: JSON.stringify({{name: "evil-fetch", location: "local"}})}});
+  // a JSON request needs a CORS preflight, which the API does not grant
+  try {{
+    await fetch("{api}", {{method: "POST", credentials: "include",
+      headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{name: "evil-json", location: "local"}})}});
+  }} catch (e) {{ document.title = "json refused"; }}
+  document.getElementById("form").submit();
+}})();
+</script>"""
+
+
+def test_changes_need_the_csrf_token_and_the_consoles_origin(
+    browser: Browser, console: Gateway, request: pytest.FixtureRequest
+) -> None:
+    page = open_page(browser, console.url)
+    page.goto("/ui/")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Registries", level=1)).to_be_visible()
+
+    # the console's own origin, with the cookie but without the CSRF token
+    status, text = page.evaluate(
+        """async () => {
+          const r = await fetch("/api/registries", {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({name: "no-token", location: "local"})});
+          return [r.status, await r.text()];
+        }"""
+    )
+    assert status == 403
+    assert "CSRF token" in text
+
+    # a page of another origin posting to the API with the visitor's cookie
+    api = f"{console.url}/api/registries"
+    seen: list[Response] = []
+    page.on("response", lambda response: seen.append(response) if response.url == api else None)
+    with other_origin(ATTACK.format(api=api)) as attacker:
+        with page.expect_navigation(url=api):
+            page.goto(attacker)
+        expect(page.locator("body")).to_contain_text("cross-origin request refused")
+    posts = [response for response in seen if response.request.method == "POST"]
+    assert len(posts) == 2, [(r.request.method, r.status) for r in seen]  # the no-cors fetch, the form
+    # refused as requests that came with the session (the page the form landed on says why);
+    # without the cookie they would have been 401s, for want of credentials
+    assert [response.status for response in posts] == [403, 403]
+    # nothing was created, and the trail shows no attempt that got through
+    listed = admin_api(console, "GET", "/api/registries").json()
+    assert [item["properties"]["name"] for item in listed["items"]] == ["default"]
+    created = admin_api(console, "GET", "/api/audit", params={"action": "registry.create"}).json()
+    assert created["total"] == 0
+    assert page.script_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_registry_token_cannot_sign_in(
+    browser: Browser, console: Gateway, request: pytest.FixtureRequest
+) -> None:
+    registry = admin_api(console, "POST", "/api/registries", json={"name": "alpha", "location": "local"})
+    token = admin_api(
+        console,
+        "POST",
+        registry.json()["href"] + "/tokens",
+        json={"name": "robot", "scopes": [{"name": "*", "type": "repository", "actions": ["pull", "push"]}]},
+    ).json()
+    credentials = token["properties"]["credentials"]
+    page = open_page(browser, console.url)
+    page.goto("/ui/")
+    sign_in(page, credentials["username"], credentials["password"])
+    expect(page.locator("#sign-in-error")).to_contain_text("registry tokens cannot use the management API")
+    assert session_cookie(page) is None
+    screenshot(page, f"{backend(request)}-8-robot-token-refused")
