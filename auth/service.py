@@ -273,6 +273,13 @@ class Authenticator:
         self._token_states.pop(token_id, None)
         self._verified.clear()
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop what this process cached of a user found changed (its credentials are verified
+        afresh at their next use)."""
+        self._changes += 1
+        self._user_states.pop(user_id, None)
+        self._verified = {key: entry for key, entry in self._verified.items() if entry[1].user_id != user_id}
+
     def token_spent(self, token_id: str) -> None:
         """A one-time token may have written its tag here: its next request reads its state
         afresh (and no read that began before is kept)."""

@@ -41,12 +41,23 @@ async def sign_in(services: Services, call: Call, body: SessionCreate) -> web.Re
     check_same_origin(request)
     if services.authenticator is None:
         raise conflict("authentication is off (OCIGATE_AUTH=none): the console needs no sign-in")
-    principal = await account_user(services, request, body.username, body.password)
-    assert principal.user_id is not None
     address = client_address(request)
     ttl = services.settings.session_ttl
-    session_id, session = await services.sessions.open(principal.user_id, principal.generation, ttl, address)
-    if session is None:  # the user changed between the check and now
+    for _ in range(2):
+        principal = await account_user(services, request, body.username, body.password)
+        assert principal.user_id is not None
+        # bound to the credentials as verified: a session opened on a password that has just
+        # changed is dead at once
+        session_id, session = await services.sessions.open(
+            principal.user_id, principal.generation, ttl, address
+        )
+        if session is not None:
+            break
+        # verified against what this process cached before the user changed (its state is
+        # re-read every few seconds): verify afresh, once
+        await services.sessions.close(session_id)
+        services.authenticator.forget_user(principal.user_id)
+    else:
         raise unauthorized(request, "invalid username or password")
     await services.store.audit(
         session.username, "session.create", CURRENT, address, account_id=session.account_id
@@ -59,7 +70,7 @@ async def sign_in(services: Services, call: Call, body: SessionCreate) -> web.Re
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure or None,  # TLS here (issue 13) or a trusted proxy's X-Forwarded-Proto
+        secure=request.secure,  # the request came over TLS (issue 13 serves it)
     )
     return response
 
