@@ -73,7 +73,7 @@ class ConsoleFiles:
         self.assets = {name: _file(name, body) for name, body in found.items()}
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(PREFIX, headers=_SECURITY_HEADERS)
+        return web.Response(status=302, headers={**_SECURITY_HEADERS, "Location": PREFIX})
 
     async def serve_index(self, request: web.Request) -> web.StreamResponse:
         return _answer(request, self.index, _REVALIDATE)
