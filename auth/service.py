@@ -129,7 +129,8 @@ class Authenticator:
         if principal.token_id is not None:
             if not await self._token_alive(principal.token_id, first_use=True):
                 return None
-            await self._touch(principal.token_id)
+            if self._touch_due(principal.token_id):
+                await self.store.touch_token(principal.token_id, now_ms())
         return principal
 
     async def from_claims(self, claims: Claims) -> Principal | None:
@@ -138,7 +139,8 @@ class Authenticator:
             record = await self._token_state(claims.token_id)
             if record is None or not record.is_alive(now_ms(), self._one_time_window_ms):
                 return None
-            await self._touch(record.id)
+            if self._touch_due(record.id):
+                await self.store.touch_token(record.id, now_ms())
             return _token_principal(record, claims.account_id)
         if claims.kind == "user" and claims.user_id is not None:  # none: minted before revocation
             user = await self._user_state(claims.user_id)
@@ -222,17 +224,18 @@ class Authenticator:
             self._token_states.pop(token_id, None)
         return True
 
-    async def _touch(self, token_id: str) -> None:
-        """Record that the token was used (the console's "last use"): one write a minute at
-        most per token and process, so that a pull costs a dictionary lookup."""
+    def _touch_due(self, token_id: str) -> bool:
+        """Whether to record a use of the token now (the console's "last use"): once a minute
+        at most per token and process, so that a pull with a token JWT costs a dictionary
+        lookup."""
         now = time.monotonic()
         last = self._touched.get(token_id)
         if last is not None and now - last < TOUCH_SECONDS:
-            return
+            return False
         if len(self._touched) > 10_000:
             self._touched.clear()
         self._touched[token_id] = now
-        await self.store.touch_token(token_id, now_ms())
+        return True
 
     async def _user_alive(self, principal: Principal) -> bool:
         if principal.user_id is None:

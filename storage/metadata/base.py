@@ -238,6 +238,10 @@ class MetadataStore(ABC):
     @abstractmethod
     async def count_repositories_with_content(self, registry_id: str, prefix: str = "") -> int: ...
     @abstractmethod
+    async def count_repositories_of(self, registry_ids: list[str]) -> dict[str, int]:
+        """`count_repositories_with_content` of several registries at once (a page of a list)."""
+
+    @abstractmethod
     async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None: ...
     @abstractmethod
     async def add_repository_usage(

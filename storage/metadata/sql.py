@@ -404,6 +404,18 @@ class SqlMetadataStore(MetadataStore):
         )
         return int(row[0]) if row else 0
 
+    async def count_repositories_of(self, registry_ids: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys(registry_ids, 0)
+        if counts:
+            marks = ", ".join("?" for _ in counts)
+            for registry_id, count in await self.engine.fetchall(
+                f"SELECT r.registry_id, COUNT(*) FROM repositories r "
+                f"WHERE r.registry_id IN ({marks}) AND {_HAS_CONTENT} GROUP BY r.registry_id",
+                *counts,
+            ):
+                counts[registry_id] = int(count)
+        return counts
+
     async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None:
         row = await self.engine.fetchone(
             f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name = ? AND {_HAS_CONTENT}", registry_id, name

@@ -2,7 +2,7 @@
 // has a link and the back button works), and the sign-in page.
 
 import { ApiError, get, post, remove, setCsrfToken, whenSignedOut } from "./api.js";
-import { errorText, h, replace } from "./dom.js";
+import { errorText, h, onSubmit, replace } from "./dom.js";
 import { auditPage } from "./pages/audit.js";
 import { registriesPage } from "./pages/registries.js";
 import { registryPage } from "./pages/registry.js";
@@ -54,9 +54,13 @@ async function render() {
   replace(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Go to the registries")));
 }
 
-function showUser(username) {
+function showUser(username, withSession = true) {
   signedIn = true;
   nav.hidden = false;
+  if (!withSession) {
+    replace(who, h("span", {}, "Authentication is off on this server"));
+    return;
+  }
   const signOut = h("button", { type: "button", class: "secondary small", id: "sign-out" }, "Sign out");
   signOut.addEventListener("click", async () => {
     try {
@@ -84,22 +88,15 @@ function showSignIn(note) {
     h("div", { class: "field" }, h("label", { for: "username-input" }, "Username"), username),
     h("div", { class: "field" }, h("label", { for: "password-input" }, "Password"), password),
     submit, error);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    submit.disabled = true;
-    error.textContent = "";
-    try {
-      const session = await post("/api/sessions", { username: username.value, password: password.value });
-      setCsrfToken(session.properties.csrfToken);
-      showUser(session.properties.username);
-      if (!location.hash || location.hash === "#main") location.hash = "#/";
-      await render();
-    } catch (failure) {
-      error.textContent = failure.status === 401 ? "Wrong username or password." : errorText(failure);
-      password.select();
-    } finally {
-      submit.disabled = false;
-    }
+  onSubmit(form, submit, error, async () => {
+    const session = await post("/api/sessions", { username: username.value, password: password.value });
+    setCsrfToken(session.properties.csrfToken);
+    showUser(session.properties.username);
+    if (!location.hash || location.hash === "#main") location.hash = "#/";
+    await render();
+  }, (failure) => {
+    if (failure.status === 401) error.textContent = "Wrong username or password.";
+    password.select();
   });
   replace(main, h("section", { class: "signin", "aria-labelledby": "sign-in-title" },
     h("h1", { id: "sign-in-title" }, "Sign in to ocigate"),
@@ -123,7 +120,7 @@ async function start() {
     setCsrfToken(session.properties.csrfToken);
     showUser(session.properties.username);
   } catch (error) {
-    if (error.status === 404) showUser("anonymous"); // authentication is off on this server
+    if (error.status === 404) showUser("anonymous", false); // OCIGATE_AUTH=none: no session to have
     else return showSignIn();
   }
   await render();

@@ -99,6 +99,24 @@ export function digestCell(digest) {
     h("code", { title: digest }, shortDigest(digest)), " ", copyButton(digest, "digest"));
 }
 
+// A form whose submission calls the API: the button is off meanwhile, a failure is said in
+// `error` (an alert region) and passed to `failed`.
+export function onSubmit(form, submit, error, action, failed = () => {}) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    error.textContent = "";
+    try {
+      await action();
+    } catch (failure) {
+      error.textContent = errorText(failure);
+      failed(failure);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 export function badge(text, kind = "plain") {
   return h("span", { class: `badge ${kind}` }, text);
 }

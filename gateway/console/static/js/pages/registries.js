@@ -1,7 +1,7 @@
 // The account's registries: create one, see each one's size and settings, delete one.
 
 import { get, path, post, remove, withQuery } from "../api.js";
-import { bytes, cell, confirmDialog, errorText, h, replace, table, toast } from "../dom.js";
+import { cell, confirmDialog, errorText, h, onSubmit, replace, size, table, toast } from "../dom.js";
 import { schedule } from "../hosts.js";
 
 const PAGE = 50;
@@ -24,7 +24,7 @@ export async function registriesPage(main, offset = 0) {
       cell("Name", h("a", { href: `#/registries/${registry.id}` }, p.name)),
       cell("Hostname", h("code", {}, p.hostname)),
       cell("Location", p.location),
-      cell("Storage used", h("span", { class: "num" }, bytes(p.storageUsage.bytes))),
+      cell("Storage used", size(p.storageUsage.bytes)),
       cell("Repositories", String(p.repositoryCount)),
       cell("Garbage collection", schedule(p.garbageCollectionSchedule)),
       cell("Allowed networks", p.apiSubnetAllowList.length ? p.apiSubnetAllowList.join(", ") : "any"),
@@ -57,21 +57,11 @@ function createForm(main) {
       h("span", { class: "hint", id: "registry-name-hint" }, "3-63 characters: a-z, 0-9 and -; it becomes the hostname")),
     h("div", { class: "field" }, h("label", { for: "registry-location" }, "Location"), place),
     submit, error);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    submit.disabled = true;
-    error.textContent = "";
-    try {
-      const created = await post("/api/registries", { name: name.value, location: place.value });
-      toast(`Registry ${created.properties.name} created`);
-      window.location.hash = `#/registries/${created.id}`;
-    } catch (failure) {
-      error.textContent = errorText(failure);
-      name.focus();
-    } finally {
-      submit.disabled = false;
-    }
-  });
+  onSubmit(form, submit, error, async () => {
+    const created = await post("/api/registries", { name: name.value, location: place.value });
+    toast(`Registry ${created.properties.name} created`);
+    window.location.hash = `#/registries/${created.id}`;
+  }, () => name.focus());
   return form;
 }
 

@@ -2,7 +2,7 @@
 // tag. The password is shown once, right after creation, with the docker login line.
 
 import { get, patch, path, post, remove, withQuery } from "../api.js";
-import { badge, cell, command, confirmDialog, errorText, h, replace, table, toast, when } from "../dom.js";
+import { badge, cell, command, confirmDialog, errorText, h, onSubmit, replace, table, toast, when } from "../dom.js";
 import { registryHost } from "../hosts.js";
 
 const ACTIONS = ["pull", "push", "delete"];
@@ -146,23 +146,14 @@ function createForm(body, registry) {
     h("div", { class: "checks" }, h("label", { for: "token-one-time" }, oneTime,
       "One-time: usable until it writes its first tag (a CI release job)")),
     h("div", { class: "actions" }, submit), error);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    error.textContent = "";
-    submit.disabled = true;
+  onSubmit(form, submit, error, async () => {
     const request = { name: name.value.trim(), scopes: readScopes(scopes), oneTime: oneTime.checked };
     if (expiry.value !== "never") {
       request.expiryDate = new Date(Date.now() + Number(expiry.value) * 86400000).toISOString();
     }
-    try {
-      const created = await post(path("registries", registry.id, "tokens"), request);
-      await tokensTab(body, registry, shownOnce(registry, created));
-      document.getElementById("token-password-title").focus();
-    } catch (failure) {
-      error.textContent = errorText(failure);
-    } finally {
-      submit.disabled = false;
-    }
+    const created = await post(path("registries", registry.id, "tokens"), request);
+    await tokensTab(body, registry, shownOnce(registry, created));
+    document.getElementById("token-password-title").focus();
   });
   return form;
 }
