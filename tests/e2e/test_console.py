@@ -161,6 +161,22 @@ def test_from_sign_in_to_a_first_push_and_back(
         "copy", NO_TLS, "--dest-creds", creds, image.oci_ref, f"docker://{host}/team/app:v2", check=False
     )
     assert refused.returncode != 0, refused.stdout
+
+    # a one-time token: marked, and shown as spent once it has written its tag
+    page.get_by_label("Name (the username clients log in with)").fill("release")
+    page.get_by_label("One-time: usable until it writes its first tag (a CI release job)").check()
+    page.get_by_role("button", name="Create token").click()
+    once = page.locator("#token-password").inner_text()
+    expect(page.locator("tr[data-token='release']")).to_contain_text("one-time")
+    expect(page.locator("tr[data-token='release']")).to_contain_text("enabled")
+    clients.skopeo(
+        "copy", NO_TLS, "--dest-creds", f"release:{once}", image.oci_ref, f"docker://{host}/team/app:rc"
+    )
+    page.get_by_role("link", name="Repositories").click()
+    page.get_by_role("link", name="Tokens").click()
+    release = page.locator("tr[data-token='release']")
+    expect(release).to_contain_text("spent")
+    expect(release.get_by_role("button", name="Disable token release")).to_be_disabled()
     screenshot(page, f"{name}-6-tokens")
 
     # the audit log, filtered to what the admin did to tokens (the token's own logins, by `ci`,
@@ -169,9 +185,9 @@ def test_from_sign_in_to_a_first_push_and_back(
     page.get_by_label("Who").fill(ADMIN_USER)
     page.get_by_label("Action").select_option("token.")
     page.get_by_role("button", name="Filter").click()
-    expect(page.locator("#audit-total")).to_have_text("2 entries")
+    expect(page.locator("#audit-total")).to_have_text("3 entries")
     actions = page.locator("tbody tr").evaluate_all("rows => rows.map(row => row.dataset.action)")
-    assert actions == ["token.update", "token.create"]
+    assert actions == ["token.create", "token.update", "token.create"]
     screenshot(page, f"{name}-7-audit")
 
     # sign out: back to the sign-in form, and the session id is dead for good
