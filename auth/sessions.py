@@ -4,7 +4,7 @@ The id is 256 random bits; the metadata database keeps only its SHA-256 (a fast 
 for a secret nobody can guess, and every replica can look it up). A session names its user and
 the credential generation it was opened under, and is read together with the user's current
 row: deleting, disabling or re-passwording the user ends it at the next request, on every
-replica. It ends at `expires_at` (OCIGATE_SESSION_TTL after sign-in) or at sign-out.
+replica. It ends at `expires_at` (the auth section's `session_ttl` after sign-in) or at sign-out.
 
 The CSRF token is derived from the id (an HMAC keyed with it): the server stores nothing more,
 and only who holds the id, which the cookie keeps from scripts, can compute it. The browser

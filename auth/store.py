@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -13,7 +13,8 @@ from ocigate.storage.metadata.engine import SqlEngine
 
 from .scopes import Grant
 
-ENABLED, DISABLED = "enabled", "disabled"
+ENABLED: Final = "enabled"
+DISABLED: Final = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,8 @@ class AuditFilter:
 
 
 def _audit_where(account_id: str, only: AuditFilter | None) -> tuple[str, list[object]]:
-    where, args = "account_id = ?", [account_id]
+    where = "account_id = ?"
+    args: list[object] = [account_id]
     if only is not None:
         if only.actor is not None:
             where += " AND actor = ?"
@@ -123,8 +125,8 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _token(row: tuple[object, ...]) -> TokenRecord:
-    scopes = orjson.loads(row[4])  # type: ignore[arg-type]
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    scopes = orjson.loads(row[4])
     grants = tuple(Grant(s["type"], s["name"], frozenset(s["actions"])) for s in scopes)
     return TokenRecord(
         str(row[0]),
@@ -133,12 +135,12 @@ def _token(row: tuple[object, ...]) -> TokenRecord:
         str(row[3]),
         grants,
         row[5],
-        str(row[6]),  # type: ignore[arg-type]
+        str(row[6]),
         bool(row[7]),
         row[8],
         row[9],
-        row[10],  # type: ignore[arg-type]
-        row[11],  # type: ignore[arg-type]
+        row[10],
+        row[11],
     )
 
 

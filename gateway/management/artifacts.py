@@ -18,7 +18,7 @@ from aiohttp import web
 from ocigate.storage.errors import RegistryError
 from ocigate.storage.manifests import INDEXES, parse_manifest
 from ocigate.storage.metadata import ReferrerRecord, RegistryRecord
-from ocigate.storage.metadata.base import ArtifactRecord
+from ocigate.storage.metadata.records import ArtifactRecord
 from ocigate.storage.names import is_valid_tag
 from ocigate.storage.registry import Registry
 
@@ -116,7 +116,7 @@ def _render(
 
 async def _repository_id(services: Services, registry: RegistryRecord, name: str) -> int:
     await usage_of(services, registry, name)  # 404 unless it has content
-    repository_id = await services.registries.metadata.get_repository_id(registry.id, name)
+    repository_id = await services.registries.metadata.content.get_repository_id(registry.id, name)
     if repository_id is None:
         raise not_found("repository")
     return repository_id
@@ -125,8 +125,8 @@ async def _repository_id(services: Services, registry: RegistryRecord, name: str
 async def _rendered(
     services: Services, registry: RegistryRecord, name: str, repository_id: int, rows: list[ArtifactRecord]
 ) -> list[Artifact]:
-    metadata = services.registries.metadata
-    referrers = await metadata.referrers_by_subject(repository_id, [row.digest for row in rows])
+    views = services.registries.metadata.views
+    referrers = await views.referrers_by_subject(repository_id, [row.digest for row in rows])
     return [_render(registry, name, row, referrers[row.digest]) for row in rows]
 
 
@@ -135,9 +135,9 @@ async def list_artifacts(services: Services, call: Call, query: ArtifactCursor) 
     name = repository_name(call)
     limit, after = query.limit, query.after
     repository_id = await _repository_id(services, registry, name)
-    metadata = services.registries.metadata
-    rows = await metadata.list_artifacts(repository_id, after or "", limit + 1)
-    total = await metadata.count_artifacts(repository_id)
+    views = services.registries.metadata.views
+    rows = await views.list_artifacts(repository_id, after or "", limit + 1)
+    total = await views.count_artifacts(repository_id)
     more, rows = len(rows) > limit, rows[:limit]
     path = href("registries", registry.id, "repositories", name, "artifacts")
     next_href = next_link(path, limit, cursor=rows[-1].digest) if more else None
@@ -157,7 +157,7 @@ async def get_artifact(services: Services, call: Call) -> web.Response:
     name = repository_name(call)
     digest = _digest(call)
     repository_id = await _repository_id(services, registry, name)
-    artifact = await services.registries.metadata.get_artifact(repository_id, digest)
+    artifact = await services.registries.metadata.views.get_artifact(repository_id, digest)
     if artifact is None:
         raise not_found("artifact")
     (shown,) = await _rendered(services, registry, name, repository_id, [artifact])

@@ -35,8 +35,17 @@ async def list_entries(services: Services, call: Call, query: AuditCursor) -> we
     )
     total = await services.store.count_account_audit(account_id, only)
     more, entries = len(entries) > limit, entries[:limit]
-    filters = {"actor": query.actor, "action": query.action, "since": query.since, "until": query.until}
-    next_href = next_link(href("audit"), limit, cursor=str(entries[-1].id), **filters) if more else None
+    next_href = None
+    if more:  # the filters carry over to the next page
+        next_href = next_link(
+            href("audit"),
+            limit,
+            cursor=str(entries[-1].id),
+            actor=query.actor,
+            action=query.action,
+            since=query.since,
+            until=query.until,
+        )
     items = [_render(entry) for entry in entries]
     return json_response(AuditList(items=items, total=total, limit=limit, next=next_href))
 

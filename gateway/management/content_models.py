@@ -41,7 +41,10 @@ def is_entry_id(text: str) -> bool:
 
 
 class RepositoryCursor(CursorQuery):
-    is_key = staticmethod(is_valid_repository_name)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_valid_repository_name(text)
+
     prefix: Annotated[
         str,
         Matches(r"^[a-z0-9._/-]{1,255}$", "the start of a repository name: a-z, 0-9, '.', '_', '/', '-'"),
@@ -50,7 +53,9 @@ class RepositoryCursor(CursorQuery):
 
 
 class ArtifactCursor(CursorQuery):
-    is_key = staticmethod(is_digest)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_digest(text)
 
 
 Moment = Annotated[
@@ -59,7 +64,10 @@ Moment = Annotated[
 
 
 class AuditCursor(CursorQuery):
-    is_key = staticmethod(is_entry_id)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_entry_id(text)
+
     actor: Annotated[str, Field(min_length=1, max_length=256, description="who acted: a username")] = absent()
     action: Annotated[
         str,

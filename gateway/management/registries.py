@@ -30,10 +30,10 @@ from .registry_models import (
 async def render(services: Services, record: RegistryRecord, repository_count: int | None = None) -> Registry:
     """A registry as shown; `repository_count` when the caller counted a page's at once."""
     settings = RegistrySettings.stored(record.properties)
-    metadata = services.registries.metadata
-    used = await metadata.registry_storage_bytes(record.id)
+    views = services.registries.metadata.views
+    used = await views.registry_storage_bytes(record.id)
     if repository_count is None:
-        repository_count = await metadata.count_repositories_with_content(record.id)
+        repository_count = await views.count_repositories_with_content(record.id)
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
@@ -51,11 +51,11 @@ async def render(services: Services, record: RegistryRecord, repository_count: i
 
 async def list_registries(services: Services, call: Call, query: OffsetQuery) -> web.Response:
     limit, offset = query.limit, query.offset
-    metadata = services.registries.metadata
+    metadata = services.registries.metadata.registries
     records = await metadata.list_account_registries(call.caller.account_id, offset, limit)
     total = await metadata.count_account_registries(call.caller.account_id)
     more = offset + len(records) < total
-    counts = await metadata.count_repositories_of([record.id for record in records])
+    counts = await services.registries.metadata.views.count_repositories_of([record.id for record in records])
     items = [await render(services, record, counts[record.id]) for record in records]
     next_href = next_link(href("registries"), limit, offset=offset + limit) if more else None
     return json_response(RegistryList(items=items, total=total, limit=limit, next=next_href, offset=offset))
@@ -64,7 +64,7 @@ async def list_registries(services: Services, call: Call, query: OffsetQuery) ->
 async def create(services: Services, call: Call, body: RegistryCreate) -> web.Response:
     settings = body.applied_to(RegistrySettings())
     try:
-        record = await services.registries.metadata.create_registry(
+        record = await services.registries.metadata.registries.create_registry(
             body.name, call.caller.account_id, settings.to_json()
         )
     except KeyError:  # the store's unique name decides, so that two creations cannot both win
@@ -98,7 +98,7 @@ async def _update(
 ) -> web.Response:
     body.check_name(record.name)
     settings = body.applied_to(base)
-    updated = await services.registries.metadata.update_registry(record.id, settings.to_json())
+    updated = await services.registries.metadata.registries.update_registry(record.id, settings.to_json())
     if updated is None:  # deleted meanwhile
         raise not_found("registry")
     # the allow list applies at once here, within a second on other processes (registry cache)
@@ -129,7 +129,7 @@ async def name_in_use(services: Services, call: Call) -> web.Response:
     name = call.params["name"]
     if not is_registry_name(name):
         return web.Response(status=400)
-    exists = await services.registries.metadata.get_registry(name) is not None
+    exists = await services.registries.metadata.registries.get_registry(name) is not None
     return web.Response(status=200 if exists else 404)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocigate.storage.metadata import RegistryRecord
-from ocigate.storage.metadata.base import RepositoryUsage
+from ocigate.storage.metadata.records import RepositoryUsage
 from ocigate.storage.names import is_valid_repository_name
 
 from .content_models import Repository, RepositoryCursor, RepositoryList, RepositoryProperties
@@ -45,10 +45,10 @@ async def list_repositories(services: Services, call: Call, query: RepositoryCur
     registry = await call.owned_registry(services)
     limit, after = query.limit, query.after
     await services.usage.flush()  # this process's counts are exact, others' within a second
-    metadata = services.registries.metadata
+    views = services.registries.metadata.views
     prefix = query.prefix or ""
-    rows = await metadata.list_repository_usage(registry.id, after or "", limit + 1, prefix)
-    total = await metadata.count_repositories_with_content(registry.id, prefix)
+    rows = await views.list_repository_usage(registry.id, after or "", limit + 1, prefix)
+    total = await views.count_repositories_with_content(registry.id, prefix)
     more, rows = len(rows) > limit, rows[:limit]
     path = href("registries", registry.id, "repositories")
     next_href = next_link(path, limit, cursor=rows[-1].name, prefix=query.prefix) if more else None
@@ -57,7 +57,7 @@ async def list_repositories(services: Services, call: Call, query: RepositoryCur
 
 
 async def usage_of(services: Services, registry: RegistryRecord, name: str) -> RepositoryUsage:
-    usage = await services.registries.metadata.get_repository_usage(registry.id, name)
+    usage = await services.registries.metadata.views.get_repository_usage(registry.id, name)
     if usage is None:
         raise not_found("repository")
     return usage
@@ -76,7 +76,7 @@ async def delete_repository(services: Services, call: Call) -> web.Response:
     registry = await call.owned_registry(services)
     name = repository_name(call)
     await services.usage.flush()  # counts from before the delete must not land after it
-    cleared = await services.registries.metadata.clear_repository(registry.id, name)
+    cleared = await services.registries.metadata.content.clear_repository(registry.id, name)
     if cleared is None:
         raise not_found("repository")
     cache = services.registries.cache

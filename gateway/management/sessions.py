@@ -42,7 +42,7 @@ async def sign_in(services: Services, call: Call, body: SessionCreate) -> web.Re
     if services.authenticator is None:
         raise conflict("authentication is off (OCIGATE_AUTH=none): the console needs no sign-in")
     address = client_address(request)
-    ttl = services.settings.session_ttl
+    ttl = services.settings.auth.session_ttl
     for _ in range(2):
         principal = await account_user(services, request, body.username, body.password)
         assert principal.user_id is not None

@@ -114,4 +114,8 @@ def test_haproxy_balances_both_replicas_with_proxy_protocol(config: dict[str, An
     assert {"check", "send-proxy-v2", "check-send-proxy"} <= set(defaults.group(1).split())
     assert "http-check send meth GET uri /readyz" in haproxy
     for name in REPLICAS:
-        assert config["services"][name]["environment"]["OCIGATE_PROXY_PROTOCOL"] == "true"
+        environment = config["services"][name]["environment"]
+        assert environment["OCIGATE_PROXY_PROTOCOL"] == "true"
+        # PROXY headers only from haproxy (and the replica's own health check over loopback)
+        trusted = set(environment["OCIGATE_TRUSTED_PROXIES"].replace(",", " ").split())
+        assert trusted == {f"{lb['networks']['default']['ipv4_address']}/32", "127.0.0.1/32"}
