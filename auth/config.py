@@ -36,7 +36,7 @@ class AuthConfig(BaseModel):
     )
     session_ttl: int = Field(
         28800,
-        ge=60,
+        ge=1,
         description="seconds a web console sign-in lasts (then sign in again); sign-out ends it sooner",
     )
     login_failures: int = Field(
