@@ -5,6 +5,10 @@ credentials for one registry's content, never for ordering or deleting registrie
 nor for signing in to the console. They are recognised by their `ogt_` password format alone,
 so the answer says nothing about whether a token is valid and costs no password hash.
 
+The console on a registry's hostname is part of that registry: its `apiSubnetAllowList` applies
+to sign-in and to every request made with a session there, as to its v2 and token routes (the
+session cookie is host-only, so a session opened on one host is sent to that host alone).
+
 A console session (`sessions.py`) travels in a cookie, which a browser attaches by itself; so a
 request that changes anything with it must also carry the session's CSRF token in
 `X-CSRF-Token` and come from the same origin (`Origin`, `Sec-Fetch-Site`), which a page of
@@ -21,9 +25,12 @@ from ocigate.auth.admin import DEFAULT_ACCOUNT
 from ocigate.auth.service import TOKEN_PREFIX, Principal
 from ocigate.auth.sessions import csrf_matches
 from ocigate.auth.throttle import Throttled
+from ocigate.storage.registries import DEFAULT_REGISTRY
 
 from ..authz import parse_basic, pause_refused_login
 from ..clients import client_address, client_key_of
+from ..hosts import registry_name_for_host
+from ..subnets import address_allowed
 from .context import Caller, Services
 from .errors import FORBIDDEN, TOO_MANY_REQUESTS, UNAUTHORIZED, ApiError
 
@@ -52,6 +59,21 @@ def check_same_origin(request: web.Request) -> None:
     same_host = origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
     if (site is not None and site != "same-origin") or not same_host:
         raise ApiError(403, FORBIDDEN, "cross-origin request refused: use the console of this host")
+
+
+async def check_console_network(services: Services, request: web.Request) -> None:
+    """Refuse a console sign-in or session request from outside the allow list of the registry
+    whose hostname it came to (before any password is checked: it costs no hash, counts as no
+    failed login and says nothing about the credentials)."""
+    name = registry_name_for_host(request.host, services.settings.server.domain, DEFAULT_REGISTRY)
+    registry = await services.registries.resolve(name)
+    if registry is not None and not address_allowed(registry.record.properties, client_address(request)):
+        raise ApiError(
+            403,
+            FORBIDDEN,
+            f"the console of {registry.record.name} does not accept requests from your network "
+            "(the registry's apiSubnetAllowList)",
+        )
 
 
 async def account_user(services: Services, request: web.Request, username: str, password: str) -> Principal:
@@ -107,6 +129,7 @@ class Authentication:
         return Caller(principal.account_id, principal.subject, address)
 
     async def _session_caller(self, request: web.Request, session_id: str, address: str | None) -> Caller:
+        await check_console_network(self._services, request)
         session = await self._services.sessions.find(session_id)
         if session is None:
             raise unauthorized(request, "your console session has ended: sign in again")

@@ -39,7 +39,8 @@ _ERRORS = {
     400: "invalid input; the messages say which field and why",
     401: "no or invalid account credentials",
     403: "registry token credentials (the management API takes account users only), or a change "
-    "made with a console session without its CSRF token or from another origin",
+    "made with a console session without its CSRF token or from another origin, or a console "
+    "session used from outside the subnet allow list of the registry whose hostname it came to",
     404: "not found, or another account's",
     409: "conflicts with the current state",
     413: "request body too large",

@@ -302,7 +302,8 @@ ROUTES: tuple[Route, ...] = (
                 Reply(201, "signed in", Session),
                 {
                     401: "wrong username or password",
-                    403: "registry token credentials, or a request from another origin",
+                    403: "registry token credentials, a request from another origin, or from outside the "
+                    "subnet allow list of the registry whose hostname it came to",
                     409: "authentication is off (OCIGATE_AUTH=none)",
                     429: "",
                 },

@@ -1,10 +1,11 @@
 """`/api/sessions`: console sign-in and sign-out (the session itself: `auth/sessions.py`).
 
 Sign-in checks the password exactly as HTTP Basic does (`authn.account_user`: the failed-login
-throttle, an unknown user costing a hash, registry tokens refused) and refuses a request from
-another origin, so that no other site can sign a visitor in under its own account. The session
-id goes to the browser only in an `HttpOnly; SameSite=Strict` cookie (`Secure` over TLS); the
-response body carries the CSRF token for the console's script.
+throttle, an unknown user costing a hash, registry tokens refused), obeys the subnet allow list
+of the registry whose hostname it came to, and refuses a request from another origin, so that
+no other site can sign a visitor in under its own account. The session id goes to the browser
+only in an `HttpOnly; SameSite=Strict` cookie (`Secure` over TLS); the response body carries
+the CSRF token for the console's script.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ocigate.auth.sessions import Session as StoredSession
 from ocigate.auth.sessions import csrf_token
 
 from ..clients import client_address
-from .authn import SESSION_COOKIE, account_user, check_same_origin, unauthorized
+from .authn import SESSION_COOKIE, account_user, check_console_network, check_same_origin, unauthorized
 from .context import Call, Services
 from .envelope import href, json_response, timestamp
 from .errors import conflict, not_found
@@ -39,6 +40,7 @@ def _render(session: StoredSession, session_id: str) -> Session:
 async def sign_in(services: Services, call: Call, body: SessionCreate) -> web.Response:
     request = call.request
     check_same_origin(request)
+    await check_console_network(services, request)
     if services.authenticator is None:
         raise conflict("authentication is off (OCIGATE_AUTH=none): the console needs no sign-in")
     address = client_address(request)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway, ocigate
+from tests.servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway, ocigate
 
 from .conftest import Api, messages, unique_name
 
@@ -25,11 +25,20 @@ SCRIPTED = {"X-Requested-With": "XMLHttpRequest"}
 class Console:
     """A browser's view of the API: the session cookie, and the CSRF token when asked to."""
 
-    def __init__(self, gateway: Gateway, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        username: str = ADMIN_USER,
+        password: str = ADMIN_PASSWORD,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.http = requests.Session()
         self.signed_in = self.http.post(
-            f"{gateway.url}/api/sessions", json={"username": username, "password": password}, timeout=30
+            f"{gateway.url}/api/sessions",
+            json={"username": username, "password": password},
+            headers=headers,
+            timeout=30,
         )
         body = self.signed_in.json() if self.signed_in.status_code == 201 else {}
         self.csrf = body.get("properties", {}).get("csrfToken", "")
@@ -224,6 +233,33 @@ def test_sign_out_ends_the_session_for_good(management_gateway: Gateway) -> None
         "session.delete",
         "session.create",
     ]
+
+
+def test_the_console_on_a_registrys_host_obeys_its_subnet_allow_list(
+    management_gateway: Gateway, api: Api, registry: dict[str, Any]
+) -> None:
+    """Sign-in and every session request on a registry's hostname are refused from outside its
+    apiSubnetAllowList, as its v2 and token routes are (the tests come from 127.0.0.1)."""
+    fenced = {"Host": f"{registry['properties']['name']}.{DOMAIN}:{management_gateway.port}"}
+    console = Console(management_gateway, headers=fenced)
+    assert console.signed_in.status_code == 201, console.signed_in.text
+    assert api.patch(registry["href"], {"apiSubnetAllowList": ["10.0.0.0/8"]}).status_code == 200
+
+    before = password_checks(management_gateway)
+    refused = sign_in(management_gateway, ADMIN_USER, ADMIN_PASSWORD, **fenced)
+    assert refused.status_code == 403, refused.text
+    assert "apiSubnetAllowList" in messages(refused)
+    assert "Set-Cookie" not in refused.headers
+    assert password_checks(management_gateway) == before  # refused before any password check
+    # the session opened there before the list changed: refused from now on, reads too
+    assert console.request("GET", "/api/registries", csrf=False, headers=fenced).status_code == 403
+    assert console.request("DELETE", "/api/sessions/current", headers=fenced).status_code == 403
+    # other hosts serve the console as before
+    assert sign_in(management_gateway, ADMIN_USER, ADMIN_PASSWORD).status_code == 201
+
+    assert api.patch(registry["href"], {"apiSubnetAllowList": ["127.0.0.0/8"]}).status_code == 200
+    assert console.request("GET", "/api/registries", csrf=False, headers=fenced).status_code == 200
+    assert sign_in(management_gateway, ADMIN_USER, ADMIN_PASSWORD, **fenced).status_code == 201
 
 
 @pytest.fixture(scope="module")
