@@ -10,8 +10,3 @@ export function registryHost(hostname) {
 export function plainHttp() {
   return location.protocol === "http:";
 }
-
-export function schedule(gc) {
-  if (!gc) return "not scheduled";
-  return `${gc.days.join(", ")} at ${gc.time} UTC`;
-}

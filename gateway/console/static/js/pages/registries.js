@@ -2,7 +2,7 @@
 
 import { get, path, post, remove, withQuery } from "../api.js";
 import { cell, confirmDialog, errorText, h, onSubmit, replace, size, table, toast } from "../dom.js";
-import { schedule } from "../hosts.js";
+import { lastCollection, schedule } from "../gc.js";
 
 const PAGE = 50;
 const NAME_PATTERN = "[a-z][a-z0-9\\-]{1,61}[a-z0-9]";
@@ -26,7 +26,9 @@ export async function registriesPage(main, offset = 0) {
       cell("Location", p.location),
       cell("Storage used", size(p.storageUsage.bytes)),
       cell("Repositories", String(p.repositoryCount)),
-      cell("Garbage collection", schedule(p.garbageCollectionSchedule)),
+      cell("Garbage collection", schedule(p.garbageCollectionSchedule),
+        p.lastGarbageCollection === undefined ? null
+          : h("div", { class: "muted" }, "last run: ", lastCollection(p.lastGarbageCollection, null))),
       cell("Allowed networks", p.apiSubnetAllowList.length ? p.apiSubnetAllowList.join(", ") : "any"),
       cell("", p.name === "default"
         ? h("span", { class: "muted", title: "Serves every host that names no registry; it cannot be deleted" }, "built in")

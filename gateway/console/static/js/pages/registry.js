@@ -3,7 +3,8 @@
 
 import { get, path, withQuery } from "../api.js";
 import { bytes, cell, command, h, replace, size, table, when } from "../dom.js";
-import { registryHost, schedule } from "../hosts.js";
+import { lastCollection, schedule } from "../gc.js";
+import { registryHost } from "../hosts.js";
 import { tokensTab } from "./tokens.js";
 
 const PAGE = 50;
@@ -33,11 +34,7 @@ function facts(p) {
     h("dt", {}, "Storage used"), h("dd", { id: "registry-storage" }, bytes(p.storageUsage.bytes)),
     h("dt", {}, "Repositories"), h("dd", { id: "registry-repositories" }, String(p.repositoryCount)),
     h("dt", {}, "Garbage collection"), h("dd", {}, schedule(p.garbageCollectionSchedule)),
-    h("dt", {}, "Last garbage collection"),
-    // Filled in by the garbage collection work (issue 14), which records its runs; nothing
-    // is recorded yet, so nothing is shown as if it were.
-    h("dd", {}, h("span", { class: "placeholder", id: "gc-last-run", dataset: { pending: "issue-14" } },
-      "not available yet: garbage collection is not built")),
+    h("dt", {}, "Last garbage collection"), h("dd", {}, lastCollection(p.lastGarbageCollection)),
     h("dt", {}, "Allowed networks"),
     h("dd", {}, p.apiSubnetAllowList.length ? p.apiSubnetAllowList.join(", ") : "any (no allow list)"));
 }
