@@ -66,8 +66,16 @@ def open_page(browser: Browser, base_url: str, *, viewport: dict[str, int] = DES
     return page
 
 
+# what a page must do for people (labels, contrast, focus ring, phone width): see the file
+ACCESSIBILITY_PROBLEMS = (Path(__file__).parent / "accessibility.js").read_text()
+
+
 def screenshot(page: Page, name: str) -> Path:
+    """A picture of the page for a person to look at; and the page checked for what it must do
+    for people (accessibility.js): every page worth a picture is worth the check."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    problems = page.evaluate(ACCESSIBILITY_PROBLEMS)
+    assert problems == [], f"{name}: {problems}"
     return path

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, Response, expect
+from playwright.sync_api import Browser, Page, Response, Route, expect
 
 from ..servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway
-from .browser import PHONE, browser, open_page, screenshot
+from .browser import DESKTOP, PHONE, browser, open_page, screenshot
 from .conftest import Clients
 from .images import make_image
 
@@ -28,6 +28,15 @@ pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, imported to be found
 
 SESSION_COOKIE = "ocigate_session"
+# the shape the console expects of a registry's last garbage collection run (the GC work adds
+# it to the registry's properties; null before the first run)
+LAST_RUN = {
+    "startedAt": "2026-01-04T03:30:00Z",
+    "finishedAt": "2026-01-04T03:30:07Z",
+    "manifestsRemoved": 3,
+    "blobsRemoved": 1,
+    "bytesFreed": 2_500_000,
+}
 NO_TLS = "--dest-tls-verify=false"
 
 
@@ -57,6 +66,14 @@ def sign_in(page: Page, username: str = ADMIN_USER, password: str = ADMIN_PASSWO
     page.get_by_role("button", name="Sign in").click()
 
 
+def screenshots(page: Page, name: str) -> None:
+    """The page on a laptop's screen and on a phone's (each checked: see `screenshot`)."""
+    screenshot(page, name)
+    page.set_viewport_size(PHONE)
+    screenshot(page, f"{name}-phone")
+    page.set_viewport_size(DESKTOP)
+
+
 def admin_api(gateway: Gateway, method: str, path: str, **kwargs: Any) -> requests.Response:
     return requests.request(
         method, gateway.url + path, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=30, **kwargs
@@ -70,8 +87,12 @@ def test_from_sign_in_to_a_first_push_and_back(
     page = open_page(browser, console.url)
     page.goto("/ui/")
 
-    # a wrong password: told so, no session
-    sign_in(page, password="not-the-password")
+    # a wrong password, by keyboard alone (the form has the focus): told so, no session
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.type(ADMIN_USER)
+    page.keyboard.press("Tab")
+    page.keyboard.type("not-the-password")
+    page.keyboard.press("Enter")
     expect(page.locator("#sign-in-error")).to_have_text("Wrong username or password.")
     assert session_cookie(page) is None
 
@@ -88,7 +109,7 @@ def test_from_sign_in_to_a_first_push_and_back(
     # only the built-in registry that hosts naming no registry reach, which cannot be deleted
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tr[data-registry='default']")).to_contain_text("built in")
-    screenshot(page, f"{name}-1-registries")
+    screenshots(page, f"{name}-1-registries")
 
     # a registry, whose page shows the lines for its own hostname
     page.get_by_label("New registry name").fill("alpha")
@@ -100,6 +121,25 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(first_push).to_contain_text(f"docker push {host}/team/alpine:latest")
     expect(page.locator("#gc-last-run")).to_contain_text("not available yet")
     screenshot(page, f"{name}-2-registry-empty")
+
+    # once the API reports garbage collection runs (the registry's lastGarbageCollection), the
+    # page shows the last one: here the real answer with a run added on its way to the page
+    def with_a_run(route: Route) -> None:
+        answer = route.fetch()
+        registry = answer.json()
+        registry["properties"]["lastGarbageCollection"] = LAST_RUN
+        route.fulfill(response=answer, json=registry)
+
+    registry_url = re.compile(r".*/api/registries/[0-9a-f]{32}$")
+    page.route(registry_url, with_a_run)
+    page.reload()
+    expect(page.locator("#gc-last-run")).to_have_text(
+        re.compile(r".+: 2\.5 MB freed \(3 manifests, 1 blob removed\)$")
+    )
+    expect(page.locator("#gc-last-run time")).to_have_attribute("datetime", LAST_RUN["finishedAt"])
+    page.unroute(registry_url)
+    page.reload()
+    expect(page.locator("#gc-last-run")).to_contain_text("not available yet")
 
     # a token for CI: scopes as rows, the password shown once with its docker login line
     page.get_by_role("link", name="Tokens").click()
@@ -144,10 +184,7 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(page.locator("tr[data-tags='multi']")).to_contain_text("linux/amd64, linux/arm64")
     expect(page.get_by_text(f"docker pull {host}/team/app:")).to_be_visible()
     expect(page.get_by_text(f"ctr images pull --plain-http --user USERNAME {host}/team/app:")).to_be_visible()
-    screenshot(page, f"{name}-4-repository")
-    page.set_viewport_size(PHONE)
-    screenshot(page, f"{name}-4-repository-phone")
-    page.set_viewport_size({"width": 1280, "height": 860})
+    screenshots(page, f"{name}-4-repository")
 
     # disabled in the console, the token pushes no more
     page.get_by_role("link", name="alpha").click()
@@ -177,7 +214,7 @@ def test_from_sign_in_to_a_first_push_and_back(
     release = page.locator("tr[data-token='release']")
     expect(release).to_contain_text("spent")
     expect(release.get_by_role("button", name="Disable token release")).to_be_disabled()
-    screenshot(page, f"{name}-6-tokens")
+    screenshots(page, f"{name}-6-tokens")
 
     # the audit log, filtered to what the admin did to tokens (the token's own logins, by `ci`,
     # are there too: each push fetched bearer tokens)
@@ -188,7 +225,29 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(page.locator("#audit-total")).to_have_text("3 entries")
     actions = page.locator("tbody tr").evaluate_all("rows => rows.map(row => row.dataset.action)")
     assert actions == ["token.create", "token.update", "token.create"]
-    screenshot(page, f"{name}-7-audit")
+    screenshots(page, f"{name}-7-audit")
+
+    # deleting a registry asks for its name, typed; by keyboard alone, and Escape changes nothing
+    page.get_by_role("link", name="Registries").click()
+    doomed = page.locator("tr[data-registry='alpha']")
+    for typed in ("alph", "alpha"):
+        doomed.get_by_role("button", name="Delete registry alpha").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_label("Type alpha to confirm")).to_be_focused()
+        page.keyboard.type(typed)
+        confirm = page.get_by_role("dialog").get_by_role("button", name="Delete registry")
+        if typed == "alph":
+            expect(confirm).to_be_disabled()
+            page.keyboard.press("Escape")
+            expect(page.get_by_role("dialog")).to_have_count(0)
+            expect(doomed).to_have_count(1)
+        else:
+            expect(confirm).to_be_enabled()
+            page.keyboard.press("Enter")
+    expect(doomed).to_have_count(0)
+    assert [
+        r["properties"]["name"] for r in admin_api(console, "GET", "/api/registries").json()["items"]
+    ] == ["default"]
 
     # sign out: back to the sign-in form, and the session id is dead for good
     page.get_by_role("button", name="Sign out").click()
