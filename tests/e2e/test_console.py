@@ -119,6 +119,7 @@ def test_from_sign_in_to_a_first_push_and_back(
     first_push = page.locator("#first-push")
     expect(first_push).to_contain_text(f"docker login {host}")
     expect(first_push).to_contain_text(f"docker push {host}/team/alpine:latest")
+    expect(first_push).to_contain_text(f'"insecure-registries": ["{host}"]')  # plain HTTP here
     expect(page.locator("#gc-last-run")).to_contain_text("not available yet")
     screenshot(page, f"{name}-2-registry-empty")
 
@@ -185,6 +186,16 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(page.get_by_text(f"docker pull {host}/team/app:")).to_be_visible()
     expect(page.get_by_text(f"ctr images pull --plain-http --user USERNAME {host}/team/app:")).to_be_visible()
     screenshots(page, f"{name}-4-repository")
+
+    # a tag deleted leaves its manifest untagged; the manifest deleted is gone
+    v1 = page.locator(f"tr[data-digest='{image.digest}']")
+    v1.get_by_role("button", name="Delete tag v1").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete tag").click()
+    expect(v1).to_contain_text("untagged")
+    v1.get_by_role("button", name=re.compile("^Delete manifest")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete manifest").click()
+    expect(v1).to_have_count(0)
+    expect(page.locator("tbody tr")).to_have_count(3)  # the index and its two platforms
 
     # disabled in the console, the token pushes no more
     page.get_by_role("link", name="alpha").click()

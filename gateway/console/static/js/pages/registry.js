@@ -4,7 +4,7 @@
 import { get, path, withQuery } from "../api.js";
 import { bytes, cell, command, h, replace, size, table, when } from "../dom.js";
 import { lastCollection, schedule } from "../gc.js";
-import { registryHost } from "../hosts.js";
+import { plainHttp, registryHost } from "../hosts.js";
 import { tokensTab } from "./tokens.js";
 
 const PAGE = 50;
@@ -47,6 +47,10 @@ function firstPush(registry) {
     command(`docker login ${host}`, "docker login command"),
     command(`docker tag alpine:latest ${host}/team/alpine:latest`, "docker tag command"),
     command(`docker push ${host}/team/alpine:latest`, "docker push command"),
+    plainHttp() ? h("p", { class: "hint", id: "plain-http-hint" }, "This server speaks plain HTTP: docker uses it once ",
+      h("code", {}, host), " is among its insecure registries (",
+      h("code", {}, `"insecure-registries": ["${host}"]`), " in /etc/docker/daemon.json, then restart docker); ",
+      "podman and skopeo take ", h("code", {}, "--tls-verify=false"), ".") : null,
     h("p", { class: "muted" }, "For CI, create a token with push scope on the Tokens tab: it comes with its own docker login line."));
 }
 
