@@ -121,7 +121,7 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(first_push).to_contain_text(f"docker push {host}/team/alpine:latest")
     expect(first_push).to_contain_text(f'"insecure-registries": ["{host}"]')  # plain HTTP here
     expect(page.locator("#gc-last-run")).to_contain_text("not available yet")
-    screenshot(page, f"{name}-2-registry-empty")
+    screenshots(page, f"{name}-2-registry-empty")
 
     # once the API reports garbage collection runs (the registry's lastGarbageCollection), the
     # page shows the last one: here the real answer with a run added on its way to the page
@@ -278,7 +278,7 @@ def test_from_sign_in_to_a_first_push_and_back(
         f"{console.url}/api/sessions/current", cookies={SESSION_COOKIE: cookie["value"]}, timeout=30
     )
     assert replayed.status_code == 401
-    screenshot(page, f"{name}-0-sign-in")
+    screenshots(page, f"{name}-0-sign-in")
     assert page.script_errors == []  # type: ignore[attr-defined]
 
 
