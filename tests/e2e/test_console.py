@@ -197,10 +197,18 @@ def test_from_sign_in_to_a_first_push_and_back(
     expect(v1).to_have_count(0)
     expect(page.locator("tbody tr")).to_have_count(3)  # the index and its two platforms
 
-    # disabled in the console, the token pushes no more
+    # the registry's repositories, searched by the start of their names
     page.get_by_role("link", name="alpha").click()
     expect(page.locator("tr[data-repository='team/app']")).to_be_visible()
     screenshot(page, f"{name}-5-registry")
+    page.get_by_label("Repository name starts with").fill("other/")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#repository-count")).to_have_text("no repository starts with other/")
+    page.get_by_label("Repository name starts with").fill("team/")
+    page.keyboard.press("Enter")
+    expect(page.locator("#repository-count")).to_have_text("1-1 of 1")
+
+    # disabled in the console, the token pushes no more
     page.get_by_role("link", name="Tokens").click()
     expect(page.locator("tr[data-token='ci']")).not_to_contain_text("never used")  # its pushes
     page.get_by_role("button", name="Disable token ci").click()
