@@ -34,6 +34,11 @@ class AuthConfig(BaseModel):
         ge=0,
         description="seconds a one-time token stays usable after its first use (until its first tag)",
     )
+    session_ttl: int = Field(
+        28800,
+        ge=1,
+        description="seconds a web console sign-in lasts (then sign in again); sign-out ends it sooner",
+    )
     login_failures: int = Field(
         10,
         ge=0,

@@ -33,6 +33,7 @@ from .store import CredentialStore, TokenRecord, UserRecord, now_ms
 from .throttle import LoginThrottle
 
 _Record = TypeVar("_Record")
+TOUCH_SECONDS = 60.0  # a token's last use is written at most this often per process
 TOKEN_PREFIX = "ogt_"
 _TOKEN_PASSWORD = re.compile(r"ogt_([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
 
@@ -93,6 +94,7 @@ class Authenticator:
         self._user_states: dict[str, tuple[float, UserRecord | None]] = {}
         self._bearer_cache: dict[tuple[str, str], Claims] = {}
         self._changes = 0  # changes seen by this process: a state read across one is not kept
+        self._touched: dict[str, float] = {}  # token id → when this process last wrote its use
 
     async def from_password(
         self, username: str, password: str, registry: RegistryRef | None, client: str = ""
@@ -124,8 +126,11 @@ class Authenticator:
             self._verified[key] = (time.monotonic() + self._credential_ttl, principal)
         if not (principal.may_use(registry) if registry is not None else principal.kind == "user"):
             return None
-        if principal.token_id is not None and not await self._token_alive(principal.token_id, first_use=True):
-            return None
+        if principal.token_id is not None:
+            if not await self._token_alive(principal.token_id, first_use=True):
+                return None
+            if self._touch_due(principal.token_id):
+                await self.store.touch_token(principal.token_id, now_ms())
         return principal
 
     async def from_claims(self, claims: Claims) -> Principal | None:
@@ -134,6 +139,8 @@ class Authenticator:
             record = await self._token_state(claims.token_id)
             if record is None or not record.is_alive(now_ms(), self._one_time_window_ms):
                 return None
+            if self._touch_due(record.id):
+                await self.store.touch_token(record.id, now_ms())
             return _token_principal(record, claims.account_id)
         if claims.kind == "user" and claims.user_id is not None:  # none: minted before revocation
             user = await self._user_state(claims.user_id)
@@ -217,6 +224,19 @@ class Authenticator:
             self._token_states.pop(token_id, None)
         return True
 
+    def _touch_due(self, token_id: str) -> bool:
+        """Whether to record a use of the token now (the console's "last use"): once a minute
+        at most per token and process, so that a pull with a token JWT costs a dictionary
+        lookup."""
+        now = time.monotonic()
+        last = self._touched.get(token_id)
+        if last is not None and now - last < TOUCH_SECONDS:
+            return False
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[token_id] = now
+        return True
+
     async def _user_alive(self, principal: Principal) -> bool:
         if principal.user_id is None:
             return False
@@ -255,6 +275,13 @@ class Authenticator:
         self._changes += 1
         self._token_states.pop(token_id, None)
         self._verified.clear()
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop what this process cached of a user found changed (its credentials are verified
+        afresh at their next use)."""
+        self._changes += 1
+        self._user_states.pop(user_id, None)
+        self._verified = {key: entry for key, entry in self._verified.items() if entry[1].user_id != user_id}
 
     def token_spent(self, token_id: str) -> None:
         """A one-time token may have written its tag here: its next request reads its state

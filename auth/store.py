@@ -54,6 +54,7 @@ class TokenRecord:
     first_used_at: int | None
     consumed_at: int | None
     created_at: int
+    last_used_at: int | None = None  # ms; kept to the minute (Authenticator.touch)
 
     def is_alive(self, now_ms: int, one_time_window_ms: int) -> bool:
         if self.status != ENABLED or (self.expires_at is not None and now_ms >= self.expires_at):
@@ -77,12 +78,47 @@ class AuditEntry:
     detail: object
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which entries of an account's trail to read: by actor, by action (`token.create`, or
+    `token.` for every action on tokens), and from `since` to before `until` (ms)."""
+
+    actor: str | None = None
+    action: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+def _audit_where(account_id: str, only: AuditFilter | None) -> tuple[str, list[object]]:
+    where = "account_id = ?"
+    args: list[object] = [account_id]
+    if only is not None:
+        if only.actor is not None:
+            where += " AND actor = ?"
+            args.append(only.actor)
+        if only.action is not None and only.action.endswith("."):
+            where += " AND substr(action, 1, ?) = ?"
+            args += (len(only.action), only.action)
+        elif only.action is not None:
+            where += " AND action = ?"
+            args.append(only.action)
+        if only.since is not None:
+            where += " AND at >= ?"
+            args.append(only.since)
+        if only.until is not None:
+            where += " AND at < ?"
+            args.append(only.until)
+    return where, args
+
+
 _AUDIT_COLUMNS = "id, at, actor, action, target, address, detail"
 _USER_COLUMNS = "id, account_id, username, password_hash, created_at, status, generation"
+# read with `last_used_at` (_TOKEN_READ), written without it (a new token was never used)
 _TOKEN_COLUMNS = (
     "id, registry_id, name, password_hash, scopes, expires_at, status, one_time, first_used_at, "
     "consumed_at, created_at"
 )
+_TOKEN_READ = _TOKEN_COLUMNS + ", last_used_at"
 
 
 def now_ms() -> int:
@@ -104,6 +140,7 @@ def _token(row: tuple[Any, ...]) -> TokenRecord:
         row[8],
         row[9],
         row[10],
+        row[11],
     )
 
 
@@ -239,12 +276,12 @@ class CredentialStore:
         return record
 
     async def get_token(self, token_id: str) -> TokenRecord | None:
-        row = await self._engine.fetchone(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?", token_id)
+        row = await self._engine.fetchone(f"SELECT {_TOKEN_READ} FROM tokens WHERE id = ?", token_id)
         return _token(row) if row else None
 
     async def list_tokens(self, registry_id: str) -> list[TokenRecord]:
         rows = await self._engine.fetchall(
-            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE registry_id = ? ORDER BY name", registry_id
+            f"SELECT {_TOKEN_READ} FROM tokens WHERE registry_id = ? ORDER BY name", registry_id
         )
         return [_token(row) for row in rows]
 
@@ -269,6 +306,15 @@ class CredentialStore:
 
     async def delete_token(self, token_id: str) -> bool:
         return await self._engine.execute("DELETE FROM tokens WHERE id = ?", token_id) > 0
+
+    async def touch_token(self, token_id: str, at: int) -> None:
+        """Record a use of the token (times only move forward: replicas write concurrently)."""
+        await self._engine.execute(
+            "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+            at,
+            token_id,
+            at,
+        )
 
     async def mark_first_use(self, token_id: str, at: int) -> None:
         await self._engine.execute(
@@ -299,22 +345,30 @@ class CredentialStore:
         )
 
     async def account_audit(
-        self, account_id: str, *, before_id: int | None = None, entry_id: int | None = None, limit: int = 100
+        self,
+        account_id: str,
+        *,
+        before_id: int | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+        only: AuditFilter | None = None,
     ) -> list[AuditEntry]:
         """An account's trail, newest first (the management API's `GET /api/audit`)."""
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE account_id = ?"
-        args: list[object] = [account_id]
+        where, args = _audit_where(account_id, only)
         if before_id is not None:
-            sql += " AND id < ?"
+            where += " AND id < ?"
             args.append(before_id)
         if entry_id is not None:
-            sql += " AND id = ?"
+            where += " AND id = ?"
             args.append(entry_id)
-        rows = await self._engine.fetchall(sql + " ORDER BY id DESC LIMIT ?", *args, limit)
+        rows = await self._engine.fetchall(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {where} ORDER BY id DESC LIMIT ?", *args, limit
+        )
         return [_audit_entry(row) for row in rows]
 
-    async def count_account_audit(self, account_id: str) -> int:
-        row = await self._engine.fetchone("SELECT COUNT(*) FROM audit_log WHERE account_id = ?", account_id)
+    async def count_account_audit(self, account_id: str, only: AuditFilter | None = None) -> int:
+        where, args = _audit_where(account_id, only)
+        row = await self._engine.fetchone(f"SELECT COUNT(*) FROM audit_log WHERE {where}", *args)
         return int(row[0]) if row else 0
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, object]]:

@@ -16,6 +16,7 @@ from ocigate.storage.usage import UsageCounters
 
 from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
+from .console import install_console
 from .errors import error_middleware, oci_error
 from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
@@ -124,6 +125,7 @@ def build_app(
     usage = UsageCounters(registries.metadata.views)
     install_usage(app, usage)
     install_management(app, settings, registries, authenticator, usage)
+    install_console(app)
     install_limits(app, settings)
     uploads = settings.storage.uploads
     install_upkeep(

@@ -86,4 +86,14 @@ def test_the_wheel_installs_beside_a_package_named_auth(tmp_path: Path) -> None:
     # removing one leaves the other whole
     _run(*pip, "uninstall", "-q", "-y", "auth")
     _run(python, "-c", "import ocigate.auth.service, ocigate.gateway.app", cwd=tmp_path, env=env)
-    assert "ocigate/auth/service.py" in _run(*pip, "show", "-f", "ocigate")
+    installed = _run(*pip, "show", "-f", "ocigate")
+    assert "ocigate/auth/service.py" in installed
+    # the web console's files ship in the wheel and are what the installed package serves
+    console = ROOT / "gateway" / "console" / "static"
+    shipped = sorted(path.relative_to(console).as_posix() for path in console.rglob("*") if path.is_file())
+    assert len(shipped) > 8
+    for name in shipped:
+        assert f"ocigate/gateway/console/static/{name}" in installed, name
+    probe = "from ocigate.gateway.console import ConsoleFiles; print(sorted(ConsoleFiles().assets))"
+    served = _run(python, "-c", probe, cwd=tmp_path, env=env)
+    assert served.strip() == str([name for name in shipped if name != "index.html"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocigate.auth.service import Authenticator
+from ocigate.auth.sessions import SessionStore
 from ocigate.storage.registries import Registries
 from ocigate.storage.usage import UsageCounters
 
@@ -31,7 +32,8 @@ def install_management(
     usage: UsageCounters,
 ) -> None:
     """Add `/api/…` to an application being built."""
-    services = Services(settings, registries, credential_store(registries), authenticator, usage)
+    sessions = SessionStore(registries.metadata.engine)
+    services = Services(settings, registries, credential_store(registries), authenticator, usage, sessions)
     api = ManagementApi(services)
     app.router.add_route("*", "/api", api)
     # [\s\S], not `.`: a percent-encoded newline in a path must still reach the dispatcher

@@ -28,14 +28,24 @@ def _render(entry: StoredEntry) -> AuditEntry:
 
 
 async def list_entries(services: Services, call: Call, query: AuditCursor) -> web.Response:
-    limit, cursor = query.limit, query.after
+    limit, cursor, only = query.limit, query.after, query.only()
     account_id = call.caller.account_id
     entries = await services.store.account_audit(
-        account_id, before_id=int(cursor) if cursor else None, limit=limit + 1
+        account_id, before_id=int(cursor) if cursor else None, limit=limit + 1, only=only
     )
-    total = await services.store.count_account_audit(account_id)
+    total = await services.store.count_account_audit(account_id, only)
     more, entries = len(entries) > limit, entries[:limit]
-    next_href = next_link(href("audit"), limit, cursor=str(entries[-1].id)) if more else None
+    next_href = None
+    if more:  # the filters carry over to the next page
+        next_href = next_link(
+            href("audit"),
+            limit,
+            cursor=str(entries[-1].id),
+            actor=query.actor,
+            action=query.action,
+            since=query.since,
+            until=query.until,
+        )
     items = [_render(entry) for entry in entries]
     return json_response(AuditList(items=items, total=total, limit=limit, next=next_href))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ocigate.auth.service import Authenticator
+from ocigate.auth.sessions import SessionStore
 from ocigate.auth.store import CredentialStore
 from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import Registries
@@ -25,6 +26,7 @@ class Caller:
     account_id: str
     username: str
     address: str | None
+    session_id: str | None = None  # set when the request came with a console session cookie
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class Services:
     store: CredentialStore
     authenticator: Authenticator | None  # None when OCIGATE_AUTH=none
     usage: UsageCounters
+    sessions: SessionStore
 
     def hostname(self, registry_name: str) -> str:
         domain = self.settings.server.domain

@@ -17,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
+from .authn import SESSION_COOKIE
 from .errors import Error
 
 if TYPE_CHECKING:
@@ -29,13 +30,17 @@ _INFO = {
     "title": "ocigate management API",
     "version": "1.0.0",
     "description": "Registries, their tokens, repositories and artifacts, and the audit trail of "
-    "an account. Authenticate with an account user's username and password (HTTP Basic); "
-    "registry tokens are refused. Another account's resources answer 404.",
+    "an account. Authenticate with an account user's username and password (HTTP Basic), or with "
+    "the session cookie of a console sign-in (`POST /api/sessions`; a change made with it must send "
+    "the session's CSRF token as `X-CSRF-Token` from the same origin); registry tokens are refused. "
+    "Another account's resources answer 404.",
 }
 _ERRORS = {
     400: "invalid input; the messages say which field and why",
     401: "no or invalid account credentials",
-    403: "registry token credentials (the management API takes account users only)",
+    403: "registry token credentials (the management API takes account users only), or a change "
+    "made with a console session without its CSRF token or from another origin, or a console "
+    "session used from outside the subnet allow list of the registry whose hostname it came to",
     404: "not found, or another account's",
     409: "conflicts with the current state",
     413: "request body too large",
@@ -66,10 +71,13 @@ def build(routes: Sequence[Route], parameters: Mapping[str, PathParameter]) -> S
         "openapi": "3.1.0",
         "info": _INFO,
         "servers": [{"url": "/"}],
-        "security": [{"basicAuth": []}],
+        "security": [{"basicAuth": []}, {"sessionCookie": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            },
             "schemas": schemas,
         },
     }

@@ -82,12 +82,16 @@ def decode_cursor(text: str, is_key: Callable[[str], bool]) -> str | None:
     return key if key and encode_cursor(key) == text and is_key(key) else None
 
 
-def next_link(path: str, limit: int, *, offset: int | None = None, cursor: str | None = None) -> str:
+def next_link(
+    path: str, limit: int, *, offset: int | None = None, cursor: str | None = None, **filters: str | None
+) -> str:
+    """The next page's link; `filters` (the list's own query parameters) carry over."""
     params: dict[str, str | int] = {"limit": limit}
     if offset is not None:
         params["offset"] = offset
     if cursor is not None:
         params["cursor"] = encode_cursor(cursor)
+    params |= {name: value for name, value in filters.items() if value is not None}
     return f"{path}?{urlencode(params)}"
 
 

@@ -27,14 +27,19 @@ from .registry_models import (
 )
 
 
-async def render(services: Services, record: RegistryRecord) -> Registry:
+async def render(services: Services, record: RegistryRecord, repository_count: int | None = None) -> Registry:
+    """A registry as shown; `repository_count` when the caller counted a page's at once."""
     settings = RegistrySettings.stored(record.properties)
-    used = await services.registries.metadata.views.registry_storage_bytes(record.id)
+    views = services.registries.metadata.views
+    used = await views.registry_storage_bytes(record.id)
+    if repository_count is None:
+        repository_count = await views.count_repositories_with_content(record.id)
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
         hostname=services.hostname(record.name),
         storage_usage=StorageUsage(bytes=used),
+        repository_count=repository_count,
     )
     return Registry(
         id=record.id,
@@ -50,7 +55,8 @@ async def list_registries(services: Services, call: Call, query: OffsetQuery) ->
     records = await metadata.list_account_registries(call.caller.account_id, offset, limit)
     total = await metadata.count_account_registries(call.caller.account_id)
     more = offset + len(records) < total
-    items = [await render(services, record) for record in records]
+    counts = await services.registries.metadata.views.count_repositories_of([record.id for record in records])
+    items = [await render(services, record, counts[record.id]) for record in records]
     next_href = next_link(href("registries"), limit, offset=offset + limit) if more else None
     return json_response(RegistryList(items=items, total=total, limit=limit, next=next_href, offset=offset))
 

@@ -132,6 +132,7 @@ class RegistryProperties(Resource):
     features: Features
     hostname: str
     storage_usage: StorageUsage
+    repository_count: int = Field(ge=0, description="repositories with content")
 
 
 class Registry(Envelope):

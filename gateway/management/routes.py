@@ -16,11 +16,12 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
-from . import audit, openapi, registries, repositories, tokens
+from . import artifacts, audit, openapi, registries, repositories, sessions, tokens
 from .content_models import Artifact, ArtifactList, AuditEntry, AuditList, Repository, RepositoryList
 from .context import Call, Services
 from .model import Body, Query
 from .registry_models import Location, LocationList, Registry, RegistryList, RegistryName
+from .session_models import Session
 from .token_models import Token, TokenCreated, TokenList
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -96,6 +97,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
         Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")], malformed=400
     ),
     "entryId": PathParameter(Annotated[str, Field(pattern="^[0-9]{1,18}$")]),
+    "tag": PathParameter(Annotated[str, Field(pattern=r"^\w[\w.-]{0,127}$")], malformed=400),
 }
 
 
@@ -257,9 +259,9 @@ ROUTES: tuple[Route, ...] = (
         REPOSITORY + "/artifacts",
         {
             "GET": Operation(
-                repositories.list_artifacts,
+                artifacts.list_artifacts,
                 "listArtifacts",
-                "The repository's manifests, with their tags",
+                "The repository's manifests, tagged or not, with their tags, kind and referrers",
                 ok(ArtifactList, "artifacts, by digest"),
             )
         },
@@ -268,8 +270,64 @@ ROUTES: tuple[Route, ...] = (
         REPOSITORY + "/artifacts/{digest}",
         {
             "GET": Operation(
-                repositories.get_artifact, "getArtifact", "An artifact", ok(Artifact, "the artifact")
+                artifacts.get_artifact, "getArtifact", "An artifact", ok(Artifact, "the artifact")
+            ),
+            "DELETE": Operation(
+                artifacts.delete_artifact,
+                "deleteArtifact",
+                "Delete a manifest and the tags on it (blobs stay for garbage collection)",
+                Reply(204, "deleted"),
+            ),
+        },
+    ),
+    Route(
+        REPOSITORY + "/tags/{tag}",
+        {
+            "DELETE": Operation(
+                artifacts.delete_tag,
+                "deleteTag",
+                "Delete a tag (the manifest it pointed at stays, untagged)",
+                Reply(204, "deleted"),
             )
+        },
+    ),
+    Route(
+        "/api/sessions",
+        {
+            "POST": Operation(
+                sessions.sign_in,
+                "signIn",
+                "Sign in to the web console: the session id comes in an HttpOnly cookie, the CSRF "
+                "token that changes need (X-CSRF-Token) in the body",
+                Reply(201, "signed in", Session),
+                {
+                    401: "wrong username or password",
+                    403: "registry token credentials, a request from another origin, or from outside the "
+                    "subnet allow list of the registry whose hostname it came to",
+                    409: "authentication is off (OCIGATE_AUTH=none)",
+                    429: "",
+                },
+                public=True,
+            )
+        },
+    ),
+    Route(
+        "/api/sessions/current",
+        {
+            "GET": Operation(
+                sessions.get_current,
+                "getSession",
+                "The console session this request came with, and its CSRF token",
+                ok(Session, "the session"),
+                {404: "the request came without a console session (e.g. with HTTP Basic)"},
+            ),
+            "DELETE": Operation(
+                sessions.sign_out,
+                "signOut",
+                "Sign out: end the console session this request came with",
+                Reply(204, "signed out; the cookie is cleared"),
+                {404: "the request came without a console session (e.g. with HTTP Basic)"},
+            ),
         },
     ),
     Route(
@@ -278,7 +336,7 @@ ROUTES: tuple[Route, ...] = (
             "GET": Operation(
                 audit.list_entries,
                 "listAuditEntries",
-                "The account's management actions, newest first",
+                "The account's management actions, newest first; filtered by actor, action and time",
                 ok(AuditList, "entries"),
             )
         },

@@ -72,7 +72,8 @@ class Scope(Body):
         return cls.model_construct(name=grant.pattern, type=REPOSITORY, actions=actions)
 
 
-def _expiry_ms(text: str) -> int:
+def moment_ms(text: str) -> int:
+    """An ISO 8601 date and time with a time zone, in ms since the epoch."""
     try:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
@@ -106,7 +107,7 @@ class TokenPatch(Body):
     def _at_least_an_hour_ahead(cls, text: str | None) -> str | None:
         if text is not None:
             try:
-                validate_expiry(_expiry_ms(text))
+                validate_expiry(moment_ms(text))
             except InvalidRequest as exc:
                 raise rule(str(exc)) from None
         return text
@@ -114,7 +115,7 @@ class TokenPatch(Body):
     @property
     def expires_at(self) -> int | None:
         """expiryDate in ms; None if not given or null (never expires)."""
-        return None if self.expiry_date is None else _expiry_ms(self.expiry_date)
+        return None if self.expiry_date is None else moment_ms(self.expiry_date)
 
     @property
     def clears_expiry(self) -> bool:
@@ -162,6 +163,9 @@ class TokenMetadata(Resource):
     created_at: Timestamp
     first_used_at: Timestamp | None
     consumed_at: Timestamp | None
+    last_used_at: Annotated[
+        Timestamp | None, Field(description="the last time it was presented, to the minute")
+    ]
 
 
 class Token(Envelope):

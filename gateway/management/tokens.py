@@ -46,6 +46,7 @@ def _metadata(token: TokenRecord) -> TokenMetadata:
         created_at=timestamp(token.created_at),
         first_used_at=timestamp(token.first_used_at),
         consumed_at=timestamp(token.consumed_at),
+        last_used_at=timestamp(token.last_used_at),
     )
 
 

@@ -167,11 +167,21 @@ class ManagementViews(UsageRecorder, Protocol):
     async def registry_storage_bytes(self, registry_id: str) -> int:
         """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
 
-    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
-        """Repositories with content (a manifest or a blob link), by name after `after`."""
+    async def list_repository_usage(
+        self, registry_id: str, after: str, limit: int, prefix: str = ""
+    ) -> list[RepositoryUsage]:
+        """Repositories with content (a manifest or a blob link) whose name starts with
+        `prefix`, by name after `after`."""
 
-    async def count_repositories_with_content(self, registry_id: str) -> int: ...
+    async def count_repositories_with_content(self, registry_id: str, prefix: str = "") -> int: ...
+    async def count_repositories_of(self, registry_ids: list[str]) -> dict[str, int]:
+        """`count_repositories_with_content` of several registries at once (a page of a list)."""
+
     async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None: ...
     async def list_artifacts(self, repository_id: int, after: str, limit: int) -> list[ArtifactRecord]: ...
     async def count_artifacts(self, repository_id: int) -> int: ...
     async def get_artifact(self, repository_id: int, digest: str) -> ArtifactRecord | None: ...
+    async def referrers_by_subject(
+        self, repository_id: int, subjects: list[str]
+    ) -> dict[str, list[ReferrerRecord]]:
+        """The manifests whose subject is one of `subjects` (signatures, SBOMs), by subject."""

@@ -67,6 +67,7 @@ class RepositoryUsage:
     push_count: int
     last_pull_at: int | None
     last_push_at: int | None
+    size: int = 0  # bytes of its linked blobs and its manifests
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class ArtifactRecord:
     artifact_type: str | None
     created_at: int
     tags: tuple[str, ...]
+    pushed_at: int | None = None  # the latest of its creation and its tags' last pushes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real registry clients the e2e tests drive, on Debian 12 as root.
 # Idempotent: run it again and it only checks.
-#   skopeo, podman, containerd (+ ctr), buildah, debootstrap, docker-compose: from Debian,
+#   skopeo, podman, containerd (+ ctr), buildah, debootstrap, docker-compose, chromium: from Debian,
 #   installed normally.
 #   docker: Debian's docker.io is downloaded and unpacked (dpkg -x) under
 #   $OCIGATE_E2E_DIR/docker-pkg, NOT installed: installing it would start a
@@ -21,6 +21,9 @@ packages=(ca-certificates skopeo podman containerd runc iptables libdevmapper1.0
 packages+=(debootstrap buildah)
 # deploy/compose.yaml is checked with `docker-compose config` (tests/deploy/test_compose.py)
 packages+=(docker-compose)
+# the web console's browser tests (tests/e2e/test_console*.py): headless Chromium, driven by
+# playwright (pyproject's test extras) through its own driver; chromium-driver for selenium users
+packages+=(chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -46,10 +49,11 @@ if [ ! -x "$PKG_DIR/usr/sbin/dockerd" ] || [ ! -x "$PKG_DIR/usr/bin/docker" ]; t
   rm -rf "$PKG_DIR" && mv "$PKG_DIR.tmp" "$PKG_DIR"
 fi
 
-for bin in skopeo containerd ctr "$PKG_DIR/usr/bin/docker" "$PKG_DIR/usr/sbin/dockerd"; do
+for bin in skopeo containerd ctr chromium chromedriver "$PKG_DIR/usr/bin/docker" "$PKG_DIR/usr/sbin/dockerd"; do
   command -v "$bin" >/dev/null || die "$bin is missing after install"
 done
 "$PKG_DIR/usr/sbin/dockerd" --version >/dev/null || die "unpacked dockerd does not run"
 echo "skopeo: $(skopeo --version)"
 echo "containerd: $(containerd --version)"
+echo "chromium: $(chromium --version 2>/dev/null)"
 echo "docker: $("$PKG_DIR/usr/bin/docker" --version) (unpacked in $PKG_DIR)"

@@ -50,6 +50,7 @@ NAMES = [
     "KEYS_DIR",
     "TOKEN_TTL",
     "ONE_TIME_WINDOW",
+    "SESSION_TTL",
     "LOGIN_FAILURES",
     "LOGIN_WINDOW",
     "PASSWORD_THREADS",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ocigate.auth.store import CredentialStore
-from ocigate.storage.metadata import BlobRecord, ManifestRecord, MetadataStore
+from ocigate.storage.metadata import BlobRecord, ManifestRecord, MetadataStore, ReferrerRecord
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -68,6 +68,55 @@ async def test_repository_usage_lists_repositories_with_content(metadata: Metada
     assert (usage.pull_count, usage.push_count, usage.last_pull_at, usage.last_push_at) == (5, 1, 2000, 1000)
     await metadata.views.add_repository_usage(registry.id, "gone", 1, 1, 1, 1)  # no such repository: nothing
     assert await metadata.views.get_repository_usage(registry.id, "gone") is None
+
+
+async def test_what_the_console_reads_search_sizes_and_referrers(metadata: MetadataStore) -> None:
+    """Repositories by the start of their names (bytewise on every engine: '-', '.' and '/' sort
+    apart, which an ICU collation would blur), their sizes, a page of registries counted at once,
+    and artifacts with their push times and referrers."""
+    registry = await metadata.registries.create_registry("console")
+    empty = await metadata.registries.create_registry("console-empty")
+    for name in ("teamx", "team/c", "tea", "team.d", "team/b", "team-a"):
+        await _manifest(metadata, registry.id, name, 1, "v1")
+    views = metadata.views
+
+    async def names(after: str, prefix: str) -> list[str]:
+        return [u.name for u in await views.list_repository_usage(registry.id, after, 10, prefix)]
+
+    assert await names("", "team/") == ["team/b", "team/c"]
+    assert await names("team/b", "team/") == ["team/c"]  # the next page
+    assert await names("", "team") == ["team-a", "team.d", "team/b", "team/c", "teamx"]
+    assert await names("", "teams") == []
+    assert await views.count_repositories_with_content(registry.id, "team/") == 2
+    assert await views.count_repositories_with_content(registry.id) == 6
+    assert await views.count_repositories_of([registry.id, empty.id]) == {registry.id: 6, empty.id: 0}
+    assert await views.count_repositories_of([]) == {}
+
+    # a repository's size: its linked blobs and its manifests' bytes
+    await metadata.content.add_blob(registry.id, "team/b", BlobRecord(_digest(7), 100, "x"))
+    usage = await views.get_repository_usage(registry.id, "team/b")
+    assert usage is not None
+    assert usage.size == 100 + len(b"{}")
+
+    # a signature of the tagged image refers to it; untagged, it was pushed when created
+    image = _digest(1001)
+    signature = ManifestRecord(
+        _digest(2001), MANIFEST, b'{"sig":1}', subject=image, artifact_type="application/vnd.dev.cosign.sig"
+    )
+    await metadata.content.put_manifest(registry.id, "team/b", signature, None)
+    repository_id = await metadata.content.get_repository_id(registry.id, "team/b")
+    assert repository_id is not None
+    referrers = await views.referrers_by_subject(repository_id, [image, _digest(9)])
+    assert referrers == {
+        image: [ReferrerRecord(signature.digest, MANIFEST, 9, "application/vnd.dev.cosign.sig", None)],
+        _digest(9): [],
+    }
+    artifacts = {a.digest: a for a in await views.list_artifacts(repository_id, "", 10)}
+    assert artifacts[signature.digest].pushed_at == artifacts[signature.digest].created_at
+    tagged = artifacts[image]
+    assert tagged.tags == ("v1",)
+    assert tagged.pushed_at is not None
+    assert tagged.pushed_at >= tagged.created_at
 
 
 async def test_clearing_a_repository(metadata: MetadataStore) -> None:

@@ -79,6 +79,8 @@ def _config(ids: dict[str, list[str]], doomed: dict[str, list[str]]) -> str:
         ("deleteRegistry", "id"),
         ("deleteToken", "tokenId"),
         ("deleteRepository", "repository"),
+        ("deleteArtifact", "digest"),
+        ("deleteTag", "tag"),
     ):
         binding = f'{{ dictionary = "doomed_{parameter}", probability = 0.85 }}'
         lines += ["", "[[operations]]", f'include-operation-id = "{operation_id}"']
@@ -93,6 +95,9 @@ def test_schemathesis_finds_nothing(api: Api, management_gateway: Gateway, tmp_p
     client = v2_client(management_gateway, fuzzed, (ADMIN_USER, ADMIN_PASSWORD))
     image = client.push_image("team/app", "v1")
     client.push_image("doomed/app", "v1")
+    # deleted by deleteArtifact and deleteTag: an image and a tag beside the one others read
+    doomed_image = client.push_image("team/app", "doomed", layers=1, seed="doomed")
+    client.push_image("team/app", "doomed-tag")
     doomed_registry = api.create_registry()
     config = tmp_path / "schemathesis.toml"
     config.write_text(
@@ -104,7 +109,13 @@ def test_schemathesis_finds_nothing(api: Api, management_gateway: Gateway, tmp_p
                 "digest": [image.digest],
                 "location": ["local"],
             },
-            {"id": [doomed_registry["id"]], "tokenId": [doomed_token["id"]], "repository": ["doomed/app"]},
+            {
+                "id": [doomed_registry["id"]],
+                "tokenId": [doomed_token["id"]],
+                "repository": ["doomed/app"],
+                "digest": [doomed_image.digest],
+                "tag": ["doomed-tag"],
+            },
         )
     )
     url = management_gateway.url
@@ -147,7 +158,7 @@ def test_schemathesis_finds_nothing(api: Api, management_gateway: Gateway, tmp_p
         )
         output = result.stdout[-20000:] + result.stderr[-5000:]
         assert result.returncode == 0, output
-        assert "Tested: 22" in result.stdout, output
+        assert "Tested: 27" in result.stdout, output
     finally:
         api.delete(fuzzed["href"])
         api.delete(doomed_registry["href"])

@@ -42,6 +42,7 @@ def test_create_get_list_patch_replace_delete(api: Api) -> None:
         "features": {"vulnerabilityScanning": True},
         "hostname": f"{name}.{DOMAIN}",
         "storageUsage": {"bytes": 0},
+        "repositoryCount": 0,
     }
     assert api.get(created["href"]).json() == created
     listed = api.get("/api/registries", params={"limit": 100}).json()

@@ -57,6 +57,11 @@ def test_repositories_with_artifact_and_usage_counts(
         "digest": image.digest,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": "application/vnd.oci.image.config.v1+json",  # the config's, as OCI says
+        "kind": "image",
+        "platforms": [],
+        "children": [],
+        "subject": None,
+        "referrers": [],
         "tags": ["v2"],
         "size": len(image.manifest) + len(image.config) + sum(len(layer) for layer in image.layers),
     }
