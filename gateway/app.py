@@ -124,6 +124,7 @@ def build_app(
         registries,
         UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
     )
+    app[METRICS].append(registries.reads.metrics_text)
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
         app[METRICS].append(authenticator.metrics_text)

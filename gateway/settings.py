@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ocigate.storage.config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
+from ocigate.storage.config import CACHE_BYTES, MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Settings:
     s3_pool_size: int = 64
     s3_redirect: bool = False
     s3_timeout: float = 10.0
+    cache_dir: Path | None = None
+    cache_bytes: int = CACHE_BYTES
     upload_ttl: int = UPLOAD_TTL
     upload_pressure_ttl: int = 3600
     min_free_space: float = 0.05
@@ -106,6 +108,9 @@ HELP = {
     "s3_pool_size": "maximum S3 connections",
     "s3_redirect": "answer blob GETs with a 307 to a presigned URL (not with sse-c)",
     "s3_timeout": "seconds S3 may keep a request waiting for data before it counts as failed (then 503)",
+    "cache_dir": "directory of the edge cache of blobs read from S3, encrypted, shared by the workers "
+    "(off if unset)",
+    "cache_bytes": "most bytes the edge cache holds; least recently used blobs go first",
     "upload_ttl": "seconds an upload session may sit idle before it expires and its staged bytes are deleted",
     "upload_pressure_ttl": "seconds an upload session may sit idle while the disk is short of space",
     "min_free_space": "fraction of the blob disk free below which it is short of space (filesystem store)",

@@ -8,6 +8,7 @@ from pathlib import Path
 MIB = 1024 * 1024
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
+CACHE_BYTES = 10 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,6 @@ class StorageConfig:
     max_blob_size: int = MAX_BLOB_SIZE
     # shared cache for replicas (manifests, tags); in-process memory when unset
     redis_url: str | None = None
+    # the edge cache of blobs read from a remote store (storage/blobs/edge_cache.py); off if unset
+    cache_dir: Path | None = None
+    cache_bytes: int = CACHE_BYTES

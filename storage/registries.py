@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import partial
 
 from .blobs import BlobDriver, open_blob_driver
+from .blobs.reads import BlobReads
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 from .health import StoreHealth
-from .metadata import MetadataStore, RegistryRecord, open_metadata
+from .metadata import BlobRecord, MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
 from .uploads import Uploads
@@ -24,9 +25,11 @@ class Registries:
         cache: MetadataCache,
         upload_ttl: int = UPLOAD_TTL,
         max_blob_size: int = MAX_BLOB_SIZE,
+        reads: BlobReads | None = None,
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        self.reads = reads or BlobReads(blobs)  # the edge cache and shared reads of remote stores
         self.cache = cache
         self._flights = SingleFlight()
         self._uploads = Uploads(metadata, blobs, upload_ttl, max_blob_size)
@@ -46,7 +49,14 @@ class Registries:
             await metadata.close()
             await blobs.close()
             raise
-        registries = cls(metadata, blobs, cache, config.upload_ttl, config.max_blob_size)
+        try:
+            reads = await BlobReads.open(blobs, config)
+        except BaseException:
+            await metadata.close()
+            await blobs.close()
+            await cache.close()
+            raise
+        registries = cls(metadata, blobs, cache, config.upload_ttl, config.max_blob_size, reads)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -82,7 +92,9 @@ class Registries:
         return self.bind(record)  # type: ignore[arg-type]
 
     def bind(self, record: RegistryRecord) -> Registry:
-        return Registry(record, self.metadata, self.blobs, self.cache, self._flights, self._uploads)
+        return Registry(
+            record, self.metadata, self.blobs, self.cache, self._flights, self._uploads, self.reads
+        )
 
     async def delete(self, name: str) -> bool:
         """Delete a registry and everything in it (ON DELETE CASCADE), what its unfinished
@@ -99,7 +111,11 @@ class Registries:
     def health(self) -> list[StoreHealth]:
         """Each store's, the cache's when it is shared (Redis)."""
         stores = [self.metadata.health, self.blobs.health]
-        return stores if self.cache.health is None else [*stores, self.cache.health]
+        if self.cache.health is not None:
+            stores.append(self.cache.health)
+        if self.reads.cache is not None:
+            stores.append(self.reads.cache.health)
+        return stores
 
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""
@@ -131,8 +147,16 @@ class Registries:
         free = await self.blobs.free_space()
         return free is not None and free < min_free
 
+    async def discard_cached_blob(self, blob: BlobRecord) -> None:
+        """Remove a blob's bytes from this replica's edge cache at once: garbage collection calls
+        this when it deletes them from the store (other replicas never serve them again either:
+        every read checks the blob's row first, and a new upload of the digest gets a new
+        location, which names a new cache entry)."""
+        await self.reads.discard(blob.location, blob.digest)
+
     async def close(self) -> None:
         await self.metadata.close()
+        await self.reads.close()
         await self.blobs.close()
         await self.cache.close()
 
