@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final, Literal
 
-from ocigate.storage.metadata.base import NameFilter
+from ocigate.storage.metadata import NameFilter
 from ocigate.storage.names import is_valid_repository_name
 
-REPOSITORY = "repository"
-REGISTRY = "registry"
-CATALOG = "catalog"
-ACTIONS = ("pull", "push", "delete")
+REPOSITORY: Final = "repository"
+REGISTRY: Final = "registry"
+CATALOG: Final = "catalog"
+Action = Literal["pull", "push", "delete"]
+ACTIONS: tuple[Action, ...] = ("pull", "push", "delete")
 GRANT_PATTERN = r"\*|[a-z0-9][a-z0-9._/-]*(?:/\*)?"  # `*`, `team/*` or `team/app`
 _PATTERN_RE = re.compile(GRANT_PATTERN)
 

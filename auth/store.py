@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -13,7 +13,8 @@ from ocigate.storage.metadata.engine import SqlEngine
 
 from .scopes import Grant
 
-ENABLED, DISABLED = "enabled", "disabled"
+ENABLED: Final = "enabled"
+DISABLED: Final = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,8 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _token(row: tuple[object, ...]) -> TokenRecord:
-    scopes = orjson.loads(row[4])  # type: ignore[arg-type]
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    scopes = orjson.loads(row[4])
     grants = tuple(Grant(s["type"], s["name"], frozenset(s["actions"])) for s in scopes)
     return TokenRecord(
         str(row[0]),
@@ -98,11 +99,11 @@ def _token(row: tuple[object, ...]) -> TokenRecord:
         str(row[3]),
         grants,
         row[5],
-        str(row[6]),  # type: ignore[arg-type]
+        str(row[6]),
         bool(row[7]),
         row[8],
         row[9],
-        row[10],  # type: ignore[arg-type]
+        row[10],
     )
 
 

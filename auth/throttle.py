@@ -209,7 +209,7 @@ class LoginThrottle:
     async def _run(self, keys: tuple[str, ...], mode: str) -> float:
         rules = self._rules[: len(keys)]
         if self._redis is not None:
-            arguments: list[object] = [mode]
+            arguments: list[str | int] = [mode]
             for rule in rules:
                 arguments += (round(rule.interval * 1e6), round(rule.tolerance * 1e6))
             try:

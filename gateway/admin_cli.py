@@ -33,7 +33,7 @@ class CommandError(Exception):
 
 
 async def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    registries = await Registries.open(settings.storage())
+    registries = await Registries.open(settings.storage, settings.redis.shared_url)
     try:
         store = credential_store(registries)
         command = _COMMANDS[(arguments.command, arguments.action)]
@@ -54,9 +54,8 @@ async def _registry_create(
         record = await registries.create(a.name, account.id)
     except KeyError:
         raise CommandError(f"registry {a.name!r} already exists") from None
-    host = (
-        f"{record.name}.{settings.domain}" if settings.domain else "(set OCIGATE_DOMAIN to serve it by name)"
-    )
+    domain = settings.server.domain
+    host = f"{record.name}.{domain}" if domain else "(set OCIGATE_DOMAIN to serve it by name)"
     await store.audit("cli", "registry.create", record.name, None)
     print(f"created registry {record.name} ({record.id}), served at {host}")
 
@@ -73,7 +72,7 @@ async def _registry_delete(
 async def _registry_list(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
-    for record in await registries.metadata.list_registries():
+    for record in await registries.metadata.registries.list_registries():
         print(f"{record.name}\t{record.id}")
 
 
@@ -134,7 +133,7 @@ async def _user_delete(
 
 
 async def _registry(registries: Registries, name: str) -> RegistryRecord:
-    record = await registries.metadata.get_registry(name)
+    record = await registries.metadata.registries.get_registry(name)
     if record is None:
         raise CommandError(f"no registry {name!r}")
     return record
@@ -161,7 +160,7 @@ async def _token_create(
     except KeyError:
         raise CommandError(f"token {a.name!r} already exists in registry {registry.name}") from None
     await store.audit("cli", "token.create", f"{registry.name}/{a.name}", None)
-    host = f"{registry.name}.{settings.domain}" if settings.domain else "<registry host>"
+    host = f"{registry.name}.{settings.server.domain}" if settings.server.domain else "<registry host>"
     kind = "one-time token" if a.one_time else "token"
     print(f"created {kind} {a.name} for registry {registry.name}")
     print(f"password (shown once): {created.password}")

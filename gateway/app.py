@@ -1,4 +1,5 @@
-"""The aiohttp application: the `/v2/` dispatcher, health checks, lifecycle."""
+"""The aiohttp application: the `/v2/` dispatcher, `/token`, the management API, health checks,
+metrics, lifecycle."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ocigate.auth.service import Authenticator, RegistryRef
 from ocigate.storage.errors import RegistryUnknown
 from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
+from ocigate.storage.usage import UsageCounters
 
 from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
@@ -19,12 +21,14 @@ from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
 from .hosts import registry_name_for_host
 from .http import BODY_TIMEOUT
-from .limits import METRICS, install_limits
+from .limits import LIMITER, install_limits
 from .management import install_management
+from .metrics import install_metrics
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
 from .upkeep import UploadReclaim, install_upkeep
+from .usage import install_usage
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -110,24 +114,26 @@ def build_app(
 ) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[REGISTRIES] = registries
-    app[BODY_TIMEOUT] = settings.body_timeout
-    api = DistributionApi(registries, settings.domain, authenticator)
+    app[BODY_TIMEOUT] = settings.http.body_timeout
+    api = DistributionApi(registries, settings.server.domain, authenticator)
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
     install_health(app, registries)
-    install_management(app, settings, registries, authenticator)
+    usage = UsageCounters(registries.metadata.views)
+    install_usage(app, usage)
+    install_management(app, settings, registries, authenticator, usage)
     install_limits(app, settings)
+    uploads = settings.storage.uploads
     install_upkeep(
-        app,
-        registries,
-        UploadReclaim(settings.upload_ttl, settings.upload_pressure_ttl, settings.min_free_space),
+        app, registries, UploadReclaim(uploads.ttl, uploads.pressure_ttl, settings.storage.min_free_space)
     )
-    app[METRICS].append(registries.reads.metrics_text)
+    metrics = [app[LIMITER].metrics.render]
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
-        app[METRICS].append(authenticator.metrics_text)
+        metrics.append(authenticator.metrics_text)
+    install_metrics(app, [*metrics, registries.metrics_text, registries.reads.metrics_text])
 
     async def _close(app: web.Application) -> None:
         if authenticator is not None:

@@ -1,14 +1,11 @@
-"""Operations endpoints: `/healthz` (the process answers), `/readyz` (it can serve: the metadata
-store and the blob store answer now) and `/metrics` (the limiter's and the stores' figures)."""
+"""Health endpoints: `/healthz` (the process answers) and `/readyz` (it can serve: the metadata
+store and the blob store answer now)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ocigate.storage.health import render
 from ocigate.storage.registries import Registries
-
-from .limits import metrics_text
 
 
 def install_health(app: web.Application, registries: Registries) -> None:
@@ -23,10 +20,5 @@ def install_health(app: web.Application, registries: Registries) -> None:
             {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
         )
 
-    async def metrics(request: web.Request) -> web.Response:
-        text = metrics_text(request.app) + render(registries.health)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
-
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

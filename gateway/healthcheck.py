@@ -15,16 +15,17 @@ _LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def check(settings: Settings, timeout: float = 5.0) -> int:
-    host = _LOOPBACK.get(settings.host, settings.host)
-    connection = http.client.HTTPConnection(host, settings.port, timeout=timeout)
+    server = settings.server
+    host = _LOOPBACK.get(server.host, server.host)
+    connection = http.client.HTTPConnection(host, server.port, timeout=timeout)
     try:
         connection.connect()
-        if settings.proxy_protocol:
+        if settings.proxies.proxy_protocol:
             connection.sock.sendall(b"PROXY UNKNOWN\r\n")  # v1: the proxy speaking for itself
         connection.request("GET", "/healthz")
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException) as error:
-        print(f"ocigate healthcheck: {host} port {settings.port}: {error}", file=sys.stderr)
+        print(f"ocigate healthcheck: {host} port {server.port}: {error}", file=sys.stderr)
         return 1
     finally:
         connection.close()

@@ -1,5 +1,5 @@
-"""The gateway's side of the limiter: settings → limits, the rate-limit middleware, the gated
-listening site, and the limiter's metrics.
+"""The gateway's side of the limiter: the rate-limit middleware and the accept-time gate of the
+listener (server.py).
 
 Order matters: the connection gate runs at accept time (before HTTP), the middleware runs for
 every request except health checks and metrics, and `error_middleware` wraps it so a 429 carries
@@ -14,72 +14,45 @@ response cost about 2.5% of a manifest GET's CPU (callgrind), and the limiter's 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from ocigate.limiter import (
-    GateConfig,
-    LimitConfig,
-    Limiter,
-    RateDecision,
-    TrustedProxies,
-    parse_networks,
-)
-from ocigate.limiter.gate import ConnectionGate, ProtocolFactory
+from ocigate.limiter import GateConfig, LimitConfig, Limiter, RateDecision, TrustedProxies
+from ocigate.limiter.gate import ConnectionGate
 
 from .authz import is_login_attempt, pause_refused_login
 from .clients import CLIENTS, ClientIdentity
 from .errors import Handler, oci_error
-from .settings import Settings, env_name
+from .settings import Settings
 
 log = logging.getLogger("ocigate.limits")
 
 LIMITER = web.AppKey("limiter", Limiter)
-METRICS = web.AppKey("metrics", list)  # more Prometheus text for `/metrics`: callables → str
+GATE = web.AppKey("gate", GateConfig)  # absent: nothing to do at accept time
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # health and metrics are never limited
 _DECISION = "ocigate.rate_decision"
 
 
-def limit_config(settings: Settings) -> LimitConfig:
-    try:
-        trusted = parse_networks(settings.trusted_proxies)
-    except ValueError as exc:
-        raise SystemExit(f"ocigate: invalid {env_name('trusted_proxies')}: {exc}") from None
-    if settings.proxy_protocol and not trusted:
-        raise SystemExit(
-            f"ocigate: {env_name('proxy_protocol')} is on but {env_name('trusted_proxies')} is empty: "
-            "a PROXY header names the client, so only the load balancers listed there may send one "
-            "(set it to their addresses, e.g. 10.0.0.0/8)"
-        )
-    if not 0 <= settings.limit_ipv6_prefix <= 128:
-        raise SystemExit(f"ocigate: invalid {env_name('limit_ipv6_prefix')}: {settings.limit_ipv6_prefix}")
-    return LimitConfig(
-        connections=max(settings.limit_connections, 0),
-        rps=max(settings.limit_rps, 0.0),
-        burst=max(settings.limit_burst, 0),
-        ipv6_prefix=settings.limit_ipv6_prefix,
-        trusted_proxies=trusted,
-        proxy_protocol=settings.proxy_protocol,
-        redis_url=settings.redis_url,
-        lease_seconds=settings.limit_lease_seconds,
-        share=max(settings.workers, 1),
-    )
-
-
 def install_limits(app: web.Application, settings: Settings) -> None:
-    """Add the limiter to an application that is still being built."""
-    config = limit_config(settings)
-    limiter = Limiter(config)
+    """Add the limiter to an application that is still being built: the rate middleware, and the
+    gate its listener puts in front of every connection (server.py)."""
+    config, proxies = settings.limits, settings.proxies
+    limiter = Limiter(config, redis_url=settings.redis.shared_url, share=settings.server.workers)
+    trusted = TrustedProxies(proxies.trusted_proxies)
     app[LIMITER] = limiter
-    app[CLIENTS] = ClientIdentity(TrustedProxies(config.trusted_proxies), config.ipv6_prefix)
+    app[CLIENTS] = ClientIdentity(trusted, config.ipv6_prefix)
     if config.rps > 0:
         app.middlewares.append(_rate_middleware(limiter, config, app[CLIENTS]))
-    app.setdefault(METRICS, [])
+    # With rate limits on, the gate is worth it even without a connection limit: it works out
+    # the client once per connection instead of once per request.
+    if limiter.limits_connections or limiter.limits_rate or proxies.proxy_protocol:
+        app[GATE] = GateConfig(limiter, trusted, proxies.proxy_protocol, config.ipv6_prefix)
 
     async def _start(app: web.Application) -> None:
         await limiter.start()
-        _log_limits(config)
+        _log_limits(limiter)
 
     async def _stop(app: web.Application) -> None:
         await limiter.close()
@@ -88,65 +61,8 @@ def install_limits(app: web.Application, settings: Settings) -> None:
     app.on_cleanup.append(_stop)
 
 
-def gate_for(app: web.Application) -> GateConfig | None:
-    """The accept-time gate of this app's listener; None when there is nothing to do there."""
-    limiter = app[LIMITER]
-    config = limiter.config
-    # With rate limits on, the gate is worth it even without a connection limit: it works out
-    # the client once per connection instead of once per request.
-    if not limiter.limits_connections and not limiter.limits_rate and not config.proxy_protocol:
-        return None
-    return GateConfig(
-        limiter, TrustedProxies(config.trusted_proxies), config.proxy_protocol, config.ipv6_prefix
-    )
-
-
-class GatedTCPSite(web.TCPSite):
-    """`web.TCPSite` whose connections are served by `handler` (a protocol factory: aiohttp's
-    server or a protocol of its kind), after passing the limiter's gate when there is one."""
-
-    def __init__(
-        self,
-        runner: web.BaseRunner,
-        host: str,
-        port: int,
-        gate: GateConfig | None,
-        handler: ProtocolFactory,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(runner, host, port, **kwargs)  # type: ignore[arg-type]
-        self._gate = gate
-        self._handler = handler
-        self._options = kwargs
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with the runner, as TCPSite does
-        factory = self._handler if self._gate is None else self._gate.factory(self._handler)
-        self._server = await asyncio.get_running_loop().create_server(
-            factory,
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=self._options.get("reuse_address"),  # type: ignore[arg-type]
-            reuse_port=self._options.get("reuse_port"),  # type: ignore[arg-type]
-        )
-        if self._server.sockets:
-            self._bound_port = self._server.sockets[0].getsockname()[1]
-
-
-def listening_site(
-    runner: web.AppRunner,
-    app: web.Application,
-    host: str,
-    port: int,
-    handler: ProtocolFactory,
-    **kwargs: object,
-) -> web.TCPSite:
-    return GatedTCPSite(runner, host, port, gate_for(app), handler, **kwargs)
-
-
-def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> web.Middleware:
-    exempt = config.exempt_paths
+def _rate_middleware(limiter: Limiter, config: LimitConfig, clients: ClientIdentity) -> Middleware:
+    exempt = EXEMPT_PATHS
 
     @web.middleware
     async def rate_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -189,15 +105,11 @@ def apply_rate_headers(request: web.Request, response: web.StreamResponse) -> No
         decision.apply(response.headers)
 
 
-def metrics_text(app: web.Application) -> str:
-    """The limiter's part of `/metrics` and what others added to `METRICS` (the authenticator)."""
-    return "".join([app[LIMITER].metrics.render(), *(render() for render in app[METRICS])])
-
-
-def _log_limits(config: LimitConfig) -> None:
-    shared = "shared through Redis" if config.redis_url else "per process"
-    if config.share > 1 and not config.redis_url:
-        shared += f", each of {config.share} workers enforcing 1/{config.share} (OCIGATE_REDIS_URL: exact)"
+def _log_limits(limiter: Limiter) -> None:
+    config, share = limiter.config, limiter.share
+    shared = "shared through Redis" if limiter.redis_url else "per process"
+    if share > 1 and not limiter.redis_url:
+        shared += f", each of {share} workers enforcing 1/{share} (OCIGATE_REDIS_URL: exact)"
     log.info(
         "limits per client: %s connections, %s requests/s (burst %s), %s",
         config.connections or "unlimited",

@@ -19,7 +19,8 @@ from .access import open_authenticator, prepare_access
 from .app import build_app
 from .clients import client_address
 from .connection import handler_factory
-from .limits import listening_site
+from .limits import GATE
+from .listener import Listener
 from .settings import Settings
 
 log = logging.getLogger("ocigate")
@@ -65,11 +66,11 @@ class ClientAccessLogger(AbstractAccessLogger):
 def serve(settings: Settings) -> None:
     _tune_malloc()
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=settings.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     uvloop.run(_prepare(settings))
-    if settings.workers > 1:
+    if settings.server.workers > 1:
         from .workers import supervise
 
         supervise(settings, lambda: uvloop.run(_serve(settings, reuse_port=True)))
@@ -77,8 +78,12 @@ def serve(settings: Settings) -> None:
     uvloop.run(_serve(settings))
 
 
+async def open_registries(settings: Settings) -> Registries:
+    return await Registries.open(settings.storage, settings.redis.shared_url)
+
+
 async def _prepare(settings: Settings) -> None:
-    registries = await Registries.open(settings.storage())
+    registries = await open_registries(settings)
     try:
         await prepare_access(settings, registries)
     finally:
@@ -86,7 +91,7 @@ async def _prepare(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, reuse_port: bool = False) -> None:
-    registries = await Registries.open(settings.storage())
+    registries = await open_registries(settings)
     try:
         authenticator = await open_authenticator(settings, registries)
         app = build_app(settings, registries, authenticator)
@@ -94,32 +99,25 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
         await registries.close()  # aiosqlite's threads would otherwise keep the process alive
         raise
     options: dict[str, Any] = {
-        "access_log": logging.getLogger("ocigate.access") if settings.access_log else None,
+        "access_log": logging.getLogger("ocigate.access") if settings.server.access_log else None,
         "access_log_class": ClientAccessLogger,
-        "keepalive_timeout": settings.keepalive_timeout,
+        "keepalive_timeout": settings.http.keepalive_timeout,
         "max_field_size": 16384,  # long bearer tokens
     }
     runner = web.AppRunner(app, handle_signals=False, **options)
     await runner.setup()
+    server = settings.server
+    listener = Listener(server.host, server.port, reuse_port=reuse_port)
     try:
         assert runner.server is not None
-        handler = handler_factory(runner.server, settings.header_timeout, **options)
-        site = listening_site(
-            runner,
-            app,
-            settings.host,
-            settings.port,
-            handler,
-            backlog=1024,
-            reuse_address=True,
-            reuse_port=reuse_port,
-        )
-        await site.start()
+        handler = handler_factory(runner.server, settings.http.header_timeout, **options)
+        gate = app.get(GATE)
+        await listener.start(handler if gate is None else gate.factory(handler))
         log.info(
             "ocigate serving on %s (data in %s, domain %s)",
-            settings.listen,
-            settings.data_dir.resolve(),
-            settings.domain or "-",
+            server.listen,
+            settings.storage.data_dir.resolve(),
+            server.domain or "-",
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -128,4 +126,5 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        await runner.cleanup()  # closes the stores (on_cleanup)
+        listener.close()
+        await runner.cleanup()  # closes the connections, then the stores (on_cleanup)

@@ -24,11 +24,12 @@ _RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not s
 
 
 def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
-    if not settings.redis_url:
+    workers = settings.server.workers
+    if settings.redis.url is None:
         log.warning(
             "%d workers without OCIGATE_REDIS_URL: each enforces 1/%d of the per-client limits",
-            settings.workers,
-            settings.workers,
+            workers,
+            workers,
         )
     stopping = False
     children: dict[int, float] = {}  # pid → start time
@@ -39,9 +40,8 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
         for pid in children:
             _signal(pid, signal.SIGTERM)
 
-    for _ in range(settings.workers):
-        pid, started = _fork(run_worker), time.monotonic()
-        children[pid] = started
+    for _ in range(workers):
+        children[_fork(run_worker)] = time.monotonic()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     while children:
@@ -49,8 +49,8 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        started = children.pop(pid, None)
-        if started is None or stopping:
+        started = children.pop(pid, 0.0)
+        if not started or stopping:
             continue
         log.error("worker %d exited (status %d): starting another", pid, os.waitstatus_to_exitcode(status))
         if time.monotonic() - started < _RESTART_BACKOFF:

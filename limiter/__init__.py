@@ -1,7 +1,7 @@
 """Per-client connection and request-rate limits. Knows clients, connections and rates; nothing
 about registries, and nothing of `gateway/` (the gateway calls in, never the other way)."""
 
-from .config import LimitConfig, parse_networks
+from .config import LimitConfig, ProxyConfig, parse_networks
 from .gate import ConnectionGate, GateConfig
 from .gcra import RateDecision, RateLimit
 from .identity import TrustedProxies, client_key
@@ -15,6 +15,7 @@ __all__ = [
     "LimitConfig",
     "Limiter",
     "LimiterMetrics",
+    "ProxyConfig",
     "RateDecision",
     "RateLimit",
     "TrustedProxies",

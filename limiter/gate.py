@@ -176,8 +176,8 @@ class ConnectionGate(asyncio.Protocol):
         if now >= self._config.warned_untrusted_at + _WARN_EVERY:
             self._config.warned_untrusted_at = now
             log.warning(
-                "closing connection from %s: PROXY protocol is on and it is not a trusted proxy "
-                "(OCIGATE_TRUSTED_PROXIES); logged once a minute, counted in /metrics",
+                "closing connection from %s: PROXY protocol is on and it is not a trusted proxy; "
+                "logged once a minute, counted in /metrics",
                 peer,
             )
         assert self._transport is not None

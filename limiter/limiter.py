@@ -1,7 +1,8 @@
 """The limiter the gateway talks to: rates and connection slots, shared or per process.
 
 With Redis, counts are shared; without it, or while it is unreachable, each process counts on
-its own with its share of the limits (`LimitConfig.local_share`). A Redis failure never blocks
+its own with its share of the limits (`LimitConfig.local_share`: 1/share, `share` being the
+number of processes that count apart). A Redis failure never blocks
 traffic and never lifts the limits: the request or connection at hand is decided locally, the
 switch is logged once and shown in the metrics, and Redis is tried again every few seconds.
 """
@@ -34,28 +35,37 @@ class ConnectionLease:
     __slots__ = ("_limiter", "key", "member")
 
     def __init__(self, limiter: Limiter, key: str, member: str | None) -> None:
-        self._limiter = limiter
+        self._limiter: Limiter | None = limiter
         self.key = key
         self.member = member  # None: held in process memory
 
     def release(self) -> None:
-        limiter, self._limiter = self._limiter, None  # type: ignore[assignment]
+        limiter, self._limiter = self._limiter, None
         if limiter is not None:
             limiter._release(self)
 
 
 class Limiter:
-    def __init__(self, config: LimitConfig, metrics: LimiterMetrics | None = None) -> None:
+    def __init__(
+        self,
+        config: LimitConfig,
+        *,
+        redis_url: str | None = None,
+        share: int = 1,
+        metrics: LimiterMetrics | None = None,
+    ) -> None:
         self.config = config
+        self.redis_url = redis_url
+        self.share = share
         self.metrics = metrics or LimiterMetrics()
-        local = config.local_share()
+        local = config.local_share(share)
         self.local = MemoryBackend(
             RateLimit(local.rps, local.effective_burst) if local.rps > 0 else None, local.connections
         )
         self.shared: RedisBackend | None = None
-        if config.redis_url:
+        if redis_url:
             self.shared = RedisBackend(
-                config.redis_url,
+                redis_url,
                 RateLimit(config.rps, config.effective_burst) if config.rps > 0 else None,
                 config.connections,
                 config.lease_seconds,
@@ -129,9 +139,10 @@ class Limiter:
         if shared is None or (self._degraded and not self.shared_now):
             decision = self.local.hit(key)
         else:
-            decision = shared.hit_on_credit(key)
-            if decision is None:
+            credited = shared.hit_on_credit(key)
+            if credited is None:
                 return None
+            decision = credited
         if decision.allowed:
             self.metrics.requests_admitted += 1
         else:
@@ -154,7 +165,8 @@ class Limiter:
     def acquire_local(self, key: str) -> ConnectionLease | None:
         """A slot from process memory, decided at once (no Redis, or Redis unreachable)."""
         if not self.local.acquire(key):
-            return self._refused()
+            self._refused()
+            return None
         return self._admitted(ConnectionLease(self, key, None))
 
     async def acquire(self, key: str) -> ConnectionLease | None:
@@ -171,7 +183,8 @@ class Limiter:
         if not self.metrics.redis_up:
             self._redis_answered()
         if not admitted:
-            return self._refused()
+            self._refused()
+            return None
         self._leases.setdefault(key, set()).add(member)
         return self._admitted(ConnectionLease(self, key, member))
 
@@ -182,7 +195,6 @@ class Limiter:
 
     def _refused(self) -> None:
         self.metrics.connections_refused += 1
-        return None
 
     def _release(self, lease: ConnectionLease) -> None:
         self.metrics.connections_open -= 1

@@ -126,7 +126,8 @@ class RedisBackend:
         """Admit at once, without a round trip, while Redis last said that `key` is far from its
         limit; the request is charged to Redis with the next batch. None: ask Redis."""
         allowance = self._credit.get(key, 0)
-        if allowance <= 0:
+        rate = self.rate
+        if allowance <= 0 or rate is None:  # credit is granted under a rate limit only
             return None
         self._credit[key] = allowance - 1
         charges = self._charges
@@ -135,7 +136,7 @@ class RedisBackend:
             self._charge_timer = asyncio.get_running_loop().call_later(_CHARGE_DELAY, self._charge_due)
         # No fresh backlog without asking; none is needed: on credit, the client is far from its
         # limit and its headers are not sent (gateway/limits.py).
-        return RateDecision(True, self.rate, 0.0)  # type: ignore[arg-type]
+        return RateDecision(True, rate, 0.0)
 
     def hit(self, key: str) -> asyncio.Future[RateDecision]:
         """A future decision; it fails with the Redis error when Redis does not answer."""

@@ -22,19 +22,18 @@ import glob
 import http.client
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
-from services import HIGH, OFF, REPO_ROOT, Services, free_port  # noqa: E402
+from services import HIGH, OFF, REPO_ROOT, Services, free_port, running  # noqa: E402
+
+from tests.harness.processes import http_status, stop, wait_until  # noqa: E402
 
 # variant → (limits, whether OCIGATE_REDIS_URL is set, the baseline it is compared with). With
 # Redis set the manifest cache lives there too, so the Redis limiter's baseline is "off+redis".
@@ -77,7 +76,7 @@ def measure(variant: str, services: Services, redis_url: str, count: int, per_ba
                 command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             base = f"http://127.0.0.1:{port}"
-            _wait(base)
+            _wait(base, process)
             seed_image(base)
             connection = _connect(port)
             path = _manifest_path(connection)
@@ -90,7 +89,7 @@ def measure(variant: str, services: Services, redis_url: str, count: int, per_ba
                 _get(connection, path, 100)
                 per_request = (time.monotonic() - started) / 100
                 delay = per_request * per_batch
-                _stop(process)
+                stop(process, grace=120)
                 for stale in glob.glob(f"{out}*"):
                     os.unlink(stale)
                 continue
@@ -105,7 +104,7 @@ def measure(variant: str, services: Services, redis_url: str, count: int, per_ba
     finally:
         connection.close()
         if process is not None:
-            _stop(process)
+            stop(process, grace=120)
     total = 0
     for dump in glob.glob(f"{out}*"):
         for line in Path(dump).read_text().splitlines():
@@ -118,15 +117,10 @@ def _connect(port: int) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
 
-def _wait(base: str) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=10):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gateway under valgrind did not start")
+def _wait(base: str, process: subprocess.Popen[bytes]) -> None:
+    wait_until(
+        lambda: http_status(f"{base}/healthz", 10) == 200, 300, "the gateway under valgrind", process, 0.2
+    )
 
 
 def _manifest_path(connection: http.client.HTTPConnection) -> str:
@@ -145,15 +139,6 @@ def _get(connection: http.client.HTTPConnection, path: str, count: int) -> None:
             raise RuntimeError(f"GET {path}: {response.status}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -161,15 +146,9 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    with tempfile.TemporaryDirectory(prefix="ocigate-cost-") as workdir:
-        services = Services(Path(workdir))
-        try:
-            redis_url = services.redis()
-            costs = {
-                v: measure(v, services, redis_url, args.requests, args.requests_per_batch) for v in VARIANTS
-            }
-        finally:
-            services.stop()
+    with running("ocigate-cost-") as services:
+        redis_url = services.redis()
+        costs = {v: measure(v, services, redis_url, args.requests, args.requests_per_batch) for v in VARIANTS}
     print(
         f"manifest GET by digest, {args.requests} sequential requests, user-space instructions per request:"
     )

@@ -20,14 +20,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
-from services import HIGH, OFF, Services  # noqa: E402
+from services import HIGH, OFF, running  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -59,41 +58,37 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    with tempfile.TemporaryDirectory(prefix="ocigate-overhead-") as workdir:
-        services = Services(Path(workdir))
-        try:
-            redis_url = services.redis()
-            shared = {"OCIGATE_REDIS_URL": redis_url}  # the manifest cache moves to Redis too
-            variants = {
-                "off": services.gateway("off", OFF),
-                "memory": services.gateway("memory", HIGH),
-                "off+redis": services.gateway("offredis", {**OFF, **shared}),
-                "redis": services.gateway("redis", {**HIGH, **shared}),
-            }
-            urls = {}
-            for name, gateway in variants.items():
-                seed_image(gateway.url)
-                head = subprocess.run(
-                    ["curl", "-sI", "-H", "Accept: */*", f"{gateway.url}/v2/{REPOSITORY}/manifests/v1"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-                digest = re.search(r"(?i)docker-content-digest:\s*(\S+)", head)
-                assert digest, head
-                urls[name] = f"{gateway.url}/v2/{REPOSITORY}/manifests/{digest.group(1)}"
-            samples: dict[str, list[float]] = {name: [] for name in variants}
-            costs: dict[str, list[float]] = {name: [] for name in variants}
-            order = list(variants)
-            for repetition in range(args.repeat):
-                for name in order if repetition % 2 == 0 else reversed(order):
-                    pid = variants[name].popen.pid  # type: ignore[union-attr]
-                    before = cpu_seconds(pid)
-                    rate, count = wrk(urls[name], args.duration, args.connections)
-                    samples[name].append(rate)
-                    costs[name].append((cpu_seconds(pid) - before) / count * 1e6)
-        finally:
-            services.stop()
+    with running("ocigate-overhead-") as services:
+        redis_url = services.redis()
+        shared = {"OCIGATE_REDIS_URL": redis_url}  # the manifest cache moves to Redis too
+        variants = {
+            "off": services.gateway("off", OFF),
+            "memory": services.gateway("memory", HIGH),
+            "off+redis": services.gateway("offredis", {**OFF, **shared}),
+            "redis": services.gateway("redis", {**HIGH, **shared}),
+        }
+        urls = {}
+        for name, gateway in variants.items():
+            seed_image(gateway.url)
+            head = subprocess.run(
+                ["curl", "-sI", "-H", "Accept: */*", f"{gateway.url}/v2/{REPOSITORY}/manifests/v1"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            digest = re.search(r"(?i)docker-content-digest:\s*(\S+)", head)
+            assert digest, head
+            urls[name] = f"{gateway.url}/v2/{REPOSITORY}/manifests/{digest.group(1)}"
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        costs: dict[str, list[float]] = {name: [] for name in variants}
+        order = list(variants)
+        for repetition in range(args.repeat):
+            for name in order if repetition % 2 == 0 else reversed(order):
+                pid = variants[name].popen.pid  # type: ignore[union-attr]
+                before = cpu_seconds(pid)
+                rate, count = wrk(urls[name], args.duration, args.connections)
+                samples[name].append(rate)
+                costs[name].append((cpu_seconds(pid) - before) / count * 1e6)
     print(f"manifest GET by digest, wrk -t1 -c{args.connections}, {args.repeat} x {args.duration:g} s each")
     print("  variant     median req/s   paired ratios vs baseline (off; off+redis): req/s   CPU/request")
     for name, values in samples.items():

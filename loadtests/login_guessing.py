@@ -31,7 +31,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
-from services import Services  # noqa: E402
+from services import Services, running  # noqa: E402
 
 ADMIN, PASSWORD = "admin", "bench-admin-password"
 PULL_RATE = 40.0  # requests/s: under the default limit of 60 per client
@@ -213,22 +212,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.role:
         return client_role(args)
-    with tempfile.TemporaryDirectory(prefix="ocigate-guessing-") as workdir:
-        services = Services(Path(workdir))
-        try:
-            for name in args.variants.split(","):
-                outcome = run_variant(services, name, VARIANTS[name], args)
-                median = statistics.median(outcome.ratios)
-                print(f"{name}: guessing p99 / quiet p99, median of {len(outcome.ratios)}: {median:.2f}x")
-                print("\n".join(outcome.rows))
-                if outcome.known_user:
-                    print(
-                        f"  failed login, medians: unknown user {outcome.unknown_user * 1000:.1f} ms, "
-                        f"known user {outcome.known_user * 1000:.1f} ms"
-                    )
-                sys.stdout.flush()
-        finally:
-            services.stop()
+    with running("ocigate-guessing-") as services:
+        for name in args.variants.split(","):
+            outcome = run_variant(services, name, VARIANTS[name], args)
+            median = statistics.median(outcome.ratios)
+            print(f"{name}: guessing p99 / quiet p99, median of {len(outcome.ratios)}: {median:.2f}x")
+            print("\n".join(outcome.rows))
+            if outcome.known_user:
+                print(
+                    f"  failed login, medians: unknown user {outcome.unknown_user * 1000:.1f} ms, "
+                    f"known user {outcome.known_user * 1000:.1f} ms"
+                )
+            sys.stdout.flush()
     return 0
 
 

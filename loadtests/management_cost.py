@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from limiter_overhead import cpu_seconds  # noqa: E402
-from services import OFF, Gateway, Services  # noqa: E402
+from services import OFF, Gateway, running  # noqa: E402
 
 SCOPES = [{"name": "*", "type": "repository", "actions": ["pull"]}]
 INVALID = {
@@ -77,22 +76,18 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ocigate-management-") as workdir:
-        services = Services(Path(workdir))
-        try:
-            gateways = {
-                "this": services.gateway("this", OFF),
-                "baseline": services.gateway("baseline", OFF, source=args.baseline.resolve()),
-            }
-            kinds = {name: _prepare(gateway.url) for name, gateway in gateways.items()}
-            costs = {(side, kind): [] for side in gateways for kind in kinds["this"]}
-            for repetition in range(args.repeat):
-                order = list(gateways) if repetition % 2 == 0 else list(reversed(gateways))
-                for kind in kinds["this"]:
-                    for side in order:
-                        costs[side, kind].append(_cost(gateways[side], kinds[side][kind], args.requests))
-        finally:
-            services.stop()
+    with running("ocigate-management-") as services:
+        gateways = {
+            "this": services.gateway("this", OFF),
+            "baseline": services.gateway("baseline", OFF, source=args.baseline.resolve()),
+        }
+        kinds = {name: _prepare(gateway.url) for name, gateway in gateways.items()}
+        costs = {(side, kind): [] for side in gateways for kind in kinds["this"]}
+        for repetition in range(args.repeat):
+            order = list(gateways) if repetition % 2 == 0 else list(reversed(gateways))
+            for kind in kinds["this"]:
+                for side in order:
+                    costs[side, kind].append(_cost(gateways[side], kinds[side][kind], args.requests))
     print(f"gateway CPU per request, {args.repeat} x {args.requests} requests each")
     print("  request                 this (us)   baseline (us)   paired ratio this/baseline")
     for kind in kinds["this"]:

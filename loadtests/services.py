@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # scripts run as `python loadtests/x.py`
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.harness.processes import free_port, http_status, stop, wait_until  # noqa: E402
+from tests.harness.redis import RedisProcess  # noqa: E402
+
+__all__ = ["HIGH", "OFF", "REPO_ROOT", "Gateway", "Process", "Services", "free_port", "running", "serve_argv"]
 # limiter settings the limiter benchmarks compare: limits on but never reached, and limits off
 HIGH = {
     "OCIGATE_LIMIT_RPS": "1000000",
@@ -36,12 +43,6 @@ def serve_argv(source: Path = REPO_ROOT) -> list[str]:
     return [sys.executable, "-c", _SERVE_FROM, str(source), "serve"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Process:
     name: str
@@ -58,13 +59,7 @@ class Process:
         return self
 
     def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        stop(self.popen, grace=15)
 
 
 @dataclass
@@ -76,43 +71,27 @@ class Gateway(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 30) -> Gateway:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.popen is not None
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer in {timeout} s")
+        try:
+            wait_until(lambda: http_status(f"{self.url}/healthz") == 200, timeout, self.name, self.popen, 0.1)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log_path.read_text()[-2000:]}") from None
+        return self
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 @dataclass
 class Services:
     workdir: Path
-    processes: list[Process] = field(default_factory=list)
+    processes: list[_Stoppable] = field(default_factory=list)
 
     def redis(self) -> str:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not installed (bash tests/services/install.sh)")
-        port = free_port()
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        process = Process("redis", argv, dict(os.environ), self.workdir / "redis.log").start()
-        self.processes.append(process)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return f"redis://127.0.0.1:{port}/0"
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        """A fresh redis-server; its URL."""
+        server = RedisProcess(self.workdir / "redis")
+        self.processes.append(server)
+        return server.url
 
     def gateway(
         self, name: str, env: dict[str, str], data_dir: Path | None = None, source: Path = REPO_ROOT
@@ -134,3 +113,14 @@ class Services:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+
+@contextlib.contextmanager
+def running(prefix: str) -> Iterator[Services]:
+    """Services in a temporary directory, all stopped (by PID) on the way out."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        services = Services(Path(workdir))
+        try:
+            yield services
+        finally:
+            services.stop()

@@ -52,19 +52,22 @@ class MetadataCache:
 
     async def get_registry(self, name: str) -> RegistryRecord | str | None:
         """The record, `None` if not cached, or `ABSENT` if known not to exist."""
-        return await self._backend.get(f"r:{name}")
+        entry: RegistryRecord | str | None = await self._backend.get(f"r:{name}")
+        return entry
 
     async def set_registry(self, name: str, record: RegistryRecord | None) -> None:
         await self._backend.set(f"r:{name}", record or _ABSENT, ttl=self.registry_ttl)
 
     async def get_repository_id(self, registry_id: str, repository: str) -> int | None:
-        return await self._backend.get(f"i:{registry_id}:{repository}")
+        entry: int | None = await self._backend.get(f"i:{registry_id}:{repository}")
+        return entry
 
     async def set_repository_id(self, registry_id: str, repository: str, repository_id: int) -> None:
         await self._backend.set(f"i:{registry_id}:{repository}", repository_id, ttl=self.manifest_ttl)
 
     async def get_tag(self, repository_id: int, tag: str) -> str | None:
-        return await self._backend.get(f"t:{repository_id}:{tag}")
+        entry: str | None = await self._backend.get(f"t:{repository_id}:{tag}")
+        return entry
 
     async def set_tag(self, repository_id: int, tag: str, digest: str) -> None:
         await self._backend.set(f"t:{repository_id}:{tag}", digest, ttl=self.tag_ttl)

@@ -26,7 +26,7 @@ import struct
 import time
 from dataclasses import astuple
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import orjson
 import redis.asyncio as aioredis
@@ -157,7 +157,11 @@ class RedisCacheBackend:
             self._failed(exc)
             return None
         self._generation = int(generation or 0)
-        if raw is None or len(raw) < _STAMP.size or _STAMP.unpack_from(raw)[0] != self._generation:
+        if (
+            not isinstance(raw, bytes)
+            or len(raw) < _STAMP.size
+            or _STAMP.unpack_from(raw)[0] != self._generation
+        ):
             return None
         return self._serializer.loads(raw[_STAMP.size :])
 
@@ -224,14 +228,24 @@ def _milliseconds(ttl: float | None) -> int | None:
     return None if ttl is None else max(1, round(ttl * 1000))
 
 
+def check_redis_url(url: str) -> SplitResult:
+    """`redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS), split."""
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname or not (db == "" or db.isdigit()):
+        raise ValueError("must be redis://[[user]:password@]host[:port][/db] or rediss://… (TLS)")
+    return parts
+
+
 def redis_client(url: str) -> aioredis.Redis:
     """A client of `redis://[[user]:password@]host[:port][/db]` (`rediss://`: TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError("OCIGATE_REDIS_URL must be redis://[:password@]host[:port][/db] or rediss://…")
+    try:
+        parts = check_redis_url(url)
+    except ValueError as exc:
+        raise ValueError(f"the Redis URL {exc}") from None
     db = parts.path.strip("/") or "0"
     return aioredis.Redis(
-        host=parts.hostname,
+        host=parts.hostname or "",  # check_redis_url refused a URL without one
         port=parts.port or 6379,
         db=int(db),
         username=unquote(parts.username) if parts.username else None,

@@ -1,45 +1,175 @@
-"""Which stores a deployment uses and how to reach them (filled from `OCIGATE_*` settings)."""
+"""Which stores a deployment uses and how to reach them: the storage section of the settings.
+
+Each field says what it means (`description`), whether it is a secret (`SecretStr`) and what it
+allows (`Literal`, bounds, validators). The gateway fills the section from its flat settings
+(`env_prefix` + field name); messages here name other fields in backticks (`sse`), which the
+gateway's settings layer replaces with the names its users set.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from .crypto import decode_key
 
 MIB = 1024 * 1024
+MIN_PART = 5 * MIB  # S3's smallest part (except the last)
+MAX_PART = 5 * 1024 * MIB
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
 CACHE_BYTES = 10 * 1024**3
 
+# frozen, strict about unknown names, and never echoing a rejected value (keys, passwords)
+SECTION = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-@dataclass(frozen=True)
-class StorageConfig:
-    data_dir: Path
-    # metadata: SQLite under data_dir unless a postgresql:// URL is given
-    metadata_url: str | None = field(default=None, repr=False)  # secret
-    # blobs: "filesystem" (under data_dir, AES-256-GCM) or "s3"
-    blob_store: str = "filesystem"
-    # filesystem encryption key: base64 of 32 bytes, or a file holding it; generated on first start
-    encryption_key: str | None = field(default=None, repr=False)  # secret
-    encryption_key_file: Path | None = None
-    # S3-compatible object storage
-    s3_endpoint_url: str | None = None
-    s3_bucket: str = "ocigate"
-    s3_region: str | None = None
-    s3_sse: str = "none"  # none | AES256 | aws:kms | sse-c
-    s3_sse_kms_key_id: str | None = None
-    s3_sse_c_key: str | None = field(default=None, repr=False)  # secret: base64 of 32 bytes
-    s3_sse_c_key_file: Path | None = None
-    s3_addressing_style: str = "auto"  # auto | path | virtual
-    s3_part_size: int = 16 * MIB
-    s3_pool_size: int = 64
-    s3_redirect: bool = False
-    s3_timeout: float = 10.0  # a silent store fails a request after this long, not a minute
-    # upload sessions idle this long (seconds) are gone, and what they staged is deleted
-    upload_ttl: int = UPLOAD_TTL
-    # a blob (an upload, declared or counted) larger than this is refused with 413
-    max_blob_size: int = MAX_BLOB_SIZE
-    # shared cache for replicas (manifests, tags); in-process memory when unset
-    redis_url: str | None = None
-    # the edge cache of blobs read from a remote store (storage/blobs/edge_cache.py); off if unset
-    cache_dir: Path | None = None
-    cache_bytes: int = CACHE_BYTES
+
+def _check_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        try:
+            decode_key(value.get_secret_value(), "key")
+        except ValueError:
+            raise ValueError("must be base64 of 32 bytes") from None  # never shows the key
+    return value
+
+
+Key = Annotated[SecretStr | None, AfterValidator(_check_key)]  # base64 of 32 bytes
+
+
+class S3Config(BaseModel):
+    """An S3-compatible object store for blobs (used when `blob_store` is s3)."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "s3_"
+
+    endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://127.0.0.1:7480 (AWS if unset)"
+    )
+    bucket: str = Field("ocigate", description="S3 bucket for blobs")
+    region: str | None = Field(None, description="S3 region")
+    sse: Literal["none", "AES256", "aws:kms", "sse-c"] = Field("none", description="server-side encryption")
+    sse_kms_key_id: str | None = Field(None, description="KMS key id for aws:kms")
+    sse_c_key: Key = Field(None, description="SSE-C customer key, base64 of 32 bytes")
+    sse_c_key_file: Path | None = Field(None, description="file holding the SSE-C customer key")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="how requests name the bucket: in the path or the host name"
+    )
+    part_size: int = Field(
+        16 * MIB,
+        description="multipart part size in bytes (at least 5 MiB); memory per upload is about one part",
+    )
+    pool_size: int = Field(64, ge=1, description="maximum S3 connections")
+    redirect: bool = Field(
+        False, description="answer blob GETs with a 307 to a presigned URL (not with sse-c)"
+    )
+    timeout: float = Field(
+        10.0,
+        gt=0,
+        description="seconds S3 may keep a request waiting for data before it counts as failed (then 503)",
+    )
+
+    @field_validator("part_size")
+    @classmethod
+    def _part_size(cls, value: int) -> int:
+        if not MIN_PART <= value <= MAX_PART:
+            raise ValueError("must be between 5 MiB and 5 GiB (5242880 and 5368709120)")
+        return value
+
+    @model_validator(mode="after")
+    def _sse_c(self) -> S3Config:
+        if self.sse != "sse-c":
+            return self
+        if self.sse_c_key is None and self.sse_c_key_file is None:
+            raise ValueError("`sse`=sse-c needs `sse_c_key` or `sse_c_key_file`")
+        if self.redirect:
+            raise ValueError("`redirect` cannot work with `sse`=sse-c: clients do not hold the key")
+        return self
+
+
+class UploadConfig(BaseModel):
+    """How long upload sessions may sit idle before they expire and what they staged is deleted."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "upload_"
+
+    ttl: int = Field(
+        UPLOAD_TTL,
+        ge=1,
+        description="seconds an upload session may sit idle before it expires and its staged bytes "
+        "are deleted",
+    )
+    pressure_ttl: int = Field(
+        3600, ge=1, description="seconds an upload session may sit idle while the disk is short of space"
+    )
+
+
+class EdgeCacheConfig(BaseModel):
+    """The edge cache: blobs read from S3 kept on the replica's own disk, encrypted
+    (storage/blobs/edge_cache.py)."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "cache_"
+
+    dir: Path | None = Field(
+        None,
+        description="directory of the edge cache of blobs read from S3, encrypted, shared by the "
+        "workers (off if unset)",
+    )
+    bytes: int = Field(
+        CACHE_BYTES, ge=1, description="most bytes the edge cache holds; least recently used blobs go first"
+    )
+
+
+class StorageConfig(BaseModel):
+    """The stores: metadata (SQLite in the data dir, or PostgreSQL) and blobs (encrypted files in
+    the data dir, or S3)."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = ""
+
+    data_dir: Path = Field(
+        Path("data"), description="directory of the embedded default's metadata (SQLite), blobs and keys"
+    )
+    metadata_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:pass@host/db for shared metadata; SQLite in the data dir if unset",
+    )
+    blob_store: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="where blobs live: in the data dir (encrypted), or in S3"
+    )
+    encryption_key: Key = Field(
+        None, description="filesystem blob key, base64 of 32 bytes (generated into the data dir if unset)"
+    )
+    encryption_key_file: Path | None = Field(None, description="file holding the filesystem blob key")
+    max_blob_size: int = Field(
+        MAX_BLOB_SIZE,
+        ge=1,
+        description="largest blob accepted, bytes (an S3 store's own limit, 10,000 parts, may be lower)",
+    )
+    min_free_space: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="fraction of the blob disk free below which it is short of space (filesystem store)",
+    )
+    # sections are frozen, so one default instance can serve every tree
+    uploads: UploadConfig = UploadConfig()
+    s3: S3Config = S3Config()
+    cache: EdgeCacheConfig = EdgeCacheConfig()
+
+    @field_validator("metadata_url")
+    @classmethod
+    def _metadata_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("sqlite:", "postgresql://", "postgres://")
+        ):
+            raise ValueError("must be sqlite:///path or postgresql://…")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> StorageConfig:
+        if self.encryption_key is not None and self.encryption_key_file is not None:
+            raise ValueError("set either `encryption_key` or `encryption_key_file`, not both")
+        return self

@@ -213,9 +213,9 @@ def decode_key(text: str | bytes, source: str) -> bytes:
 def load_blob_key(key: str | None, key_file: Path | None, generated_file: Path) -> bytes:
     """The master key from `key`, else `key_file`, else `generated_file` (created on first use)."""
     if key is not None and key_file is not None:
-        raise ValueError("set either OCIGATE_ENCRYPTION_KEY or OCIGATE_ENCRYPTION_KEY_FILE, not both")
+        raise ValueError("set either the key or the key file, not both")
     if key is not None:
-        return decode_key(key, "OCIGATE_ENCRYPTION_KEY")
+        return decode_key(key, "the configured key")
     if key_file is not None:
         return decode_key(key_file.read_bytes(), str(key_file))
     return _load_or_create(generated_file)

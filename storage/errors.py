@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 class RegistryError(Exception):
     code: ClassVar[str] = "UNKNOWN"
     status: ClassVar[int] = 500
-    message: ClassVar[str] = "unknown error"
+    message: str = "unknown error"  # the class's; an instance may say more
 
     def __init__(
         self,
@@ -25,7 +25,7 @@ class RegistryError(Exception):
         self.detail = detail
         self.headers = headers  # extra response headers, e.g. the Range an upload stands at
         if message is not None:
-            self.message = message  # type: ignore[misc]
+            self.message = message
 
 
 class BlobUnknown(RegistryError):

@@ -5,7 +5,7 @@ computed over all of it without re-reading what was stored. CPython's hashlib ob
 be serialized, and `rehash` does not build against OpenSSL 3. OpenSSL 3's libcrypto still
 exports the low-level `SHA256_Init/Update/Final` API whose `SHA256_CTX` is a plain struct, so
 its bytes are the whole state: copy them out to save, copy them in to resume. Throughput is
-close to hashlib's (both call the same assembly), see DESIGN.md.
+close to hashlib's (both call the same assembly), see docs/design.md.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from .blobs import BlobDriver, open_blob_driver
 from .blobs.reads import BlobReads
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
-from .health import StoreHealth
+from .health import StoreHealth, render
 from .metadata import BlobRecord, MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -32,11 +33,12 @@ class Registries:
         self.reads = reads or BlobReads(blobs)  # the edge cache and shared reads of remote stores
         self.cache = cache
         self._flights = SingleFlight()
-        self._uploads = Uploads(metadata, blobs, upload_ttl, max_blob_size)
+        self._uploads = Uploads(metadata.uploads, metadata.content, blobs, upload_ttl, max_blob_size)
 
     @classmethod
-    async def open(cls, config: StorageConfig) -> Registries:
-        """The stores `config` names; the embedded default is SQLite and files in the data dir."""
+    async def open(cls, config: StorageConfig, redis_url: str | None = None) -> Registries:
+        """The stores `config` names; the embedded default is SQLite and files in the data dir.
+        With `redis_url`, the cache is shared with other replicas there."""
         metadata = await open_metadata(config)
         try:
             blobs = await open_blob_driver(config)
@@ -44,7 +46,7 @@ class Registries:
             await metadata.close()
             raise
         try:
-            cache = await _open_cache(config)
+            cache = await _open_cache(redis_url)
         except BaseException:
             await metadata.close()
             await blobs.close()
@@ -56,17 +58,17 @@ class Registries:
             await blobs.close()
             await cache.close()
             raise
-        registries = cls(metadata, blobs, cache, config.upload_ttl, config.max_blob_size, reads)
+        registries = cls(metadata, blobs, cache, config.uploads.ttl, config.max_blob_size, reads)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
     async def ensure(self, name: str) -> RegistryRecord:
-        record = await self.metadata.get_registry(name)
+        record = await self.metadata.registries.get_registry(name)
         if record is None:
             try:
-                record = await self.metadata.create_registry(name)
+                record = await self.metadata.registries.create_registry(name)
             except KeyError:  # created concurrently by another process
-                record = await self.metadata.get_registry(name)
+                record = await self.metadata.registries.get_registry(name)
         assert record is not None
         return record
 
@@ -76,34 +78,32 @@ class Registries:
                 f"invalid registry name {name!r}: 3-63 characters, lowercase letters, digits "
                 "and '-', starting with a letter and not ending with '-'"
             )
-        return await self.metadata.create_registry(name, account_id)
+        return await self.metadata.registries.create_registry(name, account_id)
 
     async def resolve(self, name: str) -> Registry | None:
         """The registry called `name`, cached briefly so new registries appear within a second."""
         cached = await self.cache.get_registry(name)
+        if isinstance(cached, RegistryRecord):
+            return self.bind(cached)
         if cached == ABSENT:
             return None
-        record = cached
-        if record is None:
-            record = await self.metadata.get_registry(name)
-            await self.cache.set_registry(name, record)
-            if record is None:
-                return None
-        return self.bind(record)  # type: ignore[arg-type]
+        record = await self.metadata.registries.get_registry(name)
+        await self.cache.set_registry(name, record)
+        return None if record is None else self.bind(record)
 
     def bind(self, record: RegistryRecord) -> Registry:
         return Registry(
-            record, self.metadata, self.blobs, self.cache, self._flights, self._uploads, self.reads
+            record, self.metadata.content, self.blobs, self.cache, self._flights, self._uploads, self.reads
         )
 
     async def delete(self, name: str) -> bool:
         """Delete a registry and everything in it (ON DELETE CASCADE), what its unfinished
         uploads staged included; blob bytes, which other registries may share, stay."""
-        record = await self.metadata.get_registry(name)
+        record = await self.metadata.registries.get_registry(name)
         if record is None:
             return False
         await self._uploads.discard_all(record.id)
-        deleted = await self.metadata.delete_registry(name)
+        deleted = await self.metadata.registries.delete_registry(name)
         await self.cache.set_registry(name, None)
         return deleted
 
@@ -117,10 +117,14 @@ class Registries:
             stores.append(self.reads.cache.health)
         return stores
 
+    def metrics_text(self) -> str:
+        """The stores' part of `/metrics`."""
+        return render(self.health)
+
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""
-        checks = {
-            "metadata": partial(self.metadata.get_registry, DEFAULT_REGISTRY),
+        checks: dict[str, Callable[[], Awaitable[object]]] = {
+            "metadata": partial(self.metadata.registries.get_registry, DEFAULT_REGISTRY),
             "blobs": self.blobs.check,
         }
         results: dict[str, str] = {}
@@ -161,10 +165,10 @@ class Registries:
         await self.cache.close()
 
 
-async def _open_cache(config: StorageConfig) -> MetadataCache:
+async def _open_cache(redis_url: str | None) -> MetadataCache:
     """In-process memory, or Redis when replicas must see each other's tag moves and deletes."""
-    if config.redis_url is None:
+    if redis_url is None:
         return MetadataCache()
     from .cache_redis import open_redis_cache
 
-    return await open_redis_cache(config.redis_url)
+    return await open_redis_cache(redis_url)

@@ -23,8 +23,9 @@ from .errors import (
     TokenAlreadyUsed,
 )
 from .manifests import Descriptor, parse_manifest
-from .metadata import BlobRecord, ManifestRecord, MetadataStore, ReferrerRecord, RegistryRecord
-from .metadata.base import NameFilter, TokenSpent
+from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord
+from .metadata.contracts import RepositoryContent
+from .metadata.records import TokenSpent
 from .names import is_valid_repository_name, is_valid_tag, validate_tag
 from .uploads import Uploads
 
@@ -41,7 +42,7 @@ class Registry:
     def __init__(
         self,
         record: RegistryRecord,
-        metadata: MetadataStore,
+        content: RepositoryContent,
         blobs: BlobDriver,
         cache: MetadataCache,
         flights: SingleFlight,
@@ -49,7 +50,7 @@ class Registry:
         reads: BlobReads,
     ) -> None:
         self.record = record
-        self._metadata = metadata
+        self._content = content
         self._blobs = blobs
         self._cache = cache
         self._flights = flights
@@ -64,7 +65,7 @@ class Registry:
         cached = await self._cache.get_repository_id(self.id, repository)
         if cached is not None:
             return cached
-        found = await self._metadata.get_repository_id(self.id, repository)
+        found = await self._content.get_repository_id(self.id, repository)
         if found is not None:
             await self._cache.set_repository_id(self.id, repository, found)
         return found
@@ -79,7 +80,7 @@ class Registry:
 
     async def stat_blob(self, repository: str, digest: Digest) -> BlobRecord:
         repository_id = await self._require_repository(repository, BlobUnknown)
-        blob = await self._metadata.get_linked_blob(repository_id, str(digest))
+        blob = await self._content.get_linked_blob(repository_id, str(digest))
         if blob is None:
             raise BlobUnknown(str(digest))
         return blob
@@ -93,7 +94,7 @@ class Registry:
 
     async def delete_blob(self, repository: str, digest: Digest) -> None:
         repository_id = await self._require_repository(repository, BlobUnknown)
-        if not await self._metadata.unlink_blob(repository_id, str(digest)):
+        if not await self._content.unlink_blob(repository_id, str(digest)):
             raise BlobUnknown(str(digest))
 
     async def mount_blob(self, repository: str, digest: Digest, source: str) -> BlobRecord | None:
@@ -103,10 +104,10 @@ class Registry:
         source_id = await self.repository_id(source)
         if source_id is None:
             return None
-        blob = await self._metadata.get_linked_blob(source_id, str(digest))
+        blob = await self._content.get_linked_blob(source_id, str(digest))
         if blob is None:
             return None
-        await self._metadata.link_blob(self.id, repository, blob.digest)
+        await self._content.link_blob(self.id, repository, blob.digest)
         return blob
 
     async def upload_blob(
@@ -131,14 +132,14 @@ class Registry:
     async def _resolve_tag(self, repository_id: int, tag: str) -> str:
         digest = await self._cache.get_tag(repository_id, tag)
         if digest is None:
-            digest = await self._metadata.get_tag(repository_id, tag)
+            digest = await self._content.get_tag(repository_id, tag)
             if digest is None:
                 raise ManifestUnknown(tag)
             await self._cache.set_tag(repository_id, tag, digest)
         return digest
 
     async def _load_manifest(self, repository_id: int, digest: str) -> ManifestRecord:
-        manifest = await self._metadata.get_manifest(repository_id, digest)
+        manifest = await self._content.get_manifest(repository_id, digest)
         if manifest is None:
             raise ManifestUnknown(digest)
         await self._cache.set_manifest(repository_id, manifest)
@@ -176,8 +177,8 @@ class Registry:
         if repository_id is None:
             missing = missing_blobs + missing_children
         else:
-            missing = await self._metadata.missing_blobs(repository_id, missing_blobs)
-            missing += await self._metadata.missing_manifests(repository_id, missing_children)
+            missing = await self._content.missing_blobs(repository_id, missing_blobs)
+            missing += await self._content.missing_manifests(repository_id, missing_children)
         if missing:
             raise ManifestBlobUnknown(missing)
         if repository_id is not None and parsed.blobs:
@@ -192,7 +193,7 @@ class Registry:
             annotations=parsed.annotations,
         )
         try:
-            await self._metadata.put_manifest(self.id, repository, manifest, tag, one_time_token)
+            await self._content.put_manifest(self.id, repository, manifest, tag, one_time_token)
         except TokenSpent:
             raise TokenAlreadyUsed(message="this one-time token has already written its tag") from None
         if tag is not None and repository_id is not None:
@@ -201,7 +202,7 @@ class Registry:
 
     async def _check_blob_sizes(self, repository_id: int, descriptors: tuple[Descriptor, ...]) -> None:
         for descriptor in descriptors:
-            blob = await self._metadata.get_linked_blob(repository_id, str(descriptor.digest))
+            blob = await self._content.get_linked_blob(repository_id, str(descriptor.digest))
             if blob is not None and blob.size != descriptor.size:
                 raise ManifestInvalid(
                     {"digest": str(descriptor.digest), "size": descriptor.size, "stored": blob.size},
@@ -213,13 +214,13 @@ class Registry:
         repository_id = await self._require_repository(repository, ManifestUnknown)
         if tag is None:
             try:
-                tags = await self._metadata.delete_manifest(repository_id, digest)
+                tags = await self._content.delete_manifest(repository_id, digest)
             except KeyError:
                 raise ManifestUnknown(digest) from None
             await self._cache.drop_manifest(repository_id, digest)
             await self._cache.drop_tags(repository_id, tags)
         else:
-            if not await self._metadata.delete_tag(repository_id, tag):
+            if not await self._content.delete_tag(repository_id, tag):
                 raise ManifestUnknown(tag)
             await self._cache.drop_tags(repository_id, [tag])
 
@@ -227,11 +228,11 @@ class Registry:
 
     async def list_tags(self, repository: str, last: str, limit: int) -> Page:
         repository_id = await self._require_repository(repository, NameUnknown)
-        tags = await self._metadata.list_tags(repository_id, last, limit + 1)
+        tags = await self._content.list_tags(repository_id, last, limit + 1)
         return Page(tags[:limit], len(tags) > limit)
 
     async def catalog(self, last: str, limit: int, only: NameFilter | None = None) -> Page:
-        names = await self._metadata.list_repositories(self.id, last, limit + 1, only)
+        names = await self._content.list_repositories(self.id, last, limit + 1, only)
         return Page(names[:limit], len(names) > limit)
 
     async def referrers(
@@ -240,7 +241,7 @@ class Registry:
         repository_id = await self.repository_id(repository)
         if repository_id is None:
             return []
-        return await self._metadata.list_referrers(repository_id, str(digest), artifact_type)
+        return await self._content.list_referrers(repository_id, str(digest), artifact_type)
 
 
 def _parse_reference(reference: str) -> tuple[str | None, str]:

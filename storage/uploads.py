@@ -34,7 +34,8 @@ from .errors import (
     StorageFull,
 )
 from .hashing import ResumableSha256
-from .metadata import BlobRecord, MetadataStore, UploadRecord
+from .metadata import BlobRecord, UploadRecord
+from .metadata.contracts import BlobIngester, UploadSessions
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 HASH_BATCH = 256 * 1024  # bytes hashed per trip to a thread, and held meanwhile
@@ -46,9 +47,15 @@ log = logging.getLogger(__name__)
 
 class Uploads:
     def __init__(
-        self, metadata: MetadataStore, blobs: BlobDriver, ttl_seconds: int, max_blob_size: int
+        self,
+        sessions: UploadSessions,
+        ingester: BlobIngester,
+        blobs: BlobDriver,
+        ttl_seconds: int,
+        max_blob_size: int,
     ) -> None:
-        self._metadata = metadata
+        self._sessions = sessions
+        self._ingester = ingester
         self._blobs = blobs
         self._ttl_ms = ttl_seconds * 1000
         store_limit = blobs.max_blob_size
@@ -75,14 +82,14 @@ class Uploads:
             created_at=now,
             updated_at=now,
         )
-        await self._metadata.create_upload(record)
+        await self._sessions.create_upload(record)
         return record
 
     async def get(self, registry_id: str, repository: str, upload_id: str) -> UploadRecord:
         # SECURITY: a session is found only through the registry and repository that made it
         if _UPLOAD_ID.fullmatch(upload_id) is None:
             raise BlobUploadUnknown(upload_id)
-        record = await self._metadata.get_upload(upload_id)
+        record = await self._sessions.get_upload(upload_id)
         if record is None or record.registry_id != registry_id or record.repository != repository:
             raise BlobUploadUnknown(upload_id)
         if self._expired(record, _now()):
@@ -150,7 +157,7 @@ class Uploads:
     async def discard_all(self, registry_id: str) -> None:
         """Best effort, for a registry being deleted: what its unfinished uploads staged (its
         sessions themselves go with its row)."""
-        for record in await self._metadata.registry_uploads(registry_id):
+        for record in await self._sessions.registry_uploads(registry_id):
             try:
                 await self._blobs.abort_upload(record.id, orjson.loads(record.driver_state))
             except Exception as exc:
@@ -165,7 +172,7 @@ class Uploads:
         expired = 0
         busy: set[str] = set()
         while True:
-            found = await self._metadata.idle_uploads(_now() - idle_ms, EXPIRE_BATCH + len(busy))
+            found = await self._sessions.idle_uploads(_now() - idle_ms, EXPIRE_BATCH + len(busy))
             batch = [record for record in found if record.id not in busy]
             if not batch:
                 return expired
@@ -174,7 +181,7 @@ class Uploads:
                     busy.add(idle.id)
                     continue
                 async with self._lock(idle.id):
-                    record = await self._metadata.get_upload(idle.id)
+                    record = await self._sessions.get_upload(idle.id)
                     if record is None or record.updated_at >= _now() - idle_ms:
                         continue  # finished, cancelled or moved on meanwhile
                     try:
@@ -192,7 +199,7 @@ class Uploads:
         async def orphaned(upload_id: str) -> bool:
             return (
                 _UPLOAD_ID.fullmatch(upload_id) is not None
-                and await self._metadata.get_upload(upload_id) is None
+                and await self._sessions.get_upload(upload_id) is None
             )
 
         return await self._blobs.reap_orphans(orphaned, time.time() - ORPHAN_GRACE)
@@ -260,7 +267,7 @@ class Uploads:
         offset = record.offset + counted.size
         state_bytes = orjson.dumps(driver_state)
         now = _now()
-        advanced = await self._metadata.advance_upload(
+        advanced = await self._sessions.advance_upload(
             record.id, record.offset, offset, hasher.state(), state_bytes, now
         )
         if not advanced:
@@ -286,23 +293,23 @@ class Uploads:
             raise DigestInvalid({"expected": str(digest), "computed": f"sha256:{computed}"})
 
         driver_state = orjson.loads(record.driver_state)
-        existing = await self._metadata.get_blob(str(digest))
+        existing = await self._ingester.get_blob(str(digest))
         if existing is not None:  # stored once: drop the copy, link the one we have
             await self._blobs.abort_upload(record.id, driver_state)
-            blob = await self._metadata.add_blob(record.registry_id, record.repository, existing)
+            blob = await self._ingester.add_blob(record.registry_id, record.repository, existing)
         else:
             key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}"
             location = await self._blobs.commit_upload(record.id, driver_state, record.offset, key)
             candidate = BlobRecord(str(digest), record.offset, location)
-            blob = await self._metadata.add_blob(record.registry_id, record.repository, candidate)
+            blob = await self._ingester.add_blob(record.registry_id, record.repository, candidate)
             if blob.location != location:  # lost a race to an identical upload elsewhere
                 await self._blobs.delete(location)
-        await self._metadata.delete_upload(record.id)
+        await self._sessions.delete_upload(record.id)
         return blob
 
     async def _discard(self, record: UploadRecord) -> None:
         await self._blobs.abort_upload(record.id, orjson.loads(record.driver_state))
-        await self._metadata.delete_upload(record.id)
+        await self._sessions.delete_upload(record.id)
 
 
 class _Counted:

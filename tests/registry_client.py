@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,18 @@ EMPTY_JSON = "application/vnd.oci.empty.v1+json"
 
 def digest_of(content: bytes) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def image_manifest(config: bytes, layers: Sequence[bytes] = (), **fields: Any) -> bytes:
+    """An OCI image manifest of these blobs; `fields` are more top-level members."""
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
+        **fields,
+    }
+    return json.dumps(document).encode()
 
 
 @dataclass(frozen=True)
@@ -79,17 +92,20 @@ class RegistryClient:
             location = "/" + location.split("/", 3)[3]
         return location
 
-    def push_blob(self, repository: str, content: bytes) -> str:
-        digest = digest_of(content)
-        response = self.request(
+    def post_blob(self, repository: str, content: bytes) -> requests.Response:
+        """A monolithic upload (POST ?digest= with the body), as it is answered."""
+        return self.request(
             "POST",
             f"/v2/{repository}/blobs/uploads/",
-            params={"digest": digest},
+            params={"digest": digest_of(content)},
             data=content,
             headers={"Content-Type": "application/octet-stream"},
         )
+
+    def push_blob(self, repository: str, content: bytes) -> str:
+        response = self.post_blob(repository, content)
         assert response.status_code == 201, response.text
-        return digest
+        return digest_of(content)
 
     def push_manifest(
         self, repository: str, reference: str, manifest: bytes, media_type: str = OCI_MANIFEST
@@ -114,19 +130,9 @@ class RegistryClient:
     ) -> Image:
         config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
         layer_blobs = tuple(f"layer {i} of {repository}:{tag}:{seed}".encode() * 100 for i in range(layers))
-        config_digest = self.push_blob(repository, config)
-        descriptors = [
-            {"mediaType": OCI_LAYER, "digest": self.push_blob(repository, blob), "size": len(blob)}
-            for blob in layer_blobs
-        ]
-        document: dict[str, Any] = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-            "layers": descriptors,
-            **(extra or {}),
-        }
-        manifest = json.dumps(document).encode()
+        for blob in (config, *layer_blobs):
+            self.push_blob(repository, blob)
+        manifest = image_manifest(config, layer_blobs, **(extra or {}))
         digest = digest_of(manifest)
         self.push_manifest(repository, tag or digest, manifest)
         return Image(manifest, digest, config, layer_blobs)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +13,9 @@ from pathlib import Path
 
 import requests
 
+from tests.harness.processes import free_port, kill, stop
+
+__all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "DOMAIN", "Gateway", "basic_auth", "free_port", "ocigate"]
 DOMAIN = "ocigate.test"
 # The account user every test gateway starts with (OCIGATE_ADMIN_PASSWORD).
 ADMIN_USER = "admin"
@@ -24,12 +25,6 @@ ADMIN_PASSWORD = "test-admin-password"
 def basic_auth(username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
     """An `Authorization` header value for raw-socket requests."""
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ocigate(*args: str, data_dir: Path, env: Mapping[str, str] | None = None) -> str:
@@ -114,14 +109,7 @@ class Gateway:
 
     def kill(self) -> None:
         """kill -9, as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop(self.process)

@@ -8,7 +8,7 @@ import logging
 
 from aiohttp import web
 
-from ocigate.storage.blobs import SocketStretch
+from ocigate.storage.blobs import Piece, SocketStretch
 from ocigate.storage.digest import Digest
 from ocigate.storage.errors import StorageUnavailable
 from ocigate.storage.registry import Registry
@@ -72,7 +72,7 @@ async def head_or_get(
     return response
 
 
-async def _send(request: web.Request, response: web.StreamResponse, chunk: bytes | SocketStretch) -> None:
+async def _send(request: web.Request, response: web.StreamResponse, chunk: Piece | SocketStretch) -> None:
     if isinstance(chunk, (bytes, bytearray, memoryview)):  # concrete types: no ABC check per chunk
         await response.write(chunk)
         return

@@ -9,7 +9,7 @@ from ocigate.storage.registry import MAX_MANIFEST_BYTES, Registry
 
 from ..authz import ACCESS, AUTHENTICATOR
 from ..http import body_chunks
-from ..management.usage import record_pull, record_push
+from ..usage import record_pull, record_push
 
 
 async def head_or_get(

@@ -28,15 +28,21 @@ def is_entry_id(text: str) -> bool:
 
 
 class RepositoryCursor(CursorQuery):
-    is_key = staticmethod(is_valid_repository_name)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_valid_repository_name(text)
 
 
 class ArtifactCursor(CursorQuery):
-    is_key = staticmethod(is_digest)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_digest(text)
 
 
 class AuditCursor(CursorQuery):
-    is_key = staticmethod(is_entry_id)
+    @staticmethod
+    def is_key(text: str) -> bool:
+        return is_entry_id(text)
 
 
 Count = Annotated[int, Field(ge=0)]

@@ -12,10 +12,10 @@ from ocigate.auth.service import Authenticator
 from ocigate.auth.store import CredentialStore
 from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import Registries
+from ocigate.storage.usage import UsageCounters
 
 from ..settings import Settings
 from .errors import not_found
-from .usage import UsageCounters
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Services:
     usage: UsageCounters
 
     def hostname(self, registry_name: str) -> str:
-        domain = self.settings.domain
+        domain = self.settings.server.domain
         return f"{registry_name}.{domain}" if domain else registry_name
 
 
@@ -51,7 +51,7 @@ class Call:
 
         # SECURITY: another account's registry is a 404 exactly like a missing one, so that
         # tenants cannot even learn which ids exist."""
-        record = await services.registries.metadata.get_registry_by_id(self.params["id"])
+        record = await services.registries.metadata.registries.get_registry_by_id(self.params["id"])
         if record is None or record.account_id != self.caller.account_id:
             raise not_found("registry")
         return record

@@ -1,6 +1,6 @@
 """Management API errors on the wire: `{"httpStatus": 404, "messages": [{"errorCode", "message"}]}`.
 
-The shape of a managed cloud registry's API (DESIGN.md), not the OCI `{"errors": [...]}` of the
+The shape of a managed cloud registry's API (docs/design.md), not the OCI `{"errors": [...]}` of the
 `/v2/` routes: tools written against the management API read `messages`.
 """
 

@@ -85,13 +85,12 @@ def _components(operations: list[Operation]) -> tuple[dict[_Key, Schema], dict[s
             keys.append((operation.body, "validation"))
         if isinstance(operation.reply.model, type) and issubclass(operation.reply.model, BaseModel):
             keys.append((operation.reply.model, "serialization"))
-    refs, definitions = models_json_schema(
-        list(dict.fromkeys(keys)), ref_template=_REF + "{model}", schema_generator=_Generator
-    )
+    unique = list(dict.fromkeys(keys))
+    refs, definitions = models_json_schema(unique, ref_template=_REF + "{model}", schema_generator=_Generator)
     schemas = definitions["$defs"]
     for schema in schemas.values():
         schema.pop("title", None)
-    return refs, dict(sorted(schemas.items()))
+    return {key: refs[key] for key in unique}, dict(sorted(schemas.items()))
 
 
 def _schema(annotation: Any) -> Schema:
@@ -165,7 +164,7 @@ def _reply(operation: Operation, refs: Mapping[_Key, Schema], bodiless: bool) ->
     reply = operation.reply
     response: Schema = {"description": reply.description}
     if reply.model is not None and not bodiless:
-        key = (reply.model, "serialization")
+        key: _Key = (reply.model, "serialization")
         schema = refs[key] if key in refs else _schema(reply.model)
         response["content"] = {"application/json": {"schema": schema}}
     if reply.status == 201:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -49,7 +49,6 @@ class CursorQuery(Query):
     refuses one that decodes to no key of the list: keys reach SQL, and PostgreSQL refuses e.g.
     NUL characters."""
 
-    is_key: ClassVar[Callable[[str], bool]]
     limit: Limit = DEFAULT_LIMIT
     cursor: Annotated[str, Field(description="from the `next` link of a page")] = absent()
 
@@ -59,6 +58,11 @@ class CursorQuery(Query):
         if text is not None and decode_cursor(text, cls.is_key) is None:
             raise rule("not one this API returned; use the `next` link of a list")
         return text
+
+    @staticmethod
+    def is_key(text: str) -> bool:
+        """Whether `text` is a key of the list (each list's own)."""
+        raise NotImplementedError
 
     @property
     def after(self) -> str | None:

@@ -29,7 +29,7 @@ from .registry_models import (
 
 async def render(services: Services, record: RegistryRecord) -> Registry:
     settings = RegistrySettings.stored(record.properties)
-    used = await services.registries.metadata.registry_storage_bytes(record.id)
+    used = await services.registries.metadata.views.registry_storage_bytes(record.id)
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
@@ -46,7 +46,7 @@ async def render(services: Services, record: RegistryRecord) -> Registry:
 
 async def list_registries(services: Services, call: Call, query: OffsetQuery) -> web.Response:
     limit, offset = query.limit, query.offset
-    metadata = services.registries.metadata
+    metadata = services.registries.metadata.registries
     records = await metadata.list_account_registries(call.caller.account_id, offset, limit)
     total = await metadata.count_account_registries(call.caller.account_id)
     more = offset + len(records) < total
@@ -58,7 +58,7 @@ async def list_registries(services: Services, call: Call, query: OffsetQuery) ->
 async def create(services: Services, call: Call, body: RegistryCreate) -> web.Response:
     settings = body.applied_to(RegistrySettings())
     try:
-        record = await services.registries.metadata.create_registry(
+        record = await services.registries.metadata.registries.create_registry(
             body.name, call.caller.account_id, settings.to_json()
         )
     except KeyError:  # the store's unique name decides, so that two creations cannot both win
@@ -92,7 +92,7 @@ async def _update(
 ) -> web.Response:
     body.check_name(record.name)
     settings = body.applied_to(base)
-    updated = await services.registries.metadata.update_registry(record.id, settings.to_json())
+    updated = await services.registries.metadata.registries.update_registry(record.id, settings.to_json())
     if updated is None:  # deleted meanwhile
         raise not_found("registry")
     # the allow list applies at once here, within a second on other processes (registry cache)
@@ -123,7 +123,7 @@ async def name_in_use(services: Services, call: Call) -> web.Response:
     name = call.params["name"]
     if not is_registry_name(name):
         return web.Response(status=400)
-    exists = await services.registries.metadata.get_registry(name) is not None
+    exists = await services.registries.metadata.registries.get_registry(name) is not None
     return web.Response(status=200 if exists else 404)
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from ocigate.storage.errors import RegistryError
 from ocigate.storage.manifests import parse_manifest
 from ocigate.storage.metadata import RegistryRecord
-from ocigate.storage.metadata.base import ArtifactRecord, RepositoryUsage
+from ocigate.storage.metadata.records import ArtifactRecord, RepositoryUsage
 from ocigate.storage.names import is_valid_repository_name
 
 from .content_models import (
@@ -56,9 +56,9 @@ async def list_repositories(services: Services, call: Call, query: RepositoryCur
     registry = await call.owned_registry(services)
     limit, after = query.limit, query.after
     await services.usage.flush()  # this process's counts are exact, others' within a second
-    metadata = services.registries.metadata
-    rows = await metadata.list_repository_usage(registry.id, after or "", limit + 1)
-    total = await metadata.count_repositories_with_content(registry.id)
+    views = services.registries.metadata.views
+    rows = await views.list_repository_usage(registry.id, after or "", limit + 1)
+    total = await views.count_repositories_with_content(registry.id)
     more, rows = len(rows) > limit, rows[:limit]
     path = href("registries", registry.id, "repositories")
     next_href = next_link(path, limit, cursor=rows[-1].name) if more else None
@@ -67,7 +67,7 @@ async def list_repositories(services: Services, call: Call, query: RepositoryCur
 
 
 async def _usage(services: Services, registry: RegistryRecord, name: str) -> RepositoryUsage:
-    usage = await services.registries.metadata.get_repository_usage(registry.id, name)
+    usage = await services.registries.metadata.views.get_repository_usage(registry.id, name)
     if usage is None:
         raise not_found("repository")
     return usage
@@ -86,7 +86,7 @@ async def delete_repository(services: Services, call: Call) -> web.Response:
     registry = await call.owned_registry(services)
     name = _repository_name(call)
     await services.usage.flush()  # counts from before the delete must not land after it
-    cleared = await services.registries.metadata.clear_repository(registry.id, name)
+    cleared = await services.registries.metadata.content.clear_repository(registry.id, name)
     if cleared is None:
         raise not_found("repository")
     cache = services.registries.cache
@@ -128,7 +128,7 @@ def _render_artifact(registry: RegistryRecord, repository: str, artifact: Artifa
 
 async def _repository_id(services: Services, registry: RegistryRecord, name: str) -> int:
     await _usage(services, registry, name)  # 404 unless it has content
-    repository_id = await services.registries.metadata.get_repository_id(registry.id, name)
+    repository_id = await services.registries.metadata.content.get_repository_id(registry.id, name)
     if repository_id is None:
         raise not_found("repository")
     return repository_id
@@ -139,9 +139,9 @@ async def list_artifacts(services: Services, call: Call, query: ArtifactCursor) 
     name = _repository_name(call)
     limit, after = query.limit, query.after
     repository_id = await _repository_id(services, registry, name)
-    metadata = services.registries.metadata
-    rows = await metadata.list_artifacts(repository_id, after or "", limit + 1)
-    total = await metadata.count_artifacts(repository_id)
+    views = services.registries.metadata.views
+    rows = await views.list_artifacts(repository_id, after or "", limit + 1)
+    total = await views.count_artifacts(repository_id)
     more, rows = len(rows) > limit, rows[:limit]
     path = href("registries", registry.id, "repositories", name, "artifacts")
     next_href = next_link(path, limit, cursor=rows[-1].digest) if more else None
@@ -158,7 +158,7 @@ async def get_artifact(services: Services, call: Call) -> web.Response:
             f"{reference!r} is not a digest: expected sha256:<64 hex> or sha512:<128 hex>"
         ) from None
     repository_id = await _repository_id(services, registry, name)
-    artifact = await services.registries.metadata.get_artifact(repository_id, reference)
+    artifact = await services.registries.metadata.views.get_artifact(repository_id, reference)
     if artifact is None:
         raise not_found("artifact")
     return json_response(_render_artifact(registry, name, artifact))

@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ocigate.auth.admin import InvalidRequest, validate_expiry
-from ocigate.auth.scopes import ACTIONS, CATALOG, GRANT_PATTERN, REGISTRY, Grant, parse_grant
+from ocigate.auth.scopes import (
+    ACTIONS,
+    CATALOG,
+    GRANT_PATTERN,
+    REGISTRY,
+    REPOSITORY,
+    Action,
+    Grant,
+    parse_grant,
+)
 from ocigate.auth.store import ENABLED, TokenRecord
 
 from .envelope import Envelope
@@ -23,7 +32,6 @@ from .pagination import OffsetPage
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 TokenName = Annotated[str, Matches(NAME_PATTERN, "1-64 letters, digits, '.', '_' or '-'")]
 Status = Literal["enabled", "disabled"]
-Action = Literal["pull", "push", "delete"]  # auth.scopes.ACTIONS, which parse_grant checks
 MAX_SCOPES = 50
 MAX_PATTERN_LENGTH = 255
 _EXPIRY_HINT = "must be an ISO 8601 date and time with a time zone, e.g. 2030-01-31T12:00:00Z"
@@ -60,8 +68,8 @@ class Scope(Body):
         as the `pull` it amounts to, so that responses use the same actions as requests."""
         if grant.type == REGISTRY:
             return cls.model_construct(name=CATALOG, type=REGISTRY, actions=["pull"])
-        actions = [action for action in ACTIONS if action in grant.actions]
-        return cls.model_construct(name=grant.pattern, type=grant.type, actions=actions)
+        actions: list[Action] = [action for action in ACTIONS if action in grant.actions]
+        return cls.model_construct(name=grant.pattern, type=REPOSITORY, actions=actions)
 
 
 def _expiry_ms(text: str) -> int:

@@ -109,21 +109,17 @@ async def get(services: Services, call: Call) -> web.Response:
 
 async def patch(services: Services, call: Call, body: TokenPatch) -> web.Response:
     """status, scopes and expiryDate as given; the rest as it is."""
-    registry = await call.owned_registry(services)
-    token = await _token(services, call, registry)
-    body.check_identity(token)
-    updated = await services.store.update_token(
-        token.id,
-        status=body.status,
-        grants=body.grants(),
-        expires_at=body.expires_at,
-        clear_expiry=body.clears_expiry,
-    )
-    return await _changed(services, call, registry, updated, "token.update")
+    return await _update(services, call, body, body.clears_expiry, "token.update")
 
 
 async def replace(services: Services, call: Call, body: TokenCreate) -> web.Response:
     """The token as given: status enabled, no expiry and oneTime false unless said otherwise."""
+    return await _update(services, call, body, body.expires_at is None, "token.replace")
+
+
+async def _update(
+    services: Services, call: Call, body: TokenPatch | TokenCreate, clear_expiry: bool, action: str
+) -> web.Response:
     registry = await call.owned_registry(services)
     token = await _token(services, call, registry)
     body.check_identity(token)
@@ -132,9 +128,9 @@ async def replace(services: Services, call: Call, body: TokenCreate) -> web.Resp
         status=body.status,
         grants=body.grants(),
         expires_at=body.expires_at,
-        clear_expiry=body.expires_at is None,
+        clear_expiry=clear_expiry,
     )
-    return await _changed(services, call, registry, updated, "token.replace")
+    return await _changed(services, call, registry, updated, action)
 
 
 async def delete(services: Services, call: Call) -> web.Response:

@@ -34,14 +34,11 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -53,6 +50,10 @@ from yarl import URL
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.harness.processes import ServiceError, free_port, http_status, stop, wait_until  # noqa: E402
+
 MIB = 1 << 20
 REPO = "bench/app"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -97,19 +98,10 @@ class Server:
                 stderr=subprocess.STDOUT,
                 preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()}")
-            try:
-                urllib.request.urlopen(f"{self.url}/v2/", timeout=1).close()
-                return
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer /v2/ within 60 s")
+        try:
+            wait_until(lambda: http_status(f"{self.url}/v2/") < 500, 60, self.name, self.proc, 0.1)
+        except ServiceError as exc:
+            raise RuntimeError(f"{exc}:\n{self.log_path.read_text()}") from None
 
     def pids(self) -> list[int]:
         """The server and its descendants (in case it forks workers)."""
@@ -138,20 +130,7 @@ class Server:
         return kib / 1024
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        stop(self.proc, grace=15)
 
 
 def sha256(data: bytes) -> str:

@@ -38,13 +38,11 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -59,9 +57,11 @@ from aiobotocore.session import get_session
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "loadtests"))
 
-from services import serve_argv  # noqa: E402
+from services import free_port, serve_argv  # noqa: E402
 
-CEPH_SH = REPO_ROOT / "tests" / "services" / "ceph.sh"
+from tests.harness.ceph import CephCluster  # noqa: E402
+from tests.harness.processes import ServiceError, http_status, stop, wait_until  # noqa: E402
+
 MIB = 1 << 20
 MB = 1_000_000
 BLOCK = os.urandom(8 * MIB)
@@ -72,68 +72,21 @@ SSE = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY}
 READ = MIB
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- services ------------------------------------------------------------------------------
 
 
-@dataclass
-class Ceph:
-    workdir: Path
-    osd_store: str
-    memstore_bytes: int
-    exported: dict[str, str] | None = None
+class Ceph(CephCluster):
+    """The throwaway Ceph of a benchmark: its exports by name, and buckets dropped at once."""
 
-    def __post_init__(self) -> None:
-        self.env = {
-            **os.environ,
-            "CEPH_DIR": str(self.workdir / "ceph"),
-            "RGW_PORT": str(free_port()),
-            "MON_PORT": str(free_port()),
-            "MON_V1_PORT": str(free_port()),
-            "OSD_STORE": self.osd_store,
-            "MEMSTORE_BYTES": str(self.memstore_bytes),
-        }
-
-    def start(self) -> Ceph:
-        up = subprocess.run(
-            ["bash", str(CEPH_SH), "up"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if up.returncode != 0:
-            raise SystemExit(f"Ceph did not start:\n{up.stderr[-3000:]}")
-        self.exported = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in up.stdout.splitlines()
-            if line.startswith("export ")
-        )
-        return self
+    def __init__(self, workdir: Path, osd_store: str, memstore_bytes: int) -> None:
+        super().__init__(workdir / "ceph", OSD_STORE=osd_store, MEMSTORE_BYTES=str(memstore_bytes))
 
     def __getitem__(self, name: str) -> str:
-        assert self.exported is not None
         return self.exported[name]
-
-    def admin(self, *args: str) -> None:
-        subprocess.run(
-            ["radosgw-admin", "-c", self["CEPH_CONF"], *args], capture_output=True, timeout=600, check=False
-        )
 
     def purge(self, bucket: str) -> None:
         """Drop a bucket and its objects at once (memstore holds them in RAM)."""
         self.admin("bucket", "rm", f"--bucket={bucket}", "--purge-objects", "--bypass-gc")
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(CEPH_SH), "down"], env=self.env, capture_output=True, timeout=300, check=False
-        )
 
 
 @dataclass
@@ -174,24 +127,17 @@ class Gateway:
             "OCIGATE_S3_REDIRECT": str(self.redirect).lower(),
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
-            serve_argv(self.source),
-            env=env,
-            cwd=self.source,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"ocigate exited at start; log in {log.name}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("ocigate did not answer in 60 s")
+        log = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                serve_argv(self.source), env=env, cwd=self.source, stdout=out, stderr=out
+            )
+
+        try:
+            wait_until(lambda: http_status(f"{self.url}/v2/") == 200, 60, "ocigate", self.process, 0.1)
+        except ServiceError as exc:
+            raise SystemExit(f"{exc}; log in {log}") from None
+        return self
 
     def status(self, field: str) -> int:
         """A /proc/PID/status memory field (VmRSS, VmHWM), in bytes."""
@@ -207,13 +153,7 @@ class Gateway:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop(self.process, grace=15)
 
 
 # --- blobs ---------------------------------------------------------------------------------
@@ -624,22 +564,22 @@ def on_ceph(
 ) -> dict[str, Any]:
     """`work` on a throwaway Ceph (`args.osd_store`, `args.memstore_gib`) in a temp dir, kept
     (gateway logs) with `args.keep` or when it failed; its results with the settings."""
-    for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} missing: bash tests/services/install.sh")
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    ceph = Ceph(tmp, args.osd_store, args.memstore_gib << 30)
+    try:
+        ceph = Ceph(tmp, args.osd_store, args.memstore_gib << 30)
+    except ServiceError as exc:
+        raise SystemExit(str(exc)) from None
     started = time.monotonic()
     print(f"starting Ceph ({args.osd_store}) in {tmp} ...", flush=True)
     try:
-        ceph.start()
+        ceph.up()
         print(f"Ceph up in {time.monotonic() - started:.0f} s", flush=True)
         results = asyncio.run(work(ceph, args, tmp))
     except BaseException:
         args.keep = True
         raise
     finally:
-        ceph.stop()
+        ceph.down()
         if args.keep:
             print(f"gateway logs kept in {tmp}", file=sys.stderr)
         else:

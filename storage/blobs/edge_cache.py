@@ -173,7 +173,7 @@ class EdgeCache:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return []  # another process is at it
-            entries = []
+            entries: list[tuple[float, int, str]] = []
             with os.scandir(self.directory / "blobs") as shards:
                 for shard in shards:
                     with contextlib.suppress(FileNotFoundError), os.scandir(shard.path) as files:
@@ -183,15 +183,15 @@ class EdgeCache:
                                 entries.append((stat.st_mtime, stat.st_size, f"{shard.name}/{entry.name}"))
             total = sum(size for _, size, _ in entries)
             self.counters.bytes, self.counters.entries = total, len(entries)
-            victims = []
+            victims: list[str] = []
             if total > self.max_bytes:
-                for _, size, entry in sorted(entries):
+                for _, size, victim in sorted(entries):
                     if total <= self.max_bytes * LOW_WATER:
                         break
                     # unlinked here, with the lock held: the mapping, if any, goes in `evict`
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.directory / "blobs" / entry)
-                    victims.append(entry)
+                        os.unlink(self.directory / "blobs" / victim)
+                    victims.append(victim)
                     total -= size
             self.counters.bytes, self.counters.entries = total, len(entries) - len(victims)
             return victims

@@ -165,7 +165,7 @@ class FilesystemBlobDriver(BlobDriver):
 
         await asyncio.to_thread(_abort)
 
-    async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
+    async def read(self, location: str, start: int, end: int) -> ReadChunks:
         blob = await self._mapped.acquire(location)
         loop = asyncio.get_running_loop()
         # With one CPU a worker thread cannot decrypt while the loop sends: the trip through the

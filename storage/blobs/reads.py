@@ -26,7 +26,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING
 
-from ..crypto import BlobIntegrityError, load_blob_key
+from ..crypto import BlobIntegrityError
 from .base import BlobDriver, ReadChunks, SocketStretch
 from .edge_cache import EdgeCache
 from .fanout import WINDOW, Flight, Piece, ReadFanout
@@ -47,24 +47,21 @@ class BlobReads:
     async def open(cls, driver: BlobDriver, config: StorageConfig) -> BlobReads:
         """Reads of `driver`, with the edge cache `config` asks for (remote stores only)."""
         cache = None
-        if config.cache_dir is not None and driver.name != "filesystem":
-            import asyncio
+        wanted = config.cache
+        if wanted.dir is not None and driver.name != "filesystem":
+            from . import blob_key
 
-            generated = config.data_dir / "keys" / "blob.key"
-            key = await asyncio.to_thread(
-                load_blob_key, config.encryption_key, config.encryption_key_file, generated
-            )
-            cache = EdgeCache(config.cache_dir, config.cache_bytes, key)
+            cache = EdgeCache(wanted.dir, wanted.bytes, await blob_key(config))
             swept = await cache.sweep()
             await cache.evict()
             log.info(
                 "edge cache in %s: %d MB of %d MB used%s",
-                config.cache_dir,
+                wanted.dir,
                 cache.counters.bytes // 10**6,
-                config.cache_bytes // 10**6,
+                wanted.bytes // 10**6,
                 f", {swept} unfinished fills deleted" if swept else "",
             )
-        elif config.cache_dir is not None:
+        elif wanted.dir is not None:
             log.warning("OCIGATE_CACHE_DIR is ignored: the filesystem store is local already")
         return cls(driver, cache)
 

@@ -41,19 +41,17 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ..config import MIB, MIN_PART
 from ..errors import BlobUploadInvalid, StorageUnavailable
 from ..health import StoreHealth
-from .base import BlobDriver, ByteChunks, DriverState, ReadChunks, SocketStretch
+from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..config import StorageConfig
+    from ..config import S3Config
 
-MIB = 1024 * 1024
-MIN_PART = 5 * MIB  # S3's smallest part (except the last)
-MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 READ_CHUNK = MIB
 # what may be buffered of a blob being read before the socket is paused (aiohttp's default is
@@ -66,7 +64,6 @@ REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
 BREAKER_FAILURES = 2  # consecutive failed requests that open the circuit breaker
 BREAKER_COOLDOWN = 3.0  # seconds requests fail at once before one probes the store again
-SSE_MODES = ("none", "AES256", "aws:kms", "sse-c")
 _THROTTLED = {
     "SlowDown",
     "Throttling",
@@ -88,36 +85,31 @@ class S3StoreError(RuntimeError):
 class S3BlobDriver(BlobDriver):
     name = "s3"
 
-    def __init__(self, client: Any, stack: AsyncExitStack, config: StorageConfig, sse: _Sse) -> None:
+    def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: _Sse) -> None:
         self._client = client
         self._stack = stack
-        self._bucket = config.s3_bucket
-        self._part_size = config.s3_part_size
-        self.max_blob_size = MAX_PARTS * config.s3_part_size
+        self._bucket = config.bucket
+        self._part_size = config.part_size
+        self.max_blob_size = MAX_PARTS * config.part_size
         self._sse = sse
-        self._redirect = config.s3_redirect
-        self._timeout = config.s3_timeout
+        self._redirect = config.redirect
+        self._timeout = config.timeout
         self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
         self.health = StoreHealth("blobs", "requests that need blob bytes get 503 until S3 answers")
 
     @classmethod
-    async def open(cls, config: StorageConfig) -> S3BlobDriver:
-        """A driver checked against the store: bucket created if missing, SSE round-tripped."""
+    async def open(cls, config: S3Config) -> S3BlobDriver:
+        """A driver checked against the store: bucket created if missing, SSE round-tripped.
+        (What the settings alone can rule out, `S3Config` did.)"""
         sse = _Sse.from_config(config)
-        if not MIN_PART <= config.s3_part_size <= MAX_PART:
-            raise ValueError("OCIGATE_S3_PART_SIZE must be between 5 MiB and 5 GiB")
-        if config.s3_addressing_style not in ("auto", "path", "virtual"):
-            raise ValueError("OCIGATE_S3_ADDRESSING_STYLE must be auto, path or virtual")
-        if config.s3_redirect and sse.mode == "sse-c":
-            raise ValueError("OCIGATE_S3_REDIRECT cannot work with sse-c: clients do not hold the key")
         client_config = AioConfig(
             signature_version="s3v4",
             # no SHA-256 of bodies on the event loop: ContentMD5 (hashed in a thread) guards them
-            s3={"addressing_style": config.s3_addressing_style, "payload_signing_enabled": False},
+            s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
             retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=config.s3_timeout,
-            max_pool_connections=config.s3_pool_size,
+            read_timeout=config.timeout,
+            max_pool_connections=config.pool_size,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
@@ -125,8 +117,8 @@ class S3BlobDriver(BlobDriver):
         client = await stack.enter_async_context(
             get_session().create_client(
                 "s3",
-                endpoint_url=config.s3_endpoint_url,
-                region_name=config.s3_region,
+                endpoint_url=config.endpoint_url,
+                region_name=config.region,
                 config=client_config,
             )
         )
@@ -226,7 +218,7 @@ class S3BlobDriver(BlobDriver):
 
     # --- blobs -----------------------------------------------------------------------------
 
-    async def read(self, location: str, start: int, end: int) -> ReadChunks:  # type: ignore[override]
+    async def read(self, location: str, start: int, end: int) -> ReadChunks:
         if start >= end:
             await self._head(location)  # FileNotFoundError if it is not there
             return
@@ -251,7 +243,7 @@ class S3BlobDriver(BlobDriver):
 
     def _body(
         self, raw: aiohttp.ClientResponse, length: int, location: str
-    ) -> AsyncGenerator[bytes | SocketStretch, None]:
+    ) -> AsyncGenerator[Piece | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
             guard = partial(self._guard, location, answered=True)
             return take_over(raw, length, READ_BUFFER, self._timeout, guard)
@@ -502,7 +494,11 @@ class S3BlobDriver(BlobDriver):
                     f"the S3 store ignored server-side encryption {self._sse.mode!r}: "
                     "blobs would be stored unencrypted"
                 )
-            if b"".join([chunk async for chunk in self.read(key, 0, len(payload))]) != payload:
+            returned = bytearray()
+            async for chunk in self.read(key, 0, len(payload)):
+                assert not isinstance(chunk, SocketStretch)  # the probe is far below TAKE_OVER_MIN
+                returned += chunk
+            if returned != payload:
                 raise S3StoreError("the S3 store returned other bytes than it was given")
             if self._sse.mode == "sse-c" and await self._readable_without_key(key):
                 raise S3StoreError("the S3 store serves SSE-C objects without their key")
@@ -678,24 +674,25 @@ class _Sse:
         return f"_Sse({self.mode!r})"
 
     @classmethod
-    def from_config(cls, config: StorageConfig) -> _Sse:
-        mode = config.s3_sse
+    def from_config(cls, config: S3Config) -> _Sse:
+        mode = config.sse
         if mode == "none":
             return cls(mode)
         if mode == "AES256":
             return cls(mode, write={"ServerSideEncryption": "AES256"})
         if mode == "aws:kms":
             write = {"ServerSideEncryption": "aws:kms"}
-            if config.s3_sse_kms_key_id:
-                write["SSEKMSKeyId"] = config.s3_sse_kms_key_id
+            if config.sse_kms_key_id:
+                write["SSEKMSKeyId"] = config.sse_kms_key_id
             return cls(mode, write=write)
         if mode == "sse-c":
-            key = _customer_key(config.s3_sse_c_key, config.s3_sse_c_key_file)
+            text = config.sse_c_key.get_secret_value() if config.sse_c_key else None
+            key = _customer_key(text, config.sse_c_key_file)
             request = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
             copy_source = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": key}
             b64 = base64.b64encode(key).decode()
             return cls(mode, request, request, copy_source, (b64, repr(key)[2:-1]))
-        raise ValueError(f"OCIGATE_S3_SSE must be one of {', '.join(SSE_MODES)}, not {mode!r}")
+        raise ValueError(f"unknown server-side encryption {mode!r}")
 
     def honoured(self, response: dict[str, Any]) -> bool:
         """Whether a PutObject response shows the store applied this encryption."""
@@ -750,7 +747,7 @@ def _customer_key(value: str | None, path: Path | None) -> bytes:
             return raw
         value = raw.decode("ascii", errors="replace").strip()
     if value is None:
-        raise ValueError("OCIGATE_S3_SSE=sse-c needs OCIGATE_S3_SSE_C_KEY or OCIGATE_S3_SSE_C_KEY_FILE")
+        raise ValueError("sse-c needs a customer key or a file holding one")
     try:
         key = base64.b64decode(value, validate=True)
     except ValueError:

@@ -30,11 +30,10 @@ from typing import Any
 from aiohttp import ClientPayloadError
 
 from ..buffers import uninitialized
-from .base import SocketStretch
+from .base import Piece, SocketStretch
 
 __all__ = ["SocketBody", "can_take_over", "take_over"]
 
-Piece = bytes | memoryview
 Guard = Callable[[], AbstractContextManager[None]]  # the driver's: translates store failures
 PIPE_SIZE = 1 << 20  # bytes in flight through the pipe of a splice: fewer, larger moves
 _SPLICE = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK

@@ -1,17 +1,25 @@
-"""Metadata stores: what exists, where, and who may see it."""
+"""Metadata stores: what exists, where, and who may see it.
+
+One SQL database (SQLite or PostgreSQL, `engine.py`) holds four aggregates, each a module of
+its own over the shared engine: registries (`registries.py`), content (`content/`:
+repositories, blobs and their links, manifests, tags), upload sessions (`uploads.py`) and the
+management API's read models (`views.py`). Consumers depend on the protocols of what they use
+(`contracts.py`); `MetadataStore` holds one store of each.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import (
-    BlobRecord,
-    ManifestRecord,
-    MetadataStore,
-    ReferrerRecord,
-    RegistryRecord,
-    UploadRecord,
-)
+from ..health import StoreHealth
+from .content import SqlContent
+from .contracts import ContentStore, ManagementViews, RegistryStore, UploadSessions
+from .engine import SqlEngine
+from .records import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord, UploadRecord
+from .registries import SqlRegistries
+from .uploads import SqlUploads
+from .views import SqlViews
 
 if TYPE_CHECKING:
     from ..config import StorageConfig
@@ -20,6 +28,7 @@ __all__ = [
     "BlobRecord",
     "ManifestRecord",
     "MetadataStore",
+    "NameFilter",
     "ReferrerRecord",
     "RegistryRecord",
     "UploadRecord",
@@ -27,11 +36,34 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class MetadataStore:
+    """The stores of one metadata database, one per aggregate, sharing its engine (and so its
+    connections and its health: a database that is down is down for all of them)."""
+
+    engine: SqlEngine
+    registries: RegistryStore
+    content: ContentStore
+    uploads: UploadSessions
+    views: ManagementViews
+
+    @classmethod
+    def over(cls, engine: SqlEngine) -> MetadataStore:
+        """The SQL stores on `engine` (migrated already)."""
+        return cls(engine, SqlRegistries(engine), SqlContent(engine), SqlUploads(engine), SqlViews(engine))
+
+    @property
+    def health(self) -> StoreHealth:
+        return self.engine.health
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
 async def open_metadata(config: StorageConfig) -> MetadataStore:
     """The store `config.metadata_url` names (SQLite in the data dir if unset), migrated."""
-    from .sql import SqlMetadataStore
-
-    url = config.metadata_url
+    url = config.metadata_url.get_secret_value() if config.metadata_url else None
+    engine: SqlEngine
     if url is None or url.startswith("sqlite:"):
         from pathlib import Path
 
@@ -45,10 +77,10 @@ async def open_metadata(config: StorageConfig) -> MetadataStore:
 
         engine = await PostgresEngine.open(url)
     else:
-        raise ValueError("OCIGATE_METADATA_URL must be sqlite:///path or postgresql://…")
+        raise ValueError("the metadata URL must be sqlite:///path or postgresql://…")
     try:
         await engine.migrate()
     except BaseException:
         await engine.close()
         raise
-    return SqlMetadataStore(engine)
+    return MetadataStore.over(engine)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg import exceptions as pg
+from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
@@ -68,7 +69,9 @@ def _changed(status: str) -> int:
 class _Connection(Transaction):
     """Statements on one connection (in a transaction) or on the pool (each on its own)."""
 
-    def __init__(self, connection: asyncpg.Connection | asyncpg.Pool, health: StoreHealth) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool, health: StoreHealth
+    ) -> None:
         self._connection = connection
         self._health = health
 

@@ -53,7 +53,8 @@ class _Connection(Transaction):
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         with _translated(self._health):
             rows = await self._connection.execute_fetchall(sql, args)
-        return tuple(rows[0]) if rows else None
+        first = next(iter(rows), None)
+        return None if first is None else tuple(first)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         with _translated(self._health):

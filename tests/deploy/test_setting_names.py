@@ -1,18 +1,15 @@
-"""Every OCIGATE_* name the deploy files and the README use is a setting (or one planned)."""
+"""Every OCIGATE_* name the deploy files, the README and docs/ use is a setting (or one planned)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
-from ocigate.gateway.settings import Settings, env_name
+from ocigate.gateway.settings import LEAVES
 
 ROOT = Path(__file__).resolve().parents[2]
 # issue 13: TLS (part 1) and the graceful drain (part 3) add these; the deploy files use them now
 PLANNED = {"OCIGATE_TLS_CERT", "OCIGATE_TLS_KEY", "OCIGATE_DRAIN_DELAY", "OCIGATE_DRAIN_TIMEOUT"}
-# read by the test suite, not by the server (README: the exploratory schemathesis run)
-SUITE = {"OCIGATE_SCHEMATHESIS_EXAMPLES", "OCIGATE_SCHEMATHESIS_SEED"}
 NAME = re.compile(r"\bOCIGATE_[A-Z0-9_]+\*?")  # `OCIGATE_S3_*` names a group
 
 
@@ -23,8 +20,9 @@ def known(name: str, names: set[str]) -> bool:
 
 
 def test_deploy_files_and_the_readme_name_only_settings() -> None:
-    names = {env_name(setting.name) for setting in fields(Settings)} | PLANNED | SUITE
-    files = [ROOT / "README.md", *(path for path in (ROOT / "deploy").rglob("*") if path.is_file())]
+    names = {leaf.env for leaf in LEAVES} | PLANNED
+    files = [ROOT / "README.md"]
+    files += [path for folder in ("deploy", "docs") for path in (ROOT / folder).rglob("*") if path.is_file()]
     assert len(files) > 5
     unknown = sorted(
         f"{path.relative_to(ROOT)}: {name}"

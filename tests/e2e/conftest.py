@@ -80,6 +80,14 @@ class Clients:
             args = (*args[:2], "--user", f"{ADMIN_USER}:{ADMIN_PASSWORD}", *args[2:])
         return self.run(*self._ctr_command(namespace), *args)
 
+    def ctr_image_digest(self, namespace: str, name: str) -> str:
+        """The digest containerd recorded for image NAME (`ctr images ls`: REF TYPE DIGEST …)."""
+        for line in self.ctr(namespace, "images", "ls").stdout.splitlines()[1:]:
+            fields = line.split()
+            if fields[0] == name:
+                return fields[2]
+        raise AssertionError(f"{name} not in containerd namespace {namespace}")
+
     def content(self, namespace: str, digest: str) -> bytes:
         """The bytes of a blob in containerd's content store."""
         command = [*self._ctr_command(namespace), "content", "get", digest]

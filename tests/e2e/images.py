@@ -8,7 +8,6 @@ docker) check the config's diff_ids against the bytes the registry served.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -18,15 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+from tests.registry_client import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from tests.registry_client import OCI_LAYER as OCI_LAYER_GZIP
+from tests.registry_client import digest_of as sha256_digest
+
 REF_NAME = "org.opencontainers.image.ref.name"
-
-
-def sha256_digest(content: bytes) -> str:
-    return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,6 @@ from .images import LayoutImage, make_image, oci_archive, sha256_digest
 pytestmark = pytest.mark.e2e
 
 
-def image_digest(clients: Clients, namespace: str, name: str) -> str:
-    """The digest containerd recorded for image NAME (`ctr images ls`: REF TYPE DIGEST …)."""
-    for line in clients.ctr(namespace, "images", "ls").stdout.splitlines()[1:]:
-        fields = line.split()
-        if fields[0] == name:
-            return fields[2]
-    raise AssertionError(f"{name} not in containerd namespace {namespace}")
-
-
 def assert_content(clients: Clients, namespace: str, image: LayoutImage) -> None:
     """Every manifest, index and blob is in NAMESPACE's content store, byte for byte."""
     for digest in sorted(image.all_digests):
@@ -40,14 +31,14 @@ def push_then_pull(
     name, _ = ref.rsplit(":", 1)
     archive = oci_archive(image, tmp_path / "image.tar")
     clients.ctr(pusher, "images", "import", "--no-unpack", *platform_flags, "--base-name", name, archive)
-    assert image_digest(clients, pusher, ref) == image.digest
+    assert clients.ctr_image_digest(pusher, ref) == image.digest
     # ctr push sends all the content the image has locally (it has no --all-platforms).
     clients.ctr(pusher, "images", "push", "--plain-http", ref)
 
     # A fresh namespace has none of the content, so this pull downloads every blob; unpacking
     # checks each layer against the config's diff_ids.
     clients.ctr(puller, "images", "pull", "--plain-http", *platform_flags, ref)
-    assert image_digest(clients, puller, ref) == image.digest
+    assert clients.ctr_image_digest(puller, ref) == image.digest
     assert_content(clients, puller, image)
 
 
@@ -89,5 +80,5 @@ def test_pull_then_push_to_other_repositories(
         clients.ctr(f"{namespace}-src", "images", "push", "--plain-http", target)
     for registry, target in targets.items():
         clients.ctr(f"{namespace}-{registry}", "images", "pull", "--plain-http", target)
-        assert image_digest(clients, f"{namespace}-{registry}", target) == image.digest
+        assert clients.ctr_image_digest(f"{namespace}-{registry}", target) == image.digest
         assert_content(clients, f"{namespace}-{registry}", image)

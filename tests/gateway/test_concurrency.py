@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
@@ -12,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, digest_of
+from tests.registry_client import (
+    OCI_MANIFEST,
+    RegistryClient,
+    digest_of,
+    image_manifest,
+)
 from tests.servers import Gateway, basic_auth
 
 
@@ -56,19 +60,8 @@ def test_concurrent_tag_puts_leave_one_written_digest(
     gateway: Gateway, client: RegistryClient, repository: str
 ) -> None:
     config = b'{"architecture":"amd64","os":"linux"}'
-    config_digest = client.push_blob(repository, config)
-    manifests = [
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-                "layers": [],
-                "annotations": {"n": str(i)},
-            }
-        ).encode()
-        for i in range(12)
-    ]
+    client.push_blob(repository, config)
+    manifests = [image_manifest(config, annotations={"n": str(i)}) for i in range(12)]
 
     def push(manifest: bytes) -> int:
         return RegistryClient(gateway.url).push_manifest(repository, "race", manifest).status_code
@@ -122,16 +115,9 @@ def test_manifest_naming_a_deleted_blob_is_refused(client: RegistryClient, repos
     layer = os.urandom(1000)
     config = b"{}"
     layer_digest = client.push_blob(repository, layer)
-    config_digest = client.push_blob(repository, config)
+    client.push_blob(repository, config)
     assert client.request("DELETE", f"/v2/{repository}/blobs/{layer_digest}").status_code == 202
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": 2},
-            "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(layer)}],
-        }
-    ).encode()
+    manifest = image_manifest(config, [layer])
     response = client.request(
         "PUT", f"/v2/{repository}/manifests/v1", data=manifest, headers={"Content-Type": OCI_MANIFEST}
     )

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from ocigate.storage.config import MIB
-from tests.registry_client import OCI_MANIFEST, RegistryClient, digest_of
+from tests.registry_client import OCI_MANIFEST, RegistryClient
 from tests.servers import Gateway
 
 DISK = 24 * MIB
@@ -72,14 +72,7 @@ def test_a_full_disk_is_507_and_releases_the_upload_at_once(small_disk: Path) ->
         assert client.request("GET", location).status_code == 404  # the session with them
 
         # a monolithic one
-        response = client.request(
-            "POST",
-            f"/v2/{repository}/blobs/uploads/",
-            params={"digest": digest_of(big)},
-            data=big,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        assert_full(response)
+        assert_full(client.post_blob(repository, big))
         assert os.listdir(uploads) == []
 
         # the database's disk full: a manifest PUT

@@ -89,11 +89,11 @@ def test_behind_a_proxy_protocol_balancer_it_sends_the_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(servers.requests, "get", _get_as_a_balancer_would)
-    env = {"OCIGATE_PROXY_PROTOCOL": "on", "OCIGATE_TRUSTED_PROXIES": "127.0.0.1/32"}
-    gateway = Gateway(tmp_path / "data", env=env).start()
+    balancer = {"OCIGATE_PROXY_PROTOCOL": "on", "OCIGATE_TRUSTED_PROXIES": "127.0.0.1"}
+    gateway = Gateway(tmp_path / "data", env=balancer).start()
     try:
         listen = f"0.0.0.0:{gateway.port}"
-        result = healthcheck(listen, OCIGATE_PROXY_PROTOCOL="on")
+        result = healthcheck(listen, **balancer)
         assert result.returncode == 0, result.stderr
         bare = healthcheck(listen)  # the gateway closes a connection without the header
         assert bare.returncode == 1

@@ -1,9 +1,8 @@
 """Two gateway replicas over one PostgreSQL, one Redis and one blob directory: any request may
-land on either, as behind a load balancer (DESIGN.md, "Embedded default vs. scale-out")."""
+land on either, as behind a load balancer (docs/design.md, "Embedded default and scale-out")."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tests.registry_client import OCI_CONFIG, OCI_MANIFEST, RegistryClient, assert_manifest_served, digest_of
+from tests.registry_client import RegistryClient, assert_manifest_served, digest_of, image_manifest
 from tests.servers import Gateway
 from tests.services.postgres import PostgresServer
 from tests.services.redis import RedisServer
@@ -143,19 +142,8 @@ def test_tag_race_across_replicas_leaves_one_written_digest(
     a: RegistryClient, b: RegistryClient, repository: str
 ) -> None:
     config = b'{"architecture":"amd64","os":"linux"}'
-    config_digest = a.push_blob(repository, config)
-    manifests = [
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-                "layers": [],
-                "annotations": {"n": str(i)},
-            }
-        ).encode()
-        for i in range(12)
-    ]
+    a.push_blob(repository, config)
+    manifests = [image_manifest(config, annotations={"n": str(i)}) for i in range(12)]
     urls = [a.base_url, b.base_url]
 
     def push(i: int) -> int:

@@ -232,8 +232,11 @@ def test_client_leaving_mid_blob_leaves_nothing_behind(
     path = f"/v2/{repository}/blobs/{digest}"
     assert s3_client.request("GET", path).content == content  # connections to the store opened
 
+    process = gateway.process
+    assert process is not None
+
     def descriptors() -> int:
-        return len(os.listdir(f"/proc/{gateway.process.pid}/fd"))  # type: ignore[union-attr]
+        return len(os.listdir(f"/proc/{process.pid}/fd"))
 
     before = descriptors()
     credentials = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()

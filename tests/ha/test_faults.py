@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, digest_of
+from tests.registry_client import OCI_MANIFEST, RegistryClient, digest_of, image_manifest
 from tests.services.ceph import RadosGateway, S3Service
 from tests.services.postgres import PostgresServer
 from tests.services.redis import RedisServer
@@ -84,23 +84,9 @@ def push(client: RegistryClient, seen: Observations, large: bool) -> None:
     config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
     layer = os.urandom(9 * 1024 * 1024 if large else 200 * 1024)
     for content in (config, layer):
-        response = client.request(
-            "POST",
-            f"/v2/{REPOSITORY}/blobs/uploads/",
-            params={"digest": digest_of(content)},
-            data=content,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        if not seen.saw("blob push", response):
+        if not seen.saw("blob push", client.post_blob(REPOSITORY, content)):
             return
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(layer), "size": len(layer)}],
-        }
-    ).encode()
+    manifest = image_manifest(config, [layer])
     response = client.request(
         "PUT", f"/v2/{REPOSITORY}/manifests/{tag}", data=manifest, headers={"Content-Type": OCI_MANIFEST}
     )

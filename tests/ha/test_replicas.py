@@ -162,14 +162,6 @@ def marker_image(layout: Path, tag: str, marker: bytes) -> LayoutImage:
     return LayoutImage(layout, tag, manifest, (Manifest(manifest, "amd64", config, tuple(layers)),))
 
 
-def ctr_image_digest(clients: Clients, namespace: str, name: str) -> str:
-    for line in clients.ctr(namespace, "images", "ls").stdout.splitlines()[1:]:
-        fields = line.split()
-        if fields[0] == name:
-            return fields[2]
-    raise AssertionError(f"{name} not in containerd namespace {namespace}")
-
-
 @pytest.mark.e2e
 def test_skopeo_and_ctr_round_trip_and_no_plaintext_at_rest(
     replicas: Replicas, clients: Clients, tmp_path: Path
@@ -203,7 +195,7 @@ def test_skopeo_and_ctr_round_trip_and_no_plaintext_at_rest(
     clients.ctr("ha-push", "images", "import", "--no-unpack", "--base-name", f"{a}/ha/ctr", archive)
     clients.ctr("ha-push", "images", "push", "--plain-http", f"{a}/ha/ctr:v1")
     clients.ctr("ha-pull", "images", "pull", "--plain-http", f"{b}/ha/ctr:v1")
-    assert ctr_image_digest(clients, "ha-pull", f"{b}/ha/ctr:v1") == image.digest
+    assert clients.ctr_image_digest("ha-pull", f"{b}/ha/ctr:v1") == image.digest
     for digest in image.all_digests:
         local = image.layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
         assert clients.content("ha-pull", digest) == local.read_bytes(), digest

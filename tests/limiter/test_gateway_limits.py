@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import requests
@@ -17,8 +18,12 @@ from tests.servers import Gateway
 from .probes import close_all, hold_connections, proxy_v1, served
 
 
+class StartGateway(Protocol):
+    def __call__(self, env: dict[str, str], name: str = "gateway") -> Gateway: ...
+
+
 @pytest.fixture
-def start_gateway(tmp_path: Path) -> Iterator[object]:
+def start_gateway(tmp_path: Path) -> Iterator[StartGateway]:
     started: list[Gateway] = []
 
     def start(env: dict[str, str], name: str = "gateway") -> Gateway:
@@ -35,7 +40,7 @@ def start_gateway(tmp_path: Path) -> Iterator[object]:
         gateway.stop()
 
 
-def test_a_limited_request_gets_429_in_words_clients_understand(start_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_a_limited_request_gets_429_in_words_clients_understand(start_gateway: StartGateway) -> None:
     # one request per 5 s: nothing refills during the test, however slow the machine; the
     # client has an address of its own, so the start-up probes took nothing from it
     gateway = start_gateway({"OCIGATE_LIMIT_RPS": "0.2", "OCIGATE_LIMIT_BURST": "3"})
@@ -61,7 +66,9 @@ def test_a_limited_request_gets_429_in_words_clients_understand(start_gateway) -
     assert "ocigate_limiter_requests_limited_total 3" in metrics
 
 
-def test_admitted_responses_carry_the_headers_once_half_the_burst_is_used(start_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_admitted_responses_carry_the_headers_once_half_the_burst_is_used(
+    start_gateway: StartGateway,
+) -> None:
     gateway = start_gateway({"OCIGATE_LIMIT_RPS": "0.1", "OCIGATE_LIMIT_BURST": "4"})  # 10 s a request
     session = session_from("127.0.0.72")
     first, second = session.get(f"{gateway.url}/v2/"), session.get(f"{gateway.url}/v2/")
@@ -77,7 +84,7 @@ def test_admitted_responses_carry_the_headers_once_half_the_burst_is_used(start_
     assert session.get(f"{gateway.url}/v2/l/r/blobs/{digest}").content == content
 
 
-def test_x_forwarded_for_counts_only_from_trusted_proxies(start_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_x_forwarded_for_counts_only_from_trusted_proxies(start_gateway: StartGateway) -> None:
     env = {"OCIGATE_LIMIT_RPS": "0.1", "OCIGATE_LIMIT_BURST": "2"}  # nothing refills meanwhile
     trusting = start_gateway({**env, "OCIGATE_TRUSTED_PROXIES": "127.0.0.1/32"})
     clients = [f"198.51.100.{n}" for n in range(1, 4)]
@@ -113,7 +120,9 @@ def _get_through_proxy_protocol(url: str, **kwargs: object) -> _ProbeAnswer:
     raise requests.ConnectionError(url)
 
 
-def test_proxy_protocol_names_the_client_before_http(start_gateway, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_protocol_names_the_client_before_http(
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(requests, "get", _get_through_proxy_protocol)
     gateway = start_gateway(
         {
@@ -146,7 +155,7 @@ def _metrics_through_proxy_protocol(port: int) -> str:
         return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
 
 
-def test_150_connections_from_one_client_100_served(start_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_150_connections_from_one_client_100_served(start_gateway: StartGateway) -> None:
     gateway = start_gateway({"OCIGATE_LIMIT_CONNECTIONS": "100"})
     held = hold_connections([gateway.port], 150)
     try:
@@ -163,7 +172,9 @@ def test_150_connections_from_one_client_100_served(start_gateway) -> None:  # t
         close_all(held)
 
 
-def test_150_connections_across_two_replicas_sharing_redis(start_gateway, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_150_connections_across_two_replicas_sharing_redis(
+    start_gateway: StartGateway, redis_url: str
+) -> None:
     env = {"OCIGATE_LIMIT_CONNECTIONS": "100", "OCIGATE_REDIS_URL": redis_url}
     replicas = [start_gateway(env), start_gateway(env)]
     held = hold_connections([r.port for r in replicas], 150)
@@ -173,7 +184,7 @@ def test_150_connections_across_two_replicas_sharing_redis(start_gateway, redis_
         close_all(held)
 
 
-def test_a_killed_replica_gives_its_slots_back(start_gateway, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_replica_gives_its_slots_back(start_gateway: StartGateway, redis_url: str) -> None:
     lease = 6.0  # long enough that the check right after the kill comes before any expiry
     env = {
         "OCIGATE_LIMIT_CONNECTIONS": "10",
@@ -205,7 +216,7 @@ def test_a_killed_replica_gives_its_slots_back(start_gateway, redis_url: str) ->
         time.sleep(0.5)
 
 
-def test_two_workers_share_limits_through_redis(start_gateway, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_share_limits_through_redis(start_gateway: StartGateway, redis_url: str) -> None:
     gateway = start_gateway(
         {
             "OCIGATE_WORKERS": "2",
@@ -228,7 +239,7 @@ def test_two_workers_share_limits_through_redis(start_gateway, redis_url: str) -
         close_all(held)
 
 
-def test_two_workers_without_redis_each_enforce_half(start_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_without_redis_each_enforce_half(start_gateway: StartGateway) -> None:
     gateway = start_gateway({"OCIGATE_WORKERS": "2", "OCIGATE_LIMIT_CONNECTIONS": "100"})
     held = hold_connections([gateway.port], 150)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ocigate.limiter import LimitConfig, Limiter
+from tests.limiter.lifecycle import running
 from tests.services.redis import RedisServer
 
 
@@ -17,7 +18,7 @@ async def test_redis_dying_falls_back_to_per_process_limits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = RedisServer(tmp_path / "redis")
-    limiter = Limiter(LimitConfig(rps=5, burst=3, connections=2, redis_url=server.url))
+    limiter = Limiter(LimitConfig(rps=5, burst=3, connections=2), redis_url=server.url)
     await limiter.start()
     try:
         assert limiter.metrics.redis_up == 1
@@ -41,21 +42,16 @@ async def test_redis_dying_falls_back_to_per_process_limits(
 
 
 async def test_redis_unreachable_at_start_still_serves_with_limits() -> None:
-    limiter = Limiter(LimitConfig(rps=5, burst=2, redis_url="redis://127.0.0.1:1/0"))
-    await limiter.start()
-    try:
+    limiter = Limiter(LimitConfig(rps=5, burst=2), redis_url="redis://127.0.0.1:1/0")
+    async with running(limiter):
         assert [(await limiter.hit("c")).allowed for _ in range(3)] == [True, True, False]
         assert limiter.metrics.redis_up == 0
-    finally:
-        await limiter.close()
 
 
 async def test_a_dead_replicas_connection_slots_expire(redis_url: str) -> None:
-    config = LimitConfig(connections=2, redis_url=redis_url, lease_seconds=1.0)
-    dead, alive = Limiter(config), Limiter(config)
-    await dead.start()
-    await alive.start()
-    try:
+    config = LimitConfig(connections=2, lease_seconds=1.0)
+    dead, alive = Limiter(config, redis_url=redis_url), Limiter(config, redis_url=redis_url)
+    async with running(dead, alive):
         assert await dead.acquire("c") is not None
         assert await dead.acquire("c") is not None
         assert dead._refresher is not None
@@ -63,20 +59,12 @@ async def test_a_dead_replicas_connection_slots_expire(redis_url: str) -> None:
         assert await alive.acquire("c") is None
         await asyncio.sleep(1.3)
         assert await alive.acquire("c") is not None
-    finally:
-        await dead.close()
-        await alive.close()
 
 
 async def test_live_leases_are_refreshed_past_their_ttl(redis_url: str) -> None:
-    config = LimitConfig(connections=1, redis_url=redis_url, lease_seconds=0.6)
-    holder, other = Limiter(config), Limiter(config)
-    await holder.start()
-    await other.start()
-    try:
+    config = LimitConfig(connections=1, lease_seconds=0.6)
+    holder, other = Limiter(config, redis_url=redis_url), Limiter(config, redis_url=redis_url)
+    async with running(holder, other):
         assert await holder.acquire("c") is not None
         await asyncio.sleep(1.5)  # several TTLs; the holder keeps its lease alive
         assert await other.acquire("c") is None
-    finally:
-        await holder.close()
-        await other.close()

@@ -13,6 +13,7 @@ import requests
 
 from tests.registry_client import RegistryClient
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway, ocigate
+from tests.storage.metadata_stores import metadata as metadata  # the stores on both engines
 
 OTHER_USER = "mallory"
 OTHER_PASSWORD = "mallory-password-123"

@@ -1,33 +1,12 @@
-"""The SQL behind the management API, on every metadata engine (SQLite and PostgreSQL)."""
+"""The SQL behind the management API, on every metadata engine (SQLite and PostgreSQL: the
+`metadata` fixture of tests/storage/metadata_stores.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from ocigate.auth.store import CredentialStore
-from ocigate.storage.metadata.base import BlobRecord, ManifestRecord
-from ocigate.storage.metadata.engine import SqlEngine
-from ocigate.storage.metadata.postgres import PostgresEngine
-from ocigate.storage.metadata.sql import SqlMetadataStore
-from ocigate.storage.metadata.sqlite import SqliteEngine
+from ocigate.storage.metadata import BlobRecord, ManifestRecord, MetadataStore
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    engine: SqlEngine
-    if request.param == "postgres":
-        engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
-    else:
-        engine = await SqliteEngine.open(tmp_path / "metadata.db")
-    await engine.migrate()
-    store = SqlMetadataStore(engine)
-    yield store
-    await store.close()
 
 
 def _digest(n: int) -> str:
@@ -35,107 +14,111 @@ def _digest(n: int) -> str:
 
 
 async def _manifest(
-    metadata: SqlMetadataStore, registry_id: str, repository: str, n: int, tag: str | None
+    metadata: MetadataStore, registry_id: str, repository: str, n: int, tag: str | None
 ) -> str:
     digest = _digest(1000 + n)
-    await metadata.put_manifest(registry_id, repository, ManifestRecord(digest, MANIFEST, b"{}"), tag)
+    await metadata.content.put_manifest(registry_id, repository, ManifestRecord(digest, MANIFEST, b"{}"), tag)
     return digest
 
 
-async def test_account_registries_page_by_name(metadata: SqlMetadataStore) -> None:
+async def test_account_registries_page_by_name(metadata: MetadataStore) -> None:
     store = CredentialStore(metadata.engine)
     mine, theirs = await store.ensure_account("mine"), await store.ensure_account("theirs")
     for name in ("charlie", "alpha", "bravo"):
-        await metadata.create_registry(name, mine.id)
-    await metadata.create_registry("delta", theirs.id)
-    assert [r.name for r in await metadata.list_account_registries(mine.id, 0, 2)] == ["alpha", "bravo"]
-    assert [r.name for r in await metadata.list_account_registries(mine.id, 2, 2)] == ["charlie"]
-    assert await metadata.count_account_registries(mine.id) == 3
-    assert await metadata.count_account_registries(theirs.id) == 1
+        await metadata.registries.create_registry(name, mine.id)
+    await metadata.registries.create_registry("delta", theirs.id)
+    registries = metadata.registries
+    assert [r.name for r in await registries.list_account_registries(mine.id, 0, 2)] == ["alpha", "bravo"]
+    assert [r.name for r in await registries.list_account_registries(mine.id, 2, 2)] == ["charlie"]
+    assert await registries.count_account_registries(mine.id) == 3
+    assert await registries.count_account_registries(theirs.id) == 1
 
 
-async def test_storage_bytes_count_each_blob_once_per_registry(metadata: SqlMetadataStore) -> None:
-    one = await metadata.create_registry("one")
-    two = await metadata.create_registry("two")
-    await metadata.add_blob(one.id, "a", BlobRecord(_digest(1), 100, "x"))
-    await metadata.add_blob(one.id, "b", BlobRecord(_digest(1), 100, "x"))  # same blob, other repository
-    await metadata.add_blob(one.id, "b", BlobRecord(_digest(2), 20, "y"))
-    await metadata.add_blob(two.id, "a", BlobRecord(_digest(3), 5, "z"))
-    assert await metadata.registry_storage_bytes(one.id) == 120
-    assert await metadata.registry_storage_bytes(two.id) == 5
-    empty = await metadata.create_registry("empty")
-    assert await metadata.registry_storage_bytes(empty.id) == 0
+async def test_storage_bytes_count_each_blob_once_per_registry(metadata: MetadataStore) -> None:
+    one = await metadata.registries.create_registry("one")
+    two = await metadata.registries.create_registry("two")
+    await metadata.content.add_blob(one.id, "a", BlobRecord(_digest(1), 100, "x"))
+    # the same blob in another repository
+    await metadata.content.add_blob(one.id, "b", BlobRecord(_digest(1), 100, "x"))
+    await metadata.content.add_blob(one.id, "b", BlobRecord(_digest(2), 20, "y"))
+    await metadata.content.add_blob(two.id, "a", BlobRecord(_digest(3), 5, "z"))
+    assert await metadata.views.registry_storage_bytes(one.id) == 120
+    assert await metadata.views.registry_storage_bytes(two.id) == 5
+    empty = await metadata.registries.create_registry("empty")
+    assert await metadata.views.registry_storage_bytes(empty.id) == 0
 
 
-async def test_repository_usage_lists_repositories_with_content(metadata: SqlMetadataStore) -> None:
-    registry = await metadata.create_registry("usage")
+async def test_repository_usage_lists_repositories_with_content(metadata: MetadataStore) -> None:
+    registry = await metadata.registries.create_registry("usage")
     await _manifest(metadata, registry.id, "b/app", 1, "v1")
     await _manifest(metadata, registry.id, "b/app", 2, None)
-    await metadata.add_blob(registry.id, "a-only-blob", BlobRecord(_digest(9), 1, "x"))
-    await metadata.add_blob(registry.id, "B", BlobRecord(_digest(8), 1, "x"))
-    listed = await metadata.list_repository_usage(registry.id, "", 10)
+    await metadata.content.add_blob(registry.id, "a-only-blob", BlobRecord(_digest(9), 1, "x"))
+    await metadata.content.add_blob(registry.id, "B", BlobRecord(_digest(8), 1, "x"))
+    listed = await metadata.views.list_repository_usage(registry.id, "", 10)
     assert [u.name for u in listed] == ["B", "a-only-blob", "b/app"]  # bytewise order
     assert [u.artifact_count for u in listed] == [0, 0, 2]
-    assert [u.name for u in await metadata.list_repository_usage(registry.id, "B", 1)] == ["a-only-blob"]
-    assert await metadata.count_repositories_with_content(registry.id) == 3
+    after_b = await metadata.views.list_repository_usage(registry.id, "B", 1)
+    assert [u.name for u in after_b] == ["a-only-blob"]
+    assert await metadata.views.count_repositories_with_content(registry.id) == 3
 
-    await metadata.add_repository_usage(registry.id, "b/app", 3, 1, 2000, 1000)
-    await metadata.add_repository_usage(registry.id, "b/app", 2, 0, 1500, 0)  # times only move forward
-    usage = await metadata.get_repository_usage(registry.id, "b/app")
+    await metadata.views.add_repository_usage(registry.id, "b/app", 3, 1, 2000, 1000)
+    await metadata.views.add_repository_usage(registry.id, "b/app", 2, 0, 1500, 0)  # times only move forward
+    usage = await metadata.views.get_repository_usage(registry.id, "b/app")
     assert usage is not None
     assert (usage.pull_count, usage.push_count, usage.last_pull_at, usage.last_push_at) == (5, 1, 2000, 1000)
-    await metadata.add_repository_usage(registry.id, "gone", 1, 1, 1, 1)  # no such repository: nothing
-    assert await metadata.get_repository_usage(registry.id, "gone") is None
+    await metadata.views.add_repository_usage(registry.id, "gone", 1, 1, 1, 1)  # no such repository: nothing
+    assert await metadata.views.get_repository_usage(registry.id, "gone") is None
 
 
-async def test_clearing_a_repository(metadata: SqlMetadataStore) -> None:
-    registry = await metadata.create_registry("clear")
+async def test_clearing_a_repository(metadata: MetadataStore) -> None:
+    registry = await metadata.registries.create_registry("clear")
     first = await _manifest(metadata, registry.id, "app", 1, "v1")
     second = await _manifest(metadata, registry.id, "app", 2, "v2")
-    await metadata.add_blob(registry.id, "app", BlobRecord(_digest(7), 10, "x"))
-    await metadata.add_repository_usage(registry.id, "app", 4, 2, 10, 10)
-    repository_id = await metadata.get_repository_id(registry.id, "app")
+    await metadata.content.add_blob(registry.id, "app", BlobRecord(_digest(7), 10, "x"))
+    await metadata.views.add_repository_usage(registry.id, "app", 4, 2, 10, 10)
+    repository_id = await metadata.content.get_repository_id(registry.id, "app")
     assert repository_id is not None
 
-    cleared = await metadata.clear_repository(registry.id, "app")
+    cleared = await metadata.content.clear_repository(registry.id, "app")
     assert cleared is not None
     assert cleared.repository_id == repository_id
     assert sorted(cleared.digests) == sorted([first, second])
     assert sorted(cleared.tags) == ["v1", "v2"]
-    assert await metadata.get_manifest(repository_id, first) is None
-    assert await metadata.get_tag(repository_id, "v1") is None
-    assert await metadata.get_linked_blob(repository_id, _digest(7)) is None
-    assert await metadata.get_repository_usage(registry.id, "app") is None
-    assert await metadata.clear_repository(registry.id, "app") is None
+    assert await metadata.content.get_manifest(repository_id, first) is None
+    assert await metadata.content.get_tag(repository_id, "v1") is None
+    assert await metadata.content.get_linked_blob(repository_id, _digest(7)) is None
+    assert await metadata.views.get_repository_usage(registry.id, "app") is None
+    assert await metadata.content.clear_repository(registry.id, "app") is None
     # the row stays (ids cached elsewhere stay valid) and starts from zero when pushed again
-    assert await metadata.get_repository_id(registry.id, "app") == repository_id
+    assert await metadata.content.get_repository_id(registry.id, "app") == repository_id
     await _manifest(metadata, registry.id, "app", 3, "v3")
-    usage = await metadata.get_repository_usage(registry.id, "app")
+    usage = await metadata.views.get_repository_usage(registry.id, "app")
     assert usage is not None
     assert (usage.artifact_count, usage.pull_count, usage.push_count) == (1, 0, 0)
 
 
-async def test_artifacts_with_their_tags(metadata: SqlMetadataStore) -> None:
-    registry = await metadata.create_registry("artifacts")
+async def test_artifacts_with_their_tags(metadata: MetadataStore) -> None:
+    registry = await metadata.registries.create_registry("artifacts")
     digests = [await _manifest(metadata, registry.id, "app", n, f"t{n}") for n in range(3)]
-    await metadata.put_manifest(registry.id, "app", ManifestRecord(digests[0], MANIFEST, b"{}"), "also")
-    repository_id = await metadata.get_repository_id(registry.id, "app")
+    also = ManifestRecord(digests[0], MANIFEST, b"{}")
+    await metadata.content.put_manifest(registry.id, "app", also, "also")
+    repository_id = await metadata.content.get_repository_id(registry.id, "app")
     assert repository_id is not None
-    page = await metadata.list_artifacts(repository_id, "", 2)
+    page = await metadata.views.list_artifacts(repository_id, "", 2)
     assert [a.digest for a in page] == sorted(digests)[:2]
-    rest = await metadata.list_artifacts(repository_id, page[-1].digest, 2)
+    rest = await metadata.views.list_artifacts(repository_id, page[-1].digest, 2)
     assert [a.digest for a in rest] == sorted(digests)[2:]
-    assert await metadata.count_artifacts(repository_id) == 3
-    artifact = await metadata.get_artifact(repository_id, digests[0])
+    assert await metadata.views.count_artifacts(repository_id) == 3
+    artifact = await metadata.views.get_artifact(repository_id, digests[0])
     assert artifact is not None
     assert artifact.tags == ("also", "t0")
     assert artifact.media_type == MANIFEST
     assert artifact.content == b"{}"
     assert artifact.created_at > 0
-    assert await metadata.get_artifact(repository_id, _digest(5)) is None
+    assert await metadata.views.get_artifact(repository_id, _digest(5)) is None
 
 
-async def test_audit_is_read_per_account(metadata: SqlMetadataStore) -> None:
+async def test_audit_is_read_per_account(metadata: MetadataStore) -> None:
     store = CredentialStore(metadata.engine)
     for n in range(3):
         await store.audit(

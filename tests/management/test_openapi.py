@@ -7,7 +7,7 @@ path parameters at real resources most of the time, and the deletes at resources
 
 The suite's pass is the same every run: a fixed seed, deterministic generation and no example
 database, so CI fails on a change, never on luck. To explore (new cases each run, as long as you
-like), see the README: `OCIGATE_SCHEMATHESIS_SEED=random OCIGATE_SCHEMATHESIS_EXAMPLES=500`.
+like), see the README: `OPENAPI_FUZZ_SEED=random OPENAPI_FUZZ_EXAMPLES=500`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from .conftest import Api, v2_client
 # positive_data_acceptance is left out: the document cannot say everything the server checks
 # (an expiry at least an hour ahead, a name nobody has taken), so valid-looking input may be 400
 CHECKS_EXCLUDED = "positive_data_acceptance"
-MAX_EXAMPLES = os.environ.get("OCIGATE_SCHEMATHESIS_EXAMPLES", "12")
+MAX_EXAMPLES = os.environ.get("OPENAPI_FUZZ_EXAMPLES", "12")
 # the suite sends the same cases every run (derandomized, a fixed seed); for a longer random run,
-# OCIGATE_SCHEMATHESIS_SEED=random with more examples (README, "Management API")
-SEED = os.environ.get("OCIGATE_SCHEMATHESIS_SEED", "1212")
+# OPENAPI_FUZZ_SEED=random with more examples (README, "Management API")
+SEED = os.environ.get("OPENAPI_FUZZ_SEED", "1212")
 TIMEOUT = 300 + 3 * int(MAX_EXAMPLES)  # seconds; a run takes about 1 s an example here
 
 

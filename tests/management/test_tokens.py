@@ -145,9 +145,8 @@ def test_offset_pagination(api: Api, registry: dict[str, Any]) -> None:
 def test_a_token_works_on_v2_within_its_scopes(
     api: Api, registry: dict[str, Any], management_gateway: Gateway
 ) -> None:
-    pusher = v2_client(
-        management_gateway, registry, _credentials(api.create_token(registry, scopes=PULL_PUSH_TEAM))
-    )
+    credentials = _credentials(api.create_token(registry, scopes=PULL_PUSH_TEAM))
+    pusher = v2_client(management_gateway, registry, credentials)
     image = pusher.push_image("team/app", "v1")
     assert pusher.request("GET", "/v2/team/app/manifests/v1").status_code == 200
     denied = pusher.request("PUT", "/v2/other/app/manifests/v1", data=image.manifest)
@@ -174,7 +173,7 @@ def test_a_token_works_on_v2_within_its_scopes(
     # a token of this registry is nothing on another registry of the same account
     elsewhere = api.create_registry()
     try:
-        stranger = v2_client(management_gateway, elsewhere, pusher.session.auth)  # type: ignore[arg-type]
+        stranger = v2_client(management_gateway, elsewhere, credentials)
         assert stranger.request("GET", "/v2/").status_code == 401
     finally:
         api.delete(elsewhere["href"])

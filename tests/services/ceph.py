@@ -7,25 +7,20 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB, StorageConfig
-from tests.servers import free_port
+from tests.harness.ceph import CephCluster
+from tests.harness.processes import ServiceError, free_port, http_status, kill, stop, wait_until
 
-CEPH_SH = Path(__file__).with_name("ceph.sh")
-CEPH_PACKAGES = "ceph-mon ceph-osd radosgw ceph-common curl"
-CEPH_BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "rados", "monmaptool", "curl")
 # how each `blob_driver` backend encrypts: (fixture of its store, OCIGATE_S3_SSE)
 BACKENDS = {
     "s3-ceph-kms": ("ceph_s3", "aws:kms"),
@@ -71,20 +66,21 @@ class S3Service:
         return {**env, **extra}
 
     def config(self, sse: str, bucket: str, root: Path, **extra: object) -> StorageConfig:
-        values: dict[str, object] = {
-            "data_dir": root,
-            "blob_store": "s3",
-            "s3_endpoint_url": self.endpoint_url,
-            "s3_bucket": bucket,
-            "s3_addressing_style": "path",
-            "s3_sse": sse,
-            "s3_part_size": 5 * MIB,  # the smallest S3 allows: tests cross part boundaries cheaply
+        """Blobs in `bucket` here; `extra` overrides, S3 ones by their flat names (`s3_timeout`)."""
+        s3: dict[str, object] = {
+            "endpoint_url": self.endpoint_url,
+            "bucket": bucket,
+            "addressing_style": "path",
+            "sse": sse,
+            "part_size": 5 * MIB,  # the smallest S3 allows: tests cross part boundaries cheaply
         }
         if sse == "aws:kms":
-            values["s3_sse_kms_key_id"] = self.kms_key_id
+            s3["sse_kms_key_id"] = self.kms_key_id
         if sse == "sse-c":
-            values["s3_sse_c_key"] = self.sse_c_key
-        return StorageConfig(**{**values, **extra})  # type: ignore[arg-type]
+            s3["sse_c_key"] = self.sse_c_key
+        s3 |= {name.removeprefix("s3_"): value for name, value in extra.items() if name.startswith("s3_")}
+        rest = {name: value for name, value in extra.items() if not name.startswith("s3_")}
+        return StorageConfig.model_validate({"data_dir": root, "blob_store": "s3", "s3": s3, **rest})
 
     async def open_driver(
         self, monkeypatch: pytest.MonkeyPatch, sse: str, root: Path, **extra: object
@@ -92,48 +88,18 @@ class S3Service:
         """A driver on a fresh bucket (tests reuse upload ids)."""
         for name, value in self.credentials().items():
             monkeypatch.setenv(name, value)
-        return await S3BlobDriver.open(self.config(sse, new_bucket(), root, **extra))
+        return await S3BlobDriver.open(self.config(sse, new_bucket(), root, **extra).s3)
 
 
 def new_bucket() -> str:
     return f"t-{uuid.uuid4().hex[:24]}"
 
 
-class Ceph:
-    """One Ceph instance of `ceph.sh` under `workdir`."""
-
-    def __init__(self, workdir: Path) -> None:
-        missing = [name for name in CEPH_BINARIES if shutil.which(name) is None]
-        if missing:
-            pytest.fail(
-                f"Ceph is not installed (missing {', '.join(missing)}): apt-get install {CEPH_PACKAGES} "
-                "(or bash tests/services/install.sh)"
-            )
-        self.env = {
-            **os.environ,
-            "CEPH_DIR": str(workdir),
-            "RGW_PORT": str(free_port()),
-            "MON_PORT": str(free_port()),
-            "MON_V1_PORT": str(free_port()),
-            "OSD_STORE": os.environ.get("OSD_STORE", "memstore"),
-        }
+class Ceph(CephCluster):
+    """One instance of ceph.sh under `workdir`, as an `S3Service`."""
 
     def start(self) -> S3Service:
-        result = subprocess.run(
-            ["bash", str(CEPH_SH), "up"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"Ceph did not start: {result.stderr[-3000:]}")
-        exported = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in result.stdout.splitlines()
-            if line.startswith("export ")
-        )
+        exported = self.up()
         return S3Service(
             endpoint_url=exported["S3_ENDPOINT_URL"],
             access_key=exported["AWS_ACCESS_KEY_ID"],
@@ -142,11 +108,6 @@ class Ceph:
             ceph_conf=Path(exported["CEPH_CONF"]),
             kms_key_id=exported["CEPH_KMS_KEY_ID"],
             start_seconds=float(exported["CEPH_START_SECONDS"]),
-        )
-
-    def stop(self) -> None:
-        subprocess.run(
-            ["bash", str(CEPH_SH), "down"], env=self.env, capture_output=True, timeout=120, check=False
         )
 
 
@@ -176,32 +137,19 @@ class RadosGateway:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"radosgw {self.name} exited at start ({self.process.returncode})")
-            try:
-                requests.get(self.service.endpoint_url, timeout=2)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"radosgw {self.name} did not answer on port {self.port} in 90 s")
+        url = self.service.endpoint_url
+        try:
+            wait_until(lambda: http_status(url, 2) > 0, 90, f"radosgw {self.name}", self.process, 0.2)
+        except ServiceError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process, grace=30)
 
     def kill(self) -> None:
         """kill -9, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        kill(self.process)
 
 
 class MotoServer:
@@ -218,29 +166,19 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url, timeout=1)
-                return
-            except requests.ConnectionError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"moto_server did not start on port {self.port}")
+        try:
+            wait_until(
+                lambda: http_status(self.url) > 0, 30, f"moto_server on port {self.port}", self.process, 0.1
+            )
+        except ServiceError:
+            self.stop()
+            raise
 
     def service(self) -> S3Service:
         return S3Service(self.url, "motoaccess", "motosecret")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process)
 
 
 @pytest.fixture(scope="session")
@@ -254,7 +192,7 @@ def ceph_s3(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             print(f"\n[ceph up in {service.start_seconds:.1f} s]", end=" ", file=sys.stderr)
         yield service
     finally:
-        ceph.stop()
+        ceph.down()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.servers import free_port
+from tests.harness.processes import free_port, kill, stop
 
 _INSTALL_HINT = "run tests/services/install.sh (or tests/run) to install Debian's postgresql package"
 
@@ -151,17 +151,10 @@ class PostgresServer:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                kill(self.process)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: "smart" shutdown; our clients are gone by now
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process, grace=15)  # SIGTERM: "smart" shutdown; our clients are gone by now
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -181,7 +181,7 @@ def test_redis_url_is_parsed() -> None:
     kwargs = client.connection_pool.connection_kwargs
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.example", 6380, 3)
     assert (kwargs["username"], kwargs["password"]) == ("user", "p@ss")
-    with pytest.raises(ValueError, match="OCIGATE_REDIS_URL"):
+    with pytest.raises(ValueError, match="Redis URL must be redis://"):
         redis_client("http://cache.example")
 
 

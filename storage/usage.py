@@ -16,9 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from ocigate.storage.metadata import MetadataStore
+from .metadata.contracts import UsageRecorder
 
 log = logging.getLogger("ocigate.usage")
 
@@ -38,8 +36,8 @@ class _Counts:
 
 
 class UsageCounters:
-    def __init__(self, metadata: MetadataStore, interval: float = 1.0) -> None:
-        self._metadata = metadata
+    def __init__(self, recorder: UsageRecorder, interval: float = 1.0) -> None:
+        self._recorder = recorder
         self._interval = interval
         self._pending: dict[tuple[str, str], _Counts] = {}
         self._lock = asyncio.Lock()
@@ -67,7 +65,7 @@ class UsageCounters:
             pending, self._pending = self._pending, {}
             for index, ((registry_id, repository), counts) in enumerate(pending.items()):
                 try:
-                    await self._metadata.add_repository_usage(
+                    await self._recorder.add_repository_usage(
                         registry_id,
                         repository,
                         counts.pulls,
@@ -87,28 +85,15 @@ class UsageCounters:
             await asyncio.sleep(self._interval)
             await self.flush()
 
-    async def start(self, app: web.Application) -> None:
+    def start(self) -> None:
+        """Flush every `interval` seconds from now on (in the running loop)."""
         self._task = asyncio.create_task(self._run())
 
-    async def stop(self, app: web.Application) -> None:
+    async def stop(self) -> None:
+        """Stop flushing, after a last flush."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
             await self.flush()
-
-
-USAGE = web.AppKey("ocigate.usage", UsageCounters)
-
-
-def record_pull(request: web.Request, registry_id: str, repository: str) -> None:
-    counters = request.app.get(USAGE)
-    if counters is not None:
-        counters.pull(registry_id, repository)
-
-
-def record_push(request: web.Request, registry_id: str, repository: str) -> None:
-    counters = request.app.get(USAGE)
-    if counters is not None:
-        counters.push(registry_id, repository)

@@ -1,0 +1,39 @@
+"""The listening socket of one gateway process.
+
+aiohttp's `TCPSite` serves connections with aiohttp's own protocol factory; ours differ (the
+request handler of connection.py, behind the limiter's gate when there is one), so the server is
+made here with `loop.create_server` and owned here. aiohttp's runner only runs the application:
+at cleanup it closes the connections its request handlers serve and the app's resources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ocigate.limiter.gate import ProtocolFactory
+
+
+class Listener:
+    def __init__(self, host: str, port: int, *, backlog: int = 1024, reuse_port: bool = False) -> None:
+        self.host = host
+        self.port = port  # the bound one once started (0 asks for any free port)
+        self._backlog = backlog
+        self._reuse_port = reuse_port
+        self._server: asyncio.Server | None = None
+
+    async def start(self, factory: ProtocolFactory) -> None:
+        self._server = await asyncio.get_running_loop().create_server(
+            factory,
+            self.host,
+            self.port,
+            backlog=self._backlog,
+            reuse_address=True,
+            reuse_port=self._reuse_port,
+        )
+        if self._server.sockets:
+            self.port = self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        """Stop accepting connections (those open stay, for the runner to close)."""
+        if self._server is not None:
+            self._server.close()

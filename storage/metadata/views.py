@@ -1,0 +1,119 @@
+"""The management API's read models: repository usage (pull and push counters), content
+summaries (artifacts with their tags, storage used). Nothing on the pull or push path reads
+them; the usage counters are written once a second per process, additively."""
+
+from __future__ import annotations
+
+from .content.repositories import HAS_CONTENT
+from .engine import Row
+from .records import ArtifactRecord, RepositoryUsage
+from .sql import SqlStore
+
+_USAGE_SELECT = (
+    "SELECT r.name, r.created_at, (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), "
+    "r.pull_count, r.push_count, r.last_pull_at, r.last_push_at FROM repositories r"
+)
+_ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_at FROM manifests"
+
+
+class SqlViews(SqlStore):
+    async def registry_storage_bytes(self, registry_id: str) -> int:
+        # a blob linked in several repositories is stored once, so it counts once
+        row = await self._engine.fetchone(
+            "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+            "SELECT l.digest FROM blob_links l JOIN repositories r ON r.id = l.repository_id "
+            "WHERE r.registry_id = ?)",
+            registry_id,
+        )
+        return int(row[0]) if row else 0
+
+    # repository usage ---------------------------------------------------------------------
+
+    async def list_repository_usage(self, registry_id: str, after: str, limit: int) -> list[RepositoryUsage]:
+        rows = await self._engine.fetchall(
+            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name > ? AND {HAS_CONTENT} "
+            "ORDER BY r.name LIMIT ?",
+            registry_id,
+            after,
+            limit,
+        )
+        return [_usage(row) for row in rows]
+
+    async def count_repositories_with_content(self, registry_id: str) -> int:
+        row = await self._engine.fetchone(
+            f"SELECT COUNT(*) FROM repositories r WHERE r.registry_id = ? AND {HAS_CONTENT}", registry_id
+        )
+        return int(row[0]) if row else 0
+
+    async def get_repository_usage(self, registry_id: str, name: str) -> RepositoryUsage | None:
+        row = await self._engine.fetchone(
+            f"{_USAGE_SELECT} WHERE r.registry_id = ? AND r.name = ? AND {HAS_CONTENT}", registry_id, name
+        )
+        return _usage(row) if row else None
+
+    async def add_repository_usage(
+        self, registry_id: str, name: str, pulls: int, pushes: int, last_pull_at: int, last_push_at: int
+    ) -> None:
+        # additive, so that every process can flush its own counts; times only move forward
+        await self._engine.execute(
+            "UPDATE repositories SET pull_count = pull_count + ?, push_count = push_count + ?, "
+            "last_pull_at = CASE WHEN ? > COALESCE(last_pull_at, 0) THEN ? ELSE last_pull_at END, "
+            "last_push_at = CASE WHEN ? > COALESCE(last_push_at, 0) THEN ? ELSE last_push_at END "
+            "WHERE registry_id = ? AND name = ?",
+            pulls,
+            pushes,
+            last_pull_at,
+            last_pull_at,
+            last_push_at,
+            last_push_at,
+            registry_id,
+            name,
+        )
+
+    # artifacts ----------------------------------------------------------------------------
+
+    async def list_artifacts(self, repository_id: int, after: str, limit: int) -> list[ArtifactRecord]:
+        rows = await self._engine.fetchall(
+            f"{_ARTIFACT_SELECT} WHERE repository_id = ? AND digest > ? ORDER BY digest LIMIT ?",
+            repository_id,
+            after,
+            limit,
+        )
+        return await self._with_tags(repository_id, rows)
+
+    async def count_artifacts(self, repository_id: int) -> int:
+        row = await self._engine.fetchone(
+            "SELECT COUNT(*) FROM manifests WHERE repository_id = ?", repository_id
+        )
+        return int(row[0]) if row else 0
+
+    async def get_artifact(self, repository_id: int, digest: str) -> ArtifactRecord | None:
+        row = await self._engine.fetchone(
+            f"{_ARTIFACT_SELECT} WHERE repository_id = ? AND digest = ?", repository_id, digest
+        )
+        if row is None:
+            return None
+        return (await self._with_tags(repository_id, [row]))[0]
+
+    async def _with_tags(self, repository_id: int, rows: list[Row]) -> list[ArtifactRecord]:
+        tags: dict[str, list[str]] = {str(row[0]): [] for row in rows}
+        if tags:
+            marks = ", ".join("?" for _ in tags)
+            for digest, tag in await self._engine.fetchall(
+                f"SELECT digest, name FROM tags WHERE repository_id = ? AND digest IN ({marks}) "
+                "ORDER BY name",
+                repository_id,
+                *tags,
+            ):
+                tags[digest].append(tag)
+        return [
+            ArtifactRecord(
+                str(row[0]), str(row[1]), bytes(row[2]), row[3], int(row[4]), tuple(tags[str(row[0])])
+            )
+            for row in rows
+        ]
+
+
+def _usage(row: Row) -> RepositoryUsage:
+    # COUNT(*) is a bigint on PostgreSQL: int() keeps the record plain
+    return RepositoryUsage(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], row[6])
