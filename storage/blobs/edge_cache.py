@@ -1,7 +1,7 @@
 """The edge cache: blobs read from a remote store, kept on the replica's own disk.
 
 The second storm of a rollout (and every later pull of a hot layer) is served from local disk
-instead of S3. The cache is a `FilesystemBlobDriver` rooted at `OCIGATE_CACHE_DIR`, so entries
+instead of S3. The cache is a `FilesystemBlobDriver` rooted at the cache directory, so entries
 are the filesystem store's files: AES-256-GCM chunks under a key derived from the blob key
 (HKDF, its own label), each file sealed to its name and length, read through kept mappings.
 

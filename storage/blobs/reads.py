@@ -62,7 +62,9 @@ class BlobReads:
                 f", {swept} unfinished fills deleted" if swept else "",
             )
         elif wanted.dir is not None:
-            log.warning("OCIGATE_CACHE_DIR is ignored: the filesystem store is local already")
+            log.warning(
+                "no edge cache: the filesystem store is local already (the cache directory is ignored)"
+            )
         return cls(driver, cache)
 
     def read(self, location: str, digest: str, size: int, start: int, end: int) -> ReadChunks:
