@@ -210,8 +210,9 @@ async def test_bytes_that_are_not_the_digest_are_never_cached(
     assert reads.fanout.counters.flights == 2  # not served from the cache
 
 
-async def test_a_tampered_cache_file_is_discarded_and_the_store_read(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+@pytest.mark.parametrize("damage", ["flipped-bit", "truncated"])
+async def test_a_damaged_cache_file_is_discarded_and_the_store_read(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, damage: str
 ) -> None:
     key = os.urandom(32)
     reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))
@@ -219,18 +220,30 @@ async def test_a_tampered_cache_file_is_discarded_and_the_store_read(
     await settled(reads)
     [path] = entries(tmp_path)
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 1
+    if damage == "flipped-bit":
+        data[len(data) // 2] ^= 1
+    else:
+        del data[len(data) // 2 :]  # as a disk that lost the file's tail
     path.write_bytes(data)
     reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))  # as after a restart
     assert await read(reads, blob) == blob.content
     assert reads.cache is not None
     assert reads.cache.counters.discarded == 1
-    assert reads.cache.counters.hits == 1  # served up to the broken chunk, then from the store
     assert reads.fanout is not None
     assert reads.fanout.counters.flights == 1
     await settled(reads)
-    assert reads.cache.counters.fills == 0  # a flight from the middle fills nothing
-    assert entries(tmp_path) == []
+    if damage == "flipped-bit":
+        assert reads.cache.counters.hits == 1  # served up to the broken chunk, then from the store
+        assert reads.cache.counters.fills == 0  # a flight from the middle fills nothing
+        assert entries(tmp_path) == []
+    else:  # the sealed header names the length: refused before a byte is served
+        assert reads.cache.counters.hits == 0
+        assert reads.cache.counters.fills == 1  # read again from the store, and cached again
+        [again] = entries(tmp_path)
+        assert again.stat().st_size > len(data)
+        assert await read(reads, blob) == blob.content
+        assert reads.cache.counters.hits == 1
+        assert reads.fanout.counters.flights == 1
 
 
 async def test_least_recently_used_blobs_are_evicted_within_the_bound(
