@@ -1,7 +1,8 @@
 """The hot path against a bare server: ocigate's manifest GET and HEAD by tag, with auth and the
 limiter on, against a bare aiohttp+uvloop handler returning the same bytes (issue 17, part 3).
 
-    .venv/bin/python loadtests/bench/bench_hot_path.py [--duration 10] [--repeat 3] [--json out.json]
+    .venv/bin/python loadtests/bench/bench_hot_path.py [--duration 10] [--repeat 3] [--source DIR]
+        [--json out.json]
 
 Starts ocigate (embedded default, `OCIGATE_AUTH=token`, the limiter on but set high: one
 loopback client would otherwise get 429) and loadtests/bench/bare_server.py, each one process
@@ -30,6 +31,7 @@ import aiohttp
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 from bench_registry import (  # noqa: E402
     MANIFEST_TYPE,
@@ -40,6 +42,7 @@ from bench_registry import (  # noqa: E402
     run_case,
     upload,
 )
+from services import serve_argv  # noqa: E402
 
 from tests.harness.processes import free_port  # noqa: E402
 
@@ -95,6 +98,7 @@ def main() -> int:
     parser.add_argument(
         "--ocigate-env", action="append", default=[], metavar="NAME=VALUE", help="extra ocigate setting"
     )
+    parser.add_argument("--source", type=Path, help="run ocigate from this checkout (e.g. older code)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pin = len(os.sched_getaffinity(0)) >= 2
@@ -116,9 +120,10 @@ def main() -> int:
         "OCIGATE_LIMIT_CONNECTIONS": "100000",
         **dict(item.split("=", 1) for item in args.ocigate_env),
     }
+    argv = serve_argv(args.source) if args.source else [sys.executable, "-m", "ocigate.gateway.cli", "serve"]
     ocigate = Server(
         "ocigate",
-        [sys.executable, "-m", "ocigate.gateway.cli", "serve"],
+        argv,
         oci_env,
         oci_port,
         tmp / "ocigate.log",
