@@ -33,6 +33,7 @@ class Registries:
         self.reads = reads or BlobReads(blobs)  # the edge cache and shared reads of remote stores
         self.cache = cache
         self._flights = SingleFlight()
+        self._bound: dict[RegistryRecord, Registry] = {}
         self._uploads = Uploads(metadata.uploads, metadata.content, blobs, upload_ttl, max_blob_size)
 
     @classmethod
@@ -92,9 +93,16 @@ class Registries:
         return None if record is None else self.bind(record)
 
     def bind(self, record: RegistryRecord) -> Registry:
-        return Registry(
-            record, self.metadata.content, self.blobs, self.cache, self._flights, self._uploads, self.reads
-        )
+        """The registry of `record`; one object per record (its fields are its key: a changed
+        record gets a new one), not one per request."""
+        registry = self._bound.get(record)
+        if registry is None:
+            if len(self._bound) >= 1024:
+                self._bound.clear()
+            content, flights = self.metadata.content, self._flights
+            registry = Registry(record, content, self.blobs, self.cache, flights, self._uploads, self.reads)
+            self._bound[record] = registry
+        return registry
 
     async def delete(self, name: str) -> bool:
         """Delete a registry and everything in it (ON DELETE CASCADE), what its unfinished
