@@ -88,9 +88,14 @@ class Registries:
             return self.bind(cached)
         if cached == ABSENT:
             return None
+        # every request of the moment the entry expired misses: one query for all of them
+        record = await self._flights.do(("r", name), partial(self._load_registry, name))
+        return None if record is None else self.bind(record)
+
+    async def _load_registry(self, name: str) -> RegistryRecord | None:
         record = await self.metadata.registries.get_registry(name)
         await self.cache.set_registry(name, record)
-        return None if record is None else self.bind(record)
+        return record
 
     def bind(self, record: RegistryRecord) -> Registry:
         """The registry of `record`; one object per record (its fields are its key: a changed
