@@ -181,7 +181,7 @@ def test_store_down_is_a_quick_503(tmp_path: Path) -> None:
         try:
             client = RegistryClient(gateway.url)
             client.push_blob("down/layers", b"stored before the outage")
-            ceph.stop()
+            ceph.down()
             started = time.monotonic()
             response = client.request(
                 "POST",
@@ -195,7 +195,7 @@ def test_store_down_is_a_quick_503(tmp_path: Path) -> None:
         finally:
             gateway.stop()
     finally:
-        ceph.stop()
+        ceph.down()
 
 
 def test_redirect_mode_sends_blob_gets_to_a_presigned_url(ceph_s3: S3Service, tmp_path: Path) -> None:

@@ -368,15 +368,20 @@ async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailabl
     take_over = s3_module.take_over
     monkeypatch.setattr(s3_module, "take_over", lambda *args: taken.append(args[1]) or take_over(*args))
     proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
-    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
-    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    # written with the default timeout: moto may take longer than the readers' 0.5 s to assemble
+    # 48 MiB on a busy machine, and a retried completion then fails
+    writer = await moto_s3.open_driver(monkeypatch, "none", tmp_path)
+    through_proxy = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await S3BlobDriver.open(
+        through_proxy.config("none", writer._bucket, tmp_path, s3_timeout=0.5).s3
+    )
     content = os.urandom(48 * MIB)  # well beyond what the sockets and the proxy hold in flight
     small = s3_module.TAKE_OVER_MIN - 1
     try:
         upload_id = "d" * 32
-        state = await driver.start_upload(upload_id)
-        state = await driver.write_upload(upload_id, state, 0, pieces(content, MIB))
-        location = await driver.commit_upload(upload_id, state, len(content), "sha256/00/0a")
+        state = await writer.start_upload(upload_id)
+        state = await writer.write_upload(upload_id, state, 0, pieces(content, MIB))
+        location = await writer.commit_upload(upload_id, state, len(content), "sha256/00/0a")
         assert await read_all(driver, location, 0, len(content)) == content
         assert await read_all(driver, location, 7, 7 + small) == content[7 : 7 + small]
         assert await read_all(driver, location, 3, len(content) - 3) == content[3:-3]
@@ -407,4 +412,5 @@ async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailabl
         assert await read_all(driver, location, 0, len(content)) == content
     finally:
         await driver.close()
+        await writer.close()
         await proxy.close()
