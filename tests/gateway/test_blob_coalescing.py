@@ -106,9 +106,21 @@ def settled(gateway: Gateway, workers: int = 1, fills: int = 1) -> dict[str, flo
     raise AssertionError(f"no settled state: {figures}")
 
 
-@pytest.mark.parametrize("cache", [True, False], ids=["edge-cache", "no-cache"])
+# Without the cache, a reader that falls half a window (8 MiB) behind while others wait reads on
+# its own (as it should: test_a_slow_client_holds_back_nobody); on a loaded machine some of the
+# test's own 32 clients may, so there the blob is smaller than half a window. With the cache,
+# such readers follow the cache file being filled: the store still sends the blob once.
+SMALL = 7 * MIB + 4321
+
+
+@pytest.mark.parametrize(("cache", "size"), [(True, SIZE), (False, SMALL)], ids=["edge-cache", "no-cache"])
 def test_a_storm_reads_the_store_once(
-    started: list[Gateway], ceph_s3: S3Service, s3_env: dict[str, str], tmp_path: Path, cache: bool
+    started: list[Gateway],
+    ceph_s3: S3Service,
+    s3_env: dict[str, str],
+    tmp_path: Path,
+    cache: bool,
+    size: int,
 ) -> None:
     """32 GETs of a cold blob, held at the store until all have reached the gateway (the proxy
     between the gateway and S3 holds its answers): the store sends the blob once, counted by
@@ -121,7 +133,7 @@ def test_a_storm_reads_the_store_once(
         if cache:
             env["OCIGATE_CACHE_DIR"] = str(tmp_path / "cache")
         gateway = start(started, tmp_path / "data", env)
-        blob = pushed(gateway)
+        blob = pushed(gateway, size)
         for storm_number in (1, 2):
             threaded.call(proxy.stall)
             before = threaded.call(lambda: proxy.received)
