@@ -166,6 +166,7 @@ async def test_a_store_failing_mid_read_fails_every_reader(
         assert all(isinstance(error, StorageUnavailable) for error in errors)
         assert len({id(error) for error in errors}) == 4  # one each, not one shared
         assert all(count < blob.size for count in received)
+        await settled(reads)  # the fill ends after its readers heard of the failure
         assert reads.cache is not None
         assert reads.cache.counters.fills == 0
         assert entries(tmp_path) == []  # nothing cached
