@@ -135,7 +135,7 @@ def build_app(
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
         metrics.append(authenticator.metrics_text)
-    install_metrics(app, [*metrics, registries.metrics_text])
+    install_metrics(app, [*metrics, registries.metrics_text, registries.reads.metrics_text])
 
     async def _close(app: web.Application) -> None:
         if authenticator is not None:

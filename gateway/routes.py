@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from urllib.parse import unquote
 
 from ocigate.storage.errors import NameInvalid
@@ -49,7 +50,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Endpoint], ...] = (
 
 
 def parse_route(raw_path: str) -> Route | None:
-    path = unquote(raw_path.split("?", 1)[0])
+    return _parse_path(raw_path.partition("?")[0])
+
+
+@lru_cache(maxsize=1024)  # pulls ask for the same few paths over and over; a Route is immutable
+def _parse_path(raw_path: str) -> Route | None:
+    path = unquote(raw_path)
     if path in ("/v2/", "/v2"):
         return Route(Endpoint.BASE)
     if path == "/v2/_catalog":

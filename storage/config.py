@@ -20,6 +20,7 @@ MIN_PART = 5 * MIB  # S3's smallest part (except the last)
 MAX_PART = 5 * 1024 * MIB
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
+CACHE_BYTES = 10 * 1024**3
 
 # frozen, strict about unknown names, and never echoing a rejected value (keys, passwords)
 SECTION = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -104,6 +105,23 @@ class UploadConfig(BaseModel):
     )
 
 
+class EdgeCacheConfig(BaseModel):
+    """The edge cache: blobs read from S3 kept on the replica's own disk, encrypted
+    (storage/blobs/edge_cache.py)."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "cache_"
+
+    dir: Path | None = Field(
+        None,
+        description="directory of the edge cache of blobs read from S3, encrypted, shared by the "
+        "workers (off if unset)",
+    )
+    bytes: int = Field(
+        CACHE_BYTES, ge=1, description="most bytes the edge cache holds; least recently used blobs go first"
+    )
+
+
 class StorageConfig(BaseModel):
     """The stores: metadata (SQLite in the data dir, or PostgreSQL) and blobs (encrypted files in
     the data dir, or S3)."""
@@ -139,6 +157,7 @@ class StorageConfig(BaseModel):
     # sections are frozen, so one default instance can serve every tree
     uploads: UploadConfig = UploadConfig()
     s3: S3Config = S3Config()
+    cache: EdgeCacheConfig = EdgeCacheConfig()
 
     @field_validator("metadata_url")
     @classmethod

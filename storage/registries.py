@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from .blobs import BlobDriver, open_blob_driver
+from .blobs.reads import BlobReads
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 from .health import StoreHealth, render
-from .metadata import MetadataStore, RegistryRecord, open_metadata
+from .metadata import BlobRecord, MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
 from .uploads import Uploads
@@ -25,11 +26,14 @@ class Registries:
         cache: MetadataCache,
         upload_ttl: int = UPLOAD_TTL,
         max_blob_size: int = MAX_BLOB_SIZE,
+        reads: BlobReads | None = None,
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        self.reads = reads or BlobReads(blobs)  # the edge cache and shared reads of remote stores
         self.cache = cache
         self._flights = SingleFlight()
+        self._bound: dict[RegistryRecord, Registry] = {}
         self._uploads = Uploads(metadata.uploads, metadata.content, blobs, upload_ttl, max_blob_size)
 
     @classmethod
@@ -48,7 +52,14 @@ class Registries:
             await metadata.close()
             await blobs.close()
             raise
-        registries = cls(metadata, blobs, cache, config.uploads.ttl, config.max_blob_size)
+        try:
+            reads = await BlobReads.open(blobs, config)
+        except BaseException:
+            await metadata.close()
+            await blobs.close()
+            await cache.close()
+            raise
+        registries = cls(metadata, blobs, cache, config.uploads.ttl, config.max_blob_size, reads)
         await registries.ensure(DEFAULT_REGISTRY)
         return registries
 
@@ -77,12 +88,26 @@ class Registries:
             return self.bind(cached)
         if cached == ABSENT:
             return None
-        record = await self.metadata.registries.get_registry(name)
-        await self.cache.set_registry(name, record)
+        # every request of the moment the entry expired misses: one query for all of them
+        record = await self._flights.do(("r", name), partial(self._load_registry, name))
         return None if record is None else self.bind(record)
 
+    async def _load_registry(self, name: str) -> RegistryRecord | None:
+        record = await self.metadata.registries.get_registry(name)
+        await self.cache.set_registry(name, record)
+        return record
+
     def bind(self, record: RegistryRecord) -> Registry:
-        return Registry(record, self.metadata.content, self.blobs, self.cache, self._flights, self._uploads)
+        """The registry of `record`; one object per record (its fields are its key: a changed
+        record gets a new one), not one per request."""
+        registry = self._bound.get(record)
+        if registry is None:
+            if len(self._bound) >= 1024:
+                self._bound.clear()
+            content, flights = self.metadata.content, self._flights
+            registry = Registry(record, content, self.blobs, self.cache, flights, self._uploads, self.reads)
+            self._bound[record] = registry
+        return registry
 
     async def delete(self, name: str) -> bool:
         """Delete a registry and everything in it (ON DELETE CASCADE), what its unfinished
@@ -99,7 +124,11 @@ class Registries:
     def health(self) -> list[StoreHealth]:
         """Each store's, the cache's when it is shared (Redis)."""
         stores = [self.metadata.health, self.blobs.health]
-        return stores if self.cache.health is None else [*stores, self.cache.health]
+        if self.cache.health is not None:
+            stores.append(self.cache.health)
+        if self.reads.cache is not None:
+            stores.append(self.reads.cache.health)
+        return stores
 
     def metrics_text(self) -> str:
         """The stores' part of `/metrics`."""
@@ -135,8 +164,16 @@ class Registries:
         free = await self.blobs.free_space()
         return free is not None and free < min_free
 
+    async def discard_cached_blob(self, blob: BlobRecord) -> None:
+        """Remove a blob's bytes from this replica's edge cache at once: garbage collection calls
+        this when it deletes them from the store (other replicas never serve them again either:
+        every read checks the blob's row first, and a new upload of the digest gets a new
+        location, which names a new cache entry)."""
+        await self.reads.discard(blob.location, blob.digest)
+
     async def close(self) -> None:
         await self.metadata.close()
+        await self.reads.close()
         await self.blobs.close()
         await self.cache.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .blobs import BlobDriver, ByteChunks, ReadChunks
+from .blobs.reads import BlobReads
 from .cache import MetadataCache, SingleFlight
 from .digest import Digest, looks_like_digest
 from .errors import (
@@ -46,6 +47,7 @@ class Registry:
         cache: MetadataCache,
         flights: SingleFlight,
         uploads: Uploads,
+        reads: BlobReads,
     ) -> None:
         self.record = record
         self._content = content
@@ -53,6 +55,7 @@ class Registry:
         self._cache = cache
         self._flights = flights
         self.uploads = uploads
+        self._reads = reads
 
     @property
     def id(self) -> str:
@@ -87,7 +90,7 @@ class Registry:
         return await self._blobs.redirect_url(blob.location)
 
     def read_blob(self, blob: BlobRecord, start: int, end: int) -> ReadChunks:
-        return self._blobs.read(blob.location, start, end)
+        return self._reads.read(blob.location, blob.digest, blob.size, start, end)
 
     async def delete_blob(self, repository: str, digest: Digest) -> None:
         repository_id = await self._require_repository(repository, BlobUnknown)

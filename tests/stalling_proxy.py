@@ -1,10 +1,19 @@
 """A TCP proxy that can stall: a store whose process hangs keeps its connections open and its
-port accepting, but never answers. Refused connections are the easy failure; this is the hard one."""
+port accepting, but never answers. Refused connections are the easy failure; this is the hard one.
+
+It also counts the bytes the store sent through it (`received`), and can hold them back and let
+them go on (`stall`, then `release`): a test can have requests gather before the store answers.
+`ThreadedProxy` runs one on a loop of its own, for tests whose own code blocks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class StallingProxy:
@@ -16,6 +25,7 @@ class StallingProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
+        self.received = 0  # bytes from the store to its clients
 
     @property
     def url(self) -> str:
@@ -29,6 +39,10 @@ class StallingProxy:
     def stall(self) -> None:
         """From now on, bytes are held in both directions, on open and new connections."""
         self._flowing.clear()
+
+    def release(self) -> None:
+        """Bytes held by a stall go on, on the same connections."""
+        self._flowing.set()
 
     def resume(self) -> None:
         """The store is back, as after a restart: connections of the stall are reset and what
@@ -50,7 +64,7 @@ class StallingProxy:
         self._writers.update((writer, upstream_writer))
         pipes = [
             asyncio.create_task(self._pipe(reader, upstream_writer)),
-            asyncio.create_task(self._pipe(upstream_reader, writer)),
+            asyncio.create_task(self._pipe(upstream_reader, writer, count=True)),
         ]
         self._tasks.update(pipes)
         try:
@@ -63,11 +77,46 @@ class StallingProxy:
                 self._writers.discard(stream)
                 stream.close()
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, count: bool = False
+    ) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await source.read(65536):
                 await self._flowing.wait()
                 if sink.is_closing():
                     return
+                if count:
+                    self.received += len(data)
                 sink.write(data)
                 await sink.drain()
+
+
+class ThreadedProxy:
+    """A StallingProxy on an event loop in a thread of its own: `with ThreadedProxy(host, port)
+    as proxy`, then `proxy.call(proxy.proxy.stall)` and so on."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._target = (target_host, target_port)
+        self.proxy: StallingProxy
+
+    def __enter__(self) -> ThreadedProxy:
+        self._thread.start()
+        self.proxy = self._run(StallingProxy(*self._target).start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._run(self.proxy.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def call(self, function: Callable[[], T]) -> T:
+        async def run() -> T:
+            return function()
+
+        return self._run(run())
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)

@@ -45,7 +45,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ class Gateway:
     data_dir: Path
     source: Path = REPO_ROOT  # the checkout the gateway runs from
     redirect: bool = False  # OCIGATE_S3_REDIRECT: blob GETs answered with a presigned URL
+    env: dict[str, str] = field(default_factory=dict)  # more settings, or overrides
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -125,6 +126,7 @@ class Gateway:
             "OCIGATE_S3_SSE_KMS_KEY_ID": KMS_KEY,
             "OCIGATE_S3_PART_SIZE": str(self.part_size),
             "OCIGATE_S3_REDIRECT": str(self.redirect).lower(),
+            **self.env,
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"

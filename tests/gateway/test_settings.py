@@ -37,6 +37,8 @@ NAMES = [
     "S3_POOL_SIZE",
     "S3_REDIRECT",
     "S3_TIMEOUT",
+    "CACHE_DIR",
+    "CACHE_BYTES",
     "UPLOAD_TTL",
     "UPLOAD_PRESSURE_TTL",
     "MIN_FREE_SPACE",

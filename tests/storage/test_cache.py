@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ocigate.storage.cache import ABSENT, MetadataCache
+from ocigate.storage.cache import ABSENT, MemoryBackend, MetadataCache
 from ocigate.storage.cache_redis import NAMESPACE, RecordSerializer, open_redis_cache, redis_client
 from ocigate.storage.metadata import ManifestRecord, RegistryRecord
 from tests.servers import free_port
@@ -190,3 +190,20 @@ async def test_a_late_fill_does_not_resurrect_a_deleted_manifest(cache: Metadata
     await cache.drop_manifest(7, D1)
     await cache.set_manifest(7, MANIFEST)
     assert await cache.get_manifest(7, D1) is None
+
+
+async def test_the_memory_backend_drops_expired_entries_it_is_never_asked_for() -> None:
+    """Tags of repositories nobody pulls again expire without a read: the entries are swept
+    whenever they have doubled since the last sweep, so they stay under twice the live ones."""
+    backend = MemoryBackend()
+    for n in range(5000):
+        await backend.set(f"t:{n}", "digest", ttl=0.01)
+    await backend.set("m:kept", "manifest", ttl=3600)
+    await asyncio.sleep(0.05)
+    for n in range(3500):  # live ones: the sweep at 8192 entries drops the 5000 dead
+        await backend.set(f"t:live:{n}", "digest", ttl=3600)
+    assert len(backend._entries) == 3501
+    assert "t:1" not in backend._entries
+    assert await backend.get("m:kept") == "manifest"
+    with pytest.raises(ValueError, match="already exists"):
+        await backend.add("m:kept", "other")

@@ -1,0 +1,326 @@
+"""Reads of a blob in a remote store (Ceph RGW, SSE-KMS) shared by concurrent readers, and the
+edge cache (storage/blobs/fanout.py, edge_cache.py, reads.py). Counts, not timings: the store's
+reads and bytes as the reads' own counters give them, and the bytes every reader received."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ocigate.storage.blobs.edge_cache import EdgeCache
+from ocigate.storage.blobs.reads import BlobReads
+from ocigate.storage.blobs.s3 import S3BlobDriver
+from ocigate.storage.config import MIB
+from ocigate.storage.errors import StorageUnavailable
+from tests.services.ceph import S3Service
+from tests.stalling_proxy import StallingProxy
+from tests.storage.test_s3_driver import pieces
+
+SIZE = 24 * MIB + 12_345  # read through the take-over path (s3.TAKE_OVER_MIN), not a whole chunk
+
+
+@dataclasses.dataclass
+class Blob:
+    location: str
+    digest: str
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+async def store(driver: S3BlobDriver, content: bytes) -> Blob:
+    upload_id = os.urandom(16).hex()
+    state = await driver.start_upload(upload_id)
+    state = await driver.write_upload(upload_id, state, 0, pieces(content, MIB))
+    location = await driver.commit_upload(upload_id, state, len(content), "unused")
+    return Blob(location, "sha256:" + hashlib.sha256(content).hexdigest(), content)
+
+
+@pytest.fixture
+async def driver(
+    ceph_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[S3BlobDriver]:
+    driver = await ceph_s3.open_driver(monkeypatch, "aws:kms", tmp_path)
+    yield driver
+    await driver.close()
+
+
+@pytest.fixture
+async def blob(driver: S3BlobDriver) -> Blob:
+    return await store(driver, os.urandom(SIZE))
+
+
+def edge_cache(tmp_path: Path, max_bytes: int = 1 << 30) -> EdgeCache:
+    return EdgeCache(tmp_path / "cache", max_bytes, os.urandom(32))
+
+
+async def read(reads: BlobReads, blob: Blob, start: int = 0, end: int | None = None) -> bytes:
+    end = blob.size if end is None else end
+    return b"".join(
+        [bytes(piece) async for piece in reads.read(blob.location, blob.digest, blob.size, start, end)]
+    )  # type: ignore[arg-type]
+
+
+async def test_concurrent_cold_reads_share_one_store_read(driver: S3BlobDriver, blob: Blob) -> None:
+    reads = BlobReads(driver)
+    assert reads.fanout is not None
+    got = await asyncio.wait_for(asyncio.gather(*(read(reads, blob) for _ in range(16))), 120)
+    assert all(data == blob.content for data in got)
+    assert reads.fanout.counters.flights == 1
+    assert reads.fanout.counters.store_bytes == blob.size
+    assert reads.fanout.counters.joined == 15
+
+
+async def test_overlapping_ranges_share_the_read(driver: S3BlobDriver, blob: Blob) -> None:
+    reads = BlobReads(driver)
+    assert reads.fanout is not None
+    ranges = [(0, blob.size), (MIB, 3 * MIB), (0, 1), (5 * MIB + 7, 6 * MIB)]
+    got = await asyncio.wait_for(asyncio.gather(*(read(reads, blob, *r) for r in ranges)), 120)
+    assert got == [blob.content[start:end] for start, end in ranges]
+    assert reads.fanout.counters.flights == 1
+    assert reads.fanout.counters.store_bytes == blob.size
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["alone", "with-edge-cache"])
+async def test_a_slow_reader_holds_back_nobody(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, cached: bool
+) -> None:
+    """The slow reader takes one piece and stops; the others read every byte meanwhile (the
+    window is 8 MiB of a 24 MiB blob). The slow one then gets the rest: from the cache file it
+    was moved to, or from a read of the store of its own."""
+    reads = BlobReads(driver, edge_cache(tmp_path) if cached else None, window=8 * MIB)
+    assert reads.fanout is not None
+    slow = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    stopped = asyncio.Event()
+
+    async def slow_reader() -> bytes:
+        first = bytes(await anext(slow))  # type: ignore[arg-type]
+        await stopped.wait()
+        return first + b"".join([bytes(piece) async for piece in slow])  # type: ignore[arg-type]
+
+    slow_task = asyncio.create_task(slow_reader())
+    fast = await asyncio.wait_for(asyncio.gather(*(read(reads, blob) for _ in range(4))), 120)
+    assert fast == [blob.content] * 4
+    assert not slow_task.done()
+    stopped.set()
+    assert await asyncio.wait_for(slow_task, 120) == blob.content
+    counters = reads.fanout.counters
+    if cached:
+        assert (counters.flights, counters.spooled, counters.detached) == (1, 1, 0)
+        assert counters.store_bytes == blob.size
+    else:
+        assert (counters.flights, counters.spooled, counters.detached) == (2, 0, 1)
+        assert blob.size < counters.store_bytes < 2 * blob.size
+
+
+async def test_the_first_reader_leaving_ends_nobody_elses_read(driver: S3BlobDriver, blob: Blob) -> None:
+    reads = BlobReads(driver, window=2 * MIB)
+    assert reads.fanout is not None
+    first = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+
+    async def leave_early() -> int:
+        piece = await anext(first)
+        await first.aclose()  # the client went away
+        return len(piece)  # type: ignore[arg-type]
+
+    left, *others = await asyncio.wait_for(
+        asyncio.gather(leave_early(), *(read(reads, blob) for _ in range(3))), 120
+    )
+    assert 0 < left < blob.size
+    assert others == [blob.content] * 3
+    assert reads.fanout.counters.flights == 1
+
+
+async def test_a_store_failing_mid_read_fails_every_reader(
+    ceph_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every follower gets an error of its own where the store's bytes stopped: none ends short
+    and quiet."""
+    proxy = await StallingProxy("127.0.0.1", int(ceph_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(ceph_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "aws:kms", tmp_path, s3_timeout=1.0)
+    try:
+        blob = await store(driver, os.urandom(48 * MIB))
+        reads = BlobReads(driver, edge_cache(tmp_path), window=4 * MIB)
+        readers = [reads.read(blob.location, blob.digest, blob.size, 0, blob.size) for _ in range(4)]
+        received = [len(await anext(reader)) for reader in readers]  # type: ignore[arg-type]
+        proxy.stall()
+
+        async def rest(index: int) -> BaseException | None:
+            try:
+                async for piece in readers[index]:
+                    received[index] += len(piece)  # type: ignore[arg-type]
+            except StorageUnavailable as exc:
+                return exc
+            return None
+
+        errors = await asyncio.wait_for(asyncio.gather(*(rest(i) for i in range(4))), 120)
+        assert all(isinstance(error, StorageUnavailable) for error in errors)
+        assert len({id(error) for error in errors}) == 4  # one each, not one shared
+        assert all(count < blob.size for count in received)
+        await settled(reads)  # the fill ends after its readers heard of the failure
+        assert reads.cache is not None
+        assert reads.cache.counters.fills == 0
+        assert entries(tmp_path) == []  # nothing cached
+        assert not list((tmp_path / "cache" / "uploads").iterdir())  # the fill was discarded
+    finally:
+        await driver.close()
+        await proxy.close()
+
+
+# --- the edge cache ------------------------------------------------------------------------------
+
+
+async def test_a_filled_blob_is_served_from_the_cache_ranges_too(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+) -> None:
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert reads.fanout is not None
+    assert reads.cache is not None
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    assert reads.cache.counters.fills == 1
+    for start, end in [(0, blob.size), (MIB - 3, 2 * MIB + 5), (blob.size - 1, blob.size)]:
+        assert await read(reads, blob, start, end) == blob.content[start:end]
+    assert reads.fanout.counters.flights == 1  # only the first read reached the store
+    assert reads.cache.counters.hits == 3
+    [stored] = entries(tmp_path)
+    assert blob.content[:4096] not in stored.read_bytes()  # encrypted at rest
+
+
+async def test_bytes_that_are_not_the_digest_are_never_cached(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+) -> None:
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert reads.cache is not None
+    wrong = dataclasses.replace(blob, digest="sha256:" + hashlib.sha256(b"other").hexdigest())
+    assert await read(reads, wrong) == blob.content  # streamed as the store sent it (as ever)
+    await settled(reads)
+    assert reads.cache.counters.rejected == 1
+    assert reads.cache.counters.fills == 0
+    assert await read(reads, wrong) == blob.content
+    assert reads.fanout is not None
+    assert reads.fanout.counters.flights == 2  # not served from the cache
+
+
+@pytest.mark.parametrize("damage", ["flipped-bit", "truncated"])
+async def test_a_damaged_cache_file_is_discarded_and_the_store_read(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, damage: str
+) -> None:
+    key = os.urandom(32)
+    reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    [path] = entries(tmp_path)
+    data = bytearray(path.read_bytes())
+    if damage == "flipped-bit":
+        data[len(data) // 2] ^= 1
+    else:
+        del data[len(data) // 2 :]  # as a disk that lost the file's tail
+    path.write_bytes(data)
+    reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))  # as after a restart
+    assert await read(reads, blob) == blob.content
+    assert reads.cache is not None
+    assert reads.cache.counters.discarded == 1
+    assert reads.fanout is not None
+    assert reads.fanout.counters.flights == 1
+    await settled(reads)
+    if damage == "flipped-bit":
+        assert reads.cache.counters.hits == 1  # served up to the broken chunk, then from the store
+        assert reads.cache.counters.fills == 0  # a flight from the middle fills nothing
+        assert entries(tmp_path) == []
+    else:  # the sealed header names the length: refused before a byte is served
+        assert reads.cache.counters.hits == 0
+        assert reads.cache.counters.fills == 1  # read again from the store, and cached again
+        [again] = entries(tmp_path)
+        assert again.stat().st_size > len(data)
+        assert await read(reads, blob) == blob.content
+        assert reads.cache.counters.hits == 1
+        assert reads.fanout.counters.flights == 1
+
+
+async def test_least_recently_used_blobs_are_evicted_within_the_bound(
+    driver: S3BlobDriver, tmp_path: Path
+) -> None:
+    blobs = [await store(driver, os.urandom(3 * MIB)) for _ in range(3)]
+    # room for two entries (3 MiB and 12 chunk records' overhead each) but not three
+    reads = BlobReads(driver, edge_cache(tmp_path, max_bytes=7 * MIB))
+    assert reads.cache is not None
+    for blob in blobs[:2]:
+        assert await read(reads, blob) == blob.content
+        await settled(reads)
+    assert await read(reads, blobs[0]) == blobs[0].content  # a hit: now the most recent
+    assert reads.cache.counters.hits == 1
+    assert await read(reads, blobs[2]) == blobs[2].content
+    await settled(reads)
+    assert reads.cache.counters.evicted == 1
+    assert len(entries(tmp_path)) == 2
+    assert sum(path.stat().st_size for path in entries(tmp_path)) <= 7 * MIB
+    assert reads.fanout is not None
+    flights = reads.fanout.counters.flights
+    assert await read(reads, blobs[0]) == blobs[0].content  # kept
+    assert await read(reads, blobs[2]) == blobs[2].content  # kept
+    assert reads.fanout.counters.flights == flights
+    assert await read(reads, blobs[1]) == blobs[1].content  # evicted: from the store again
+    assert reads.fanout.counters.flights == flights + 1
+
+
+async def test_a_blob_larger_than_the_bound_is_not_cached(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+) -> None:
+    reads = BlobReads(driver, edge_cache(tmp_path, max_bytes=blob.size - 1))
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    assert entries(tmp_path) == []
+    assert reads.cache is not None
+    assert reads.cache.counters.fills == 0
+
+
+async def test_discard_removes_a_cached_blob_at_once(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+) -> None:
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    assert len(entries(tmp_path)) == 1
+    await reads.discard(blob.location, blob.digest)
+    assert entries(tmp_path) == []
+    assert await read(reads, blob) == blob.content
+    assert reads.fanout is not None
+    assert reads.fanout.counters.flights == 2
+
+
+async def test_a_new_location_of_a_digest_is_a_new_entry(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+) -> None:
+    """A digest deleted and pushed again lives at a new location: the old entry is never found."""
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    again = await store(driver, blob.content)
+    assert again.location != blob.location
+    assert await read(reads, again) == blob.content
+    assert reads.fanout is not None
+    assert reads.fanout.counters.flights == 2
+
+
+def entries(tmp_path: Path) -> list[Path]:
+    return sorted(path for path in (tmp_path / "cache" / "blobs").rglob("*") if path.is_file())
+
+
+async def settled(reads: BlobReads) -> None:
+    """Until no flight is left (the last fill committed or discarded)."""
+    assert reads.fanout is not None
+    for _ in range(600):
+        if not reads.fanout.in_flight():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("a flight did not end in 30 s")
