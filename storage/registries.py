@@ -8,7 +8,7 @@ from functools import partial
 from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
-from .health import StoreHealth, render
+from .health import StoreHealth
 from .metadata import MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -100,10 +100,6 @@ class Registries:
         """Each store's, the cache's when it is shared (Redis)."""
         stores = [self.metadata.health, self.blobs.health]
         return stores if self.cache.health is None else [*stores, self.cache.health]
-
-    def metrics_text(self) -> str:
-        """The stores' part of `/metrics`."""
-        return render(self.health)
 
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""

@@ -14,6 +14,7 @@ from ocigate.storage.errors import StorageUnavailable
 from ocigate.storage.registry import Registry
 
 from ..http import parse_read_range
+from ..request_stats import SPLICED
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -87,6 +88,7 @@ async def _send(request: web.Request, response: web.StreamResponse, chunk: Piece
         and transport.get_write_buffer_size() == 0
         and await chunk.splice_to(sock.fileno())
     ):
+        request[SPLICED] = request.get(SPLICED, 0) + len(chunk)
         return
     async for piece in chunk:
         await response.write(piece)
