@@ -73,5 +73,11 @@ class _AccessLogger(AbstractAccessLogger):
         )
 
 
+class _MetricsOnly(_AccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.stats.record(request, response, time)  # type: ignore[union-attr]  # set, see below
+
+
 def access_logger_class(stats: RequestStats | None, lines: bool, json: bool) -> type[AbstractAccessLogger]:
-    return type("AccessLogger", (_AccessLogger,), {"stats": stats, "lines": lines, "json": json})
+    base = _MetricsOnly if stats is not None and not lines else _AccessLogger  # the common case
+    return type("AccessLogger", (base,), {"stats": stats, "lines": lines, "json": json})

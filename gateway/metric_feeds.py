@@ -9,6 +9,7 @@ from ocigate.limiter.metrics import HELP as LIMITER_HELP
 from ocigate.limiter.metrics import LimiterMetrics
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.registries import Registries
+from ocigate.storage.stats import LATENCY_BUCKETS
 
 from .metrics import Exporter, Values
 from .request_stats import RequestStats
@@ -37,25 +38,25 @@ def _requests(exporter: Exporter, stats: RequestStats) -> None:
         "ocigate_http_requests",
         "HTTP requests answered, by route template, method and status class (2xx, 4xx…).",
         ("route", "method", "status"),
-        lambda: stats.requests,
+        stats.requests,
     )
     exporter.histogram(
         "ocigate_http_request_duration_seconds",
         "Time from a request's headers to the end of its response, by kind of route.",
         ("kind",),
-        stats.durations,
+        (LATENCY_BUCKETS, stats.durations),
     )
     exporter.counter(
         "ocigate_http_received_bytes",
         "Request body bytes received, by kind of route.",
         ("kind",),
-        lambda: stats.bytes_received,
+        stats.received,
     )
     exporter.counter(
         "ocigate_http_sent_bytes",
         "Response bytes sent (headers included), by kind of route.",
         ("kind",),
-        lambda: stats.bytes_sent,
+        stats.sent,
     )
 
 

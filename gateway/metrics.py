@@ -35,6 +35,7 @@ log = logging.getLogger("ocigate.gateway")
 
 FLUSH_INTERVAL = 1.0  # seconds
 Values = Mapping[tuple[str, ...], float]
+Rows = Mapping[tuple[str, ...], list[float]]  # laid out as `Timings.rows`
 GaugeMode = Literal["livesum", "livemin", "livemax", "livemostrecent"]
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series: noise to every dashboard here
@@ -75,12 +76,25 @@ class Exporter:
 
         self._feeds.append(feed)
 
-    def histogram(self, name: str, documentation: str, labels: Sequence[str], timings: Timings) -> None:
-        metric = Histogram(name, documentation, labels, registry=self.registry, buckets=timings.bounds)
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        timings: Timings | tuple[tuple[float, ...], Callable[[], Rows]],
+    ) -> None:
+        """A histogram fed from `Timings`, or from (bounds, a function returning rows)."""
+        read: Callable[[], Rows]
+        if isinstance(timings, Timings):
+            bounds, rows = timings.bounds, timings.rows
+            read = lambda: rows  # noqa: E731
+        else:
+            bounds, read = timings
+        metric = Histogram(name, documentation, labels, registry=self.registry, buckets=bounds)
         fed: dict[tuple[str, ...], list[float]] = {}
 
         def feed() -> None:
-            for key, row in list(timings.rows.items()):
+            for key, row in list(read().items()):
                 before = fed.get(key)
                 if before is None:
                     before = fed[key] = [0.0] * len(row)

@@ -9,11 +9,14 @@ resource's canonical path), never the path itself; no repository, host or client
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractResource
 
-from ocigate.storage.stats import Counts, Timings
+from ocigate.storage.stats import LATENCY_BUCKETS as BOUNDS
 
+from .metrics import Values
 from .routes import Endpoint
 
 __all__ = ["ENDPOINT", "REGISTRY", "SPLICED", "RequestStats", "bytes_sent", "route_of"]
@@ -24,41 +27,64 @@ ENDPOINT = "ocigate.endpoint"
 REGISTRY = "ocigate.registry"
 SPLICED = "ocigate.spliced"
 
-_V2: dict[Endpoint, tuple[str, str]] = {  # endpoint → (route template, kind)
-    Endpoint.BASE: ("/v2/", "other"),
-    Endpoint.CATALOG: ("/v2/_catalog", "other"),
-    Endpoint.TAGS: ("/v2/{name}/tags/list", "other"),
-    Endpoint.MANIFEST: ("/v2/{name}/manifests/{reference}", "manifest"),
-    Endpoint.BLOB: ("/v2/{name}/blobs/{digest}", "blob"),
-    Endpoint.UPLOADS: ("/v2/{name}/blobs/uploads/", "upload"),
-    Endpoint.UPLOAD: ("/v2/{name}/blobs/uploads/{reference}", "upload"),
-    Endpoint.REFERRERS: ("/v2/{name}/referrers/{digest}", "other"),
-}
+_KINDS = {e.template: e.kind for e in Endpoint}  # route template → kind, as labelled
 _UNMATCHED = ("unmatched", "other")  # no route (404 before any handler, malformed requests)
 _STATUS = tuple(f"{n}xx" for n in range(10))  # aiohttp allows 100-999
-KINDS = ("manifest", "blob", "upload", "token", "management", "other")
+# cells of a row after the bucket counts (one per bound, one above all)
+_SUM, _RECEIVED, _SENT = len(BOUNDS) + 1, len(BOUNDS) + 2, len(BOUNDS) + 3
 
 
 class RequestStats:
-    __slots__ = ("bytes_received", "bytes_sent", "durations", "requests")
+    """One row per (route, method, status class): the durations' bucket counts and sum, then
+    the bytes received and sent; the exporter adds rows up by kind. One dict lookup and a
+    bisect per request (separate counters by kind cost twice as much)."""
+
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.requests: Counts = Counts()  # (route, method, status class)
-        self.durations = Timings()  # (kind,)
-        self.bytes_received: Counts = Counts()  # (kind,)
-        self.bytes_sent: Counts = Counts()  # (kind,)
+        self.rows: dict[tuple[str, str, str], list[float]] = {}
 
     def record(self, request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> None:
-        route, kind = route_of(request)
+        endpoint: Endpoint | None = request.get(ENDPOINT)
+        if endpoint is not None:  # /v2/: most requests, and the ones that must stay cheap
+            route, kind = endpoint.template, endpoint.kind
+        else:
+            route, kind = route_of(request)
         method = request.method
-        status = response.status
-        self.requests[route, method if method in _METHODS else "other", _STATUS[status // 100]] += 1
-        key = (kind,)
-        self.durations.observe(key, seconds)
-        received = request.content.total_bytes
-        if received:
-            self.bytes_received[key] += received
-        self.bytes_sent[key] += bytes_sent(request, response)
+        key = (route, method if method in _METHODS else "other", _STATUS[response.status // 100])
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0.0] * (_SENT + 1)
+        row[bisect_left(BOUNDS, seconds)] += 1
+        row[_SUM] += seconds
+        row[_RECEIVED] += request.content.total_bytes
+        row[_SENT] += bytes_sent(request, response) if kind == "blob" else response.body_length
+
+    def requests(self) -> Values:
+        """Requests by (route, method, status class)."""
+        return {key: sum(row[:_SUM]) for key, row in list(self.rows.items())}
+
+    def durations(self) -> dict[tuple[str, ...], list[float]]:
+        """By (kind,): bucket counts and their sum, as `Timings` rows."""
+        return self._by_kind(slice(0, _SUM + 1))
+
+    def received(self) -> Values:
+        return {key: row[0] for key, row in self._by_kind(slice(_RECEIVED, _RECEIVED + 1)).items()}
+
+    def sent(self) -> Values:
+        return {key: row[0] for key, row in self._by_kind(slice(_SENT, _SENT + 1)).items()}
+
+    def _by_kind(self, cells: slice) -> dict[tuple[str, ...], list[float]]:
+        totals: dict[tuple[str, ...], list[float]] = {}
+        for (route, _, _), row in list(self.rows.items()):
+            kind = (_KINDS[route],)
+            total = totals.get(kind)
+            if total is None:
+                totals[kind] = row[cells]
+            else:
+                for index, value in enumerate(row[cells]):
+                    total[index] += value
+        return totals
 
 
 def bytes_sent(request: web.BaseRequest, response: web.StreamResponse) -> int:
@@ -68,14 +94,15 @@ def bytes_sent(request: web.BaseRequest, response: web.StreamResponse) -> int:
 
 def route_of(request: web.BaseRequest) -> tuple[str, str]:
     """The request's route template and kind."""
-    endpoint = request.get(ENDPOINT)
+    endpoint: Endpoint | None = request.get(ENDPOINT)
     if endpoint is not None:
-        return _V2[endpoint]
+        return endpoint.template, endpoint.kind
     match_info = getattr(request, "match_info", None)  # a bare BaseRequest: malformed HTTP
     resource = None if match_info is None else match_info.route.resource
     known = _RESOURCES.get(resource)
     if known is None:
         known = _RESOURCES[resource] = _label(resource)
+        _KINDS[known[0]] = known[1]
     return known
 
 
