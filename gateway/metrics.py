@@ -23,6 +23,7 @@ from typing import Literal
 import prometheus_client
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus reads
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ocigate.storage.stats import Timings
@@ -160,7 +161,7 @@ def install_metrics(app: web.Application, exporter: Exporter) -> None:
 
     async def metrics(request: web.Request) -> web.Response:
         body = await exporter.scrape()
-        return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def flushing(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(exporter.flush_periodically())
