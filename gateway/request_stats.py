@@ -97,8 +97,10 @@ def route_of(request: web.BaseRequest) -> tuple[str, str]:
     endpoint: Endpoint | None = request.get(ENDPOINT)
     if endpoint is not None:
         return endpoint.template, endpoint.kind
-    match_info = getattr(request, "match_info", None)  # a bare BaseRequest: malformed HTTP
-    resource = None if match_info is None else match_info.route.resource
+    try:
+        resource = request.match_info.route.resource  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):  # never routed: malformed HTTP (aiohttp asserts)
+        resource = None
     known = _RESOURCES.get(resource)
     if known is None:
         known = _RESOURCES[resource] = _label(resource)
