@@ -30,6 +30,7 @@ from .request_stats import ENDPOINT, REGISTRY, RequestStats
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
+from .tracing import install_tracing
 from .upkeep import UploadReclaim, install_upkeep
 from .usage import install_usage
 
@@ -141,6 +142,7 @@ def build_app(
         app[REQUEST_STATS] = stats
     install_metrics(app, exporter_for(registries, app[LIMITER].metrics, authenticator, stats))
     install_request_id(app)
+    install_tracing(app)
 
     async def _close(app: web.Application) -> None:
         if authenticator is not None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable, Mapping
 
-__all__ = ["LATENCY_BUCKETS", "Counts", "Timings"]
+__all__ = ["LATENCY_BUCKETS", "SPANS", "Counts", "SpanSink", "Timings"]
 
 # seconds: a manifest from memory in ~0.1 ms, an S3 part of 16 MiB in seconds
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -43,3 +44,17 @@ class Timings:
     def count(self, key: tuple[str, ...]) -> int:
         row = self.rows.get(key)
         return 0 if row is None else int(sum(row[:-1]))
+
+
+SpanSink = Callable[[str, float, float, Mapping[str, str]], None]
+
+
+class Spans:
+    """Where store calls go as trace spans when tracing is on (gateway/tracing.py sets `sink`):
+    a name, start and end (`time.perf_counter()` seconds) and attributes. Off, `sink` is None
+    and a store call pays one attribute read."""
+
+    sink: SpanSink | None = None
+
+
+SPANS = Spans()

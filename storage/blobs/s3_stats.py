@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..stats import Counts, Timings
+from ..stats import SPANS, Counts, Timings
 
 __all__ = ["S3Stats"]
 
@@ -53,5 +53,8 @@ class S3Stats:
             return None
         key = (operation,)
         self.requests[key] += 1
-        self.durations.observe(key, time.perf_counter() - started)
+        ended = time.perf_counter()
+        self.durations.observe(key, ended - started)
+        if SPANS.sink is not None:
+            SPANS.sink(f"S3 {operation}", started, ended, {"rpc.system": "aws-api", "rpc.method": operation})
         return operation

@@ -23,7 +23,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
-from ..stats import Timings
+from ..stats import SPANS, Timings
 from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
 
 # pg_advisory_xact_lock key for migrations ("ocigate" in ASCII): one replica migrates, the
@@ -95,6 +95,9 @@ class _Connection(Transaction):
             return [tuple(row) for row in await self._connection.fetch(numbered(sql), *args)]
 
 
+_SPAN_ATTRIBUTES = {"db.system": "postgresql"}
+
+
 @contextmanager
 def _translated(
     health: StoreHealth, timings: Timings | None = None, statement: tuple[str] = READ
@@ -111,7 +114,10 @@ def _translated(
         raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
     finally:
         if timings is not None:
-            timings.observe(statement, time.perf_counter() - started)
+            ended = time.perf_counter()
+            timings.observe(statement, ended - started)
+            if SPANS.sink is not None:
+                SPANS.sink(f"metadata {statement[0]}", started, ended, _SPAN_ATTRIBUTES)
     health.answered()
 
 

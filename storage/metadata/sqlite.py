@@ -20,7 +20,7 @@ import aiosqlite
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..private import private_file, tighten_file
-from ..stats import Timings
+from ..stats import SPANS, Timings
 from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
 
 _PRAGMAS = (
@@ -64,6 +64,9 @@ class _Connection(Transaction):
             return [tuple(row) for row in await self._connection.execute_fetchall(sql, args)]
 
 
+_SPAN_ATTRIBUTES = {"db.system": "sqlite"}
+
+
 @contextmanager
 def _translated(health: StoreHealth, timings: Timings, statement: tuple[str]) -> Iterator[None]:
     """A full disk ("database or disk is full") as the domain's 507, a database that cannot
@@ -84,7 +87,10 @@ def _translated(health: StoreHealth, timings: Timings, statement: tuple[str]) ->
         health.failed(exc)
         raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
     finally:
-        timings.observe(statement, time.perf_counter() - started)
+        ended = time.perf_counter()
+        timings.observe(statement, ended - started)
+        if SPANS.sink is not None:
+            SPANS.sink(f"metadata {statement[0]}", started, ended, _SPAN_ATTRIBUTES)
     health.answered()
 
 
