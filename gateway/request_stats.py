@@ -1,7 +1,7 @@
 """What every request adds to `/metrics`: a count by route template, method and status class,
 its duration by kind (manifest, blob, upload, token, management, other), and the bytes it
 received and sent. Recorded by the access logger (access_log.py), which aiohttp calls once
-per request with the duration it measured anyway: no middleware, no second clock read.
+per request with its duration (timed in connection.py): no middleware around every handler.
 
 Labels are bounded: the route is a template (`/v2/{name}/manifests/{reference}`, the aiohttp
 resource's canonical path), never the path itself; no repository, host or client address.
