@@ -39,7 +39,8 @@ Values = Mapping[tuple[str, ...], float]
 Rows = Mapping[tuple[str, ...], list[float]]  # laid out as `Timings.rows`
 GaugeMode = Literal["livesum", "livemin", "livemax", "livemostrecent"]
 
-prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series: noise to every dashboard here
+# no `_created` series: noise to every dashboard here
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def multiprocess() -> bool:
