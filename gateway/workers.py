@@ -30,6 +30,7 @@ log = logging.getLogger("ocigate")
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's
 
 _RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not spin the CPU
+_made: list[str] = []  # metrics directories this process made, and so removes at the end
 
 
 def metrics_directory() -> str:
@@ -37,15 +38,15 @@ def metrics_directory() -> str:
     prometheus_client, imported after this, looks for it."""
     path = tempfile.mkdtemp(prefix="ocigate-metrics-")  # 0700
     os.environ[MULTIPROCESS_DIR_ENV] = path
+    _made.append(path)
     return path
 
 
 def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
-    directory = os.environ.get(MULTIPROCESS_DIR_ENV)
     try:
         _supervise(settings, run_worker)
     finally:
-        if directory:
+        for directory in _made:  # never one this process was handed
             shutil.rmtree(directory, ignore_errors=True)
 
 
