@@ -151,7 +151,10 @@ class Exporter:
     async def flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug in one feed must not end the flushing of all
+                log.exception("moving figures into the metrics failed")
 
 
 EXPORTER = web.AppKey("exporter", Exporter)
