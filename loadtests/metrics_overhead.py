@@ -136,6 +136,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
     if args.callgrind:
+        if args.workers != 1:
+            raise SystemExit(
+                "--callgrind measures one process (callgrind_control does not reach forked workers)"
+            )
         if shutil.which("valgrind") is None:
             raise SystemExit("valgrind is not installed: apt-get install valgrind")
         with running("ocigate-metrics-cost-") as services:
