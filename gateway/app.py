@@ -25,7 +25,6 @@ from .limits import LIMITER, install_limits
 from .management import install_management
 from .metric_feeds import exporter_for
 from .metrics import install_metrics
-from .request_id import install_request_id
 from .request_stats import ENDPOINT, REGISTRY, RequestStats
 from .routes import Endpoint, parse_route
 from .settings import Settings
@@ -141,7 +140,6 @@ def build_app(
     if stats is not None:
         app[REQUEST_STATS] = stats
     install_metrics(app, exporter_for(registries, app[LIMITER].metrics, authenticator, stats))
-    install_request_id(app)
     install_tracing(app)
 
     async def _close(app: web.Application) -> None:

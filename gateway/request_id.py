@@ -2,6 +2,10 @@
 returned on every response and written on the request's access line, so that one request can
 be followed from a client's error through the load balancer to our logs.
 
+errors.py's middleware, which every routed request passes, assigns it and puts it on the
+response; a handler that sends its response itself (blobs.py) adds it to its headers. (An
+`on_response_prepare` signal would cover both, at 4% of a manifest GET's instructions.)
+
 # SECURITY: a client's id goes into a response header and the logs: only up to 128 of
 # [A-Za-z0-9._:-] are taken (no CR/LF, quotes or spaces), anything else is replaced.
 """
@@ -14,7 +18,7 @@ import re
 
 from aiohttp import web
 
-__all__ = ["HEADER", "install_request_id", "request_id"]
+__all__ = ["HEADER", "assign_request_id", "request_id"]
 
 HEADER = "X-Request-Id"
 _KEY = "ocigate.request_id"
@@ -24,12 +28,18 @@ _PREFIX = os.urandom(6).hex()
 _SEQUENCE = itertools.count(1)
 
 
+def assign_request_id(request: web.BaseRequest) -> str:
+    """Once per request, before anything reads it."""
+    given = request.headers.get(HEADER)
+    assigned = request[_KEY] = (
+        given if given is not None and _VALID.fullmatch(given) else f"{_PREFIX}-{next(_SEQUENCE):x}"
+    )
+    return assigned
+
+
 def request_id(request: web.BaseRequest) -> str:
     known: str | None = request.get(_KEY)
-    if known is None:
-        given = request.headers.get(HEADER, "")
-        known = request[_KEY] = given if _VALID.fullmatch(given) else f"{_PREFIX}-{next(_SEQUENCE):x}"
-    return known
+    return known if known is not None else assign_request_id(request)
 
 
 def _reseed() -> None:
@@ -40,11 +50,3 @@ def _reseed() -> None:
 
 
 os.register_at_fork(after_in_child=_reseed)
-
-
-async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers[HEADER] = request_id(request)
-
-
-def install_request_id(app: web.Application) -> None:
-    app.on_response_prepare.append(_on_prepare)
