@@ -24,7 +24,7 @@ HEADER = "X-Request-Id"
 _KEY = "ocigate.request_id"
 _VALID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 # made ids: random per process, then a count (unique across replicas and workers, and cheap)
-_PREFIX = os.urandom(6).hex()
+_PREFIX = os.urandom(6).hex() + "-"
 _SEQUENCE = itertools.count(1)
 
 
@@ -32,7 +32,7 @@ def assign_request_id(request: web.BaseRequest) -> str:
     """Once per request, before anything reads it."""
     given = request.headers.get(HEADER)
     assigned = request[_KEY] = (
-        given if given is not None and _VALID.fullmatch(given) else f"{_PREFIX}-{next(_SEQUENCE):x}"
+        given if given is not None and _VALID.fullmatch(given) else f"{_PREFIX}{next(_SEQUENCE)}"
     )
     return assigned
 
@@ -45,7 +45,7 @@ def request_id(request: web.BaseRequest) -> str:
 def _reseed() -> None:
     """A forked worker must not make the ids its parent or its siblings make."""
     global _PREFIX, _SEQUENCE
-    _PREFIX = os.urandom(6).hex()
+    _PREFIX = os.urandom(6).hex() + "-"
     _SEQUENCE = itertools.count(1)
 
 

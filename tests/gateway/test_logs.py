@@ -17,7 +17,7 @@ from tests.servers import Gateway
 
 from .metrics_scrape import scrape
 
-MADE_ID = re.compile(r"[0-9a-f]{12}-[0-9a-f]+")
+MADE_ID = re.compile(r"[0-9a-f]{12}-[0-9]+")
 
 
 def log_entries(gateway: Gateway) -> list[dict[str, Any]]:
