@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import gc
 import logging
 import signal
 from typing import Any
@@ -85,10 +84,6 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
     }
     runner = web.AppRunner(app, handle_signals=False, **options)
     await runner.setup()
-    # what start-up made (modules, the app, prometheus_client's and botocore's tables) lives
-    # as long as the process: out of the collector's way, full collections skip it (1% of a
-    # manifest GET's instructions went to traversing it)
-    gc.freeze()
     server = settings.server
     listener = Listener(server.host, server.port, reuse_port=reuse_port)
     try:
