@@ -1,7 +1,7 @@
 """What the per-request metrics cost: manifest GET throughput with OCIGATE_METRICS=off and on.
 
     .venv/bin/python loadtests/metrics_overhead.py [--duration 10] [--repeat 5] [--workers 1]
-    .venv/bin/python loadtests/metrics_overhead.py --callgrind [--requests 2000]   (needs valgrind)
+    .venv/bin/python loadtests/metrics_overhead.py --callgrind [--requests 2000] [--baseline DIR]
 
 Starts two gateways of the same build (embedded default, OCIGATE_AUTH=none, limiter on with
 limits far above the load, as shipped but never refusing), one with OCIGATE_METRICS=off, seeds
@@ -19,6 +19,9 @@ user-space instructions per request (kernel time is not counted, so the share is
 bound of the throughput cost). The flush into prometheus_client, once a second, is stretched
 to once every 50 s: under callgrind a request takes about 50 times as long, and a flush per
 second of its time would be charged to 50 times fewer requests than at full speed.
+`--baseline DIR` measures a third gateway running another checkout (e.g. `git archive` of the
+commit before) the same way, for what the build costs with metrics off against it. Needs
+valgrind.
 """
 
 from __future__ import annotations
@@ -74,27 +77,30 @@ def wrk(url: str, duration: float, connections: int, cpu: int | None) -> tuple[f
 
 # the gateway, with the flush period set from the command line (see the docstring)
 _LAUNCH = (
-    "import sys, ocigate.gateway.metrics as m; m.FLUSH_INTERVAL = float(sys.argv[1]); "
+    "import sys, types; root = sys.argv.pop(1); package = types.ModuleType('ocigate'); "
+    "package.__path__ = [root]; sys.modules['ocigate'] = package; "
+    "import ocigate.gateway.metrics as m; m.FLUSH_INTERVAL = float(sys.argv[1]); "
     "from ocigate.gateway.cli import main; sys.exit(main(['serve']))"
 )
 
 
-def instructions(services: Services, metrics: str, count: int) -> float:
-    """User-space instructions per manifest GET of a gateway with OCIGATE_METRICS=`metrics`."""
+def instructions(services: Services, metrics: str, count: int, source: Path = REPO_ROOT) -> float:
+    """User-space instructions per manifest GET of a gateway with OCIGATE_METRICS=`metrics`,
+    running the checkout `source`."""
     port = free_port()
     env = {
         **os.environ,
         **HIGH,
         "OCIGATE_LISTEN": f"127.0.0.1:{port}",
-        "OCIGATE_DATA_DIR": str(services.workdir / f"cg-{metrics}-data"),
+        "OCIGATE_DATA_DIR": str(services.workdir / f"cg-{metrics}-{source.name}-data"),
         "OCIGATE_LOG_LEVEL": "warning",
         "OCIGATE_AUTH": "none",
-        "OCIGATE_METRICS": metrics,
+        **({"OCIGATE_METRICS": metrics} if source == REPO_ROOT else {}),  # a baseline may not know it
     }
-    out = services.workdir / f"{metrics}.callgrind"
+    out = services.workdir / f"{metrics}-{source.name}.callgrind"
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     process = subprocess.Popen(
-        [*command, sys.executable, "-c", _LAUNCH, "50"],
+        [*command, sys.executable, "-c", _LAUNCH, str(source), "50"],
         env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
@@ -134,6 +140,7 @@ def main() -> int:
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure (--callgrind)")
     args = parser.parse_args()
     if args.callgrind:
         if args.workers != 1:
@@ -144,10 +151,15 @@ def main() -> int:
             raise SystemExit("valgrind is not installed: apt-get install valgrind")
         with running("ocigate-metrics-cost-") as services:
             off, on = (instructions(services, metrics, args.requests) for metrics in ("off", "on"))
+            base = (
+                None if args.baseline is None else instructions(services, "on", args.requests, args.baseline)
+            )
         print(
             f"manifest GET by tag, {args.requests} sequential requests, user-space instructions per request:"
         )
         print(f"  metrics off {off:10,.0f}\n  metrics on  {on:10,.0f}  {100 * (on / off - 1):+.1f}%")
+        if base is not None:
+            print(f"  baseline    {base:10,.0f}  (metrics off {100 * (off / base - 1):+.1f}% against it)")
         return 0
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
