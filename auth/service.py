@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from ocigate.storage.stats import Counts
+
 from .jwts import BearerTokens, Claims, InvalidToken
 from .passwords import PasswordChecker
 from .scopes import FULL_ACCESS, Grant, Scope, grant_all
 from .store import CredentialStore, TokenRecord, UserRecord, now_ms
-from .throttle import LoginThrottle
+from .throttle import LoginThrottle, Throttled
 
 _Record = TypeVar("_Record")
 TOUCH_SECONDS = 60.0  # a token's last use is written at most this often per process
@@ -96,6 +98,9 @@ class Authenticator:
         self._bearer_cache: dict[tuple[str, str], Claims] = {}
         self._changes = 0  # changes seen by this process: a state read across one is not kept
         self._touched: dict[str, float] = {}  # token id → when this process last wrote its use
+        # (kind, result) → count, for /metrics: "password" or "bearer"; "success", "failure"
+        # or "throttled" (bearer checks are counted by the gateway, which decides them)
+        self.outcomes: Counts = Counts()
 
     async def from_password(
         self, username: str, password: str, registry: RegistryRef | None, client: str = ""
@@ -103,6 +108,17 @@ class Authenticator:
         """Basic credentials for `registry` (None: for no registry, the management API; account
         users only) → principal, or None. `Throttled` after too many failed logins from `client`
         (its address's counting key) or for `username`."""
+        try:
+            principal = await self._from_password(username, password, registry, client)
+        except Throttled:
+            self.outcomes["password", "throttled"] += 1
+            raise
+        self.outcomes["password", "failure" if principal is None else "success"] += 1
+        return principal
+
+    async def _from_password(
+        self, username: str, password: str, registry: RegistryRef | None, client: str
+    ) -> Principal | None:
         # SECURITY: the cache key is a hash of the credentials, never the password itself
         scope = registry.id if registry is not None else ""
         key = hashlib.sha256(f"{scope}\0{username}\0{password}".encode()).digest()
@@ -289,28 +305,6 @@ class Authenticator:
         afresh (and no read that began before is kept)."""
         self._changes += 1
         self._token_states.pop(token_id, None)
-
-    def metrics_text(self) -> str:
-        """Counters for `/metrics` (Prometheus text format)."""
-        lines = []
-        for name, kind, value, text in (
-            (
-                "password_checks_total",
-                "counter",
-                self.checker.checks,
-                "Password hashes computed, dummy ones for unknown names included.",
-            ),
-            (
-                "logins_throttled_total",
-                "counter",
-                self.throttle.throttled,
-                "Logins refused with 429 after too many failures, unchecked.",
-            ),
-            ("password_threads", "gauge", self.checker.threads, "Threads that compute password hashes."),
-        ):
-            lines += [f"# HELP ocigate_auth_{name} {text}", f"# TYPE ocigate_auth_{name} {kind}"]
-            lines.append(f"ocigate_auth_{name} {value}")
-        return "\n".join(lines) + "\n"
 
     async def close(self) -> None:
         self.checker.close()

@@ -24,10 +24,13 @@ from .hosts import registry_name_for_host
 from .http import BODY_TIMEOUT
 from .limits import LIMITER, install_limits
 from .management import install_management
+from .metric_feeds import exporter_for
 from .metrics import install_metrics
+from .request_stats import ENDPOINT, REGISTRY, RequestStats
 from .routes import Endpoint, parse_route
 from .settings import Settings
 from .subnets import address_allowed
+from .tracing import install_tracing
 from .upkeep import UploadReclaim, install_upkeep
 from .usage import install_usage
 
@@ -60,6 +63,7 @@ for _endpoint, _method in _HANDLERS:
     _ALLOWED[_endpoint] = ", ".join(filter(None, (_ALLOWED.get(_endpoint), _method)))
 
 REGISTRIES = web.AppKey("registries", Registries)
+REQUEST_STATS = web.AppKey("request_stats", RequestStats)  # with OCIGATE_METRICS on
 
 
 class DistributionApi:
@@ -74,7 +78,7 @@ class DistributionApi:
 
     async def registry_for(self, request: web.Request) -> tuple[Registry, RegistryRef]:
         """The registry the Host names, once the client's address may reach it."""
-        name = registry_name_for_host(request.host, self._domain, DEFAULT_REGISTRY)
+        name = request[REGISTRY] = registry_name_for_host(request.host, self._domain, DEFAULT_REGISTRY)
         registry = await self._registries.resolve(name)
         if registry is None:
             raise RegistryUnknown(name)
@@ -94,6 +98,7 @@ class DistributionApi:
         route = parse_route(request.raw_path)
         if route is None:
             return oci_error(404, "NOT_FOUND", "no such endpoint", request.path)
+        request[ENDPOINT] = route.endpoint
         handler = _HANDLERS.get((route.endpoint, request.method))
         if handler is None:
             return oci_error(
@@ -131,11 +136,13 @@ def build_app(
     install_upkeep(
         app, registries, UploadReclaim(uploads.ttl, uploads.pressure_ttl, settings.storage.min_free_space)
     )
-    metrics = [app[LIMITER].metrics.render]
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
-        metrics.append(authenticator.metrics_text)
-    install_metrics(app, [*metrics, registries.metrics_text, registries.reads.metrics_text])
+    stats = RequestStats() if settings.server.metrics else None
+    if stats is not None:
+        app[REQUEST_STATS] = stats
+    install_metrics(app, exporter_for(registries, app[LIMITER].metrics, authenticator, stats))
+    install_tracing(app)
 
     async def _close(app: web.Application) -> None:
         if authenticator is not None:

@@ -142,11 +142,13 @@ async def authorize(
 
     if scheme == "bearer":
         claims = authenticator.verify_bearer(credentials.strip(), registry)
-        if claims is None or claims.refresh:
-            raise unauthorized("invalid_token", "invalid or expired token")
-        principal = await authenticator.from_claims(claims)
-        if principal is None or not principal.may_use(registry):
+        principal = None if claims is None or claims.refresh else await authenticator.from_claims(claims)
+        if claims is None or principal is None or not principal.may_use(registry):
+            authenticator.outcomes["bearer", "failure"] += 1
+            if claims is None or claims.refresh:
+                raise unauthorized("invalid_token", "invalid or expired token")
             raise unauthorized("invalid_token", "token revoked, expired or used")
+        authenticator.outcomes["bearer", "success"] += 1
         if scope is not None and not _covered(claims.access, scope, needed):
             raise unauthorized("insufficient_scope", "token lacks the scope for this request")
         return Access(principal, claims.access)

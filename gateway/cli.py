@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     settings = load_settings(arguments)
     if arguments.command == "serve":
+        if settings.server.workers > 1:
+            from .workers import metrics_directory
+
+            metrics_directory()  # before the server's modules import prometheus_client
         from .server import serve
 
         serve(settings)

@@ -18,6 +18,8 @@ from aiohttp import web
 from ocigate.storage.errors import RegistryError, RequestBodyTimeout, StorageFull
 
 from .hosts import check_host
+from .request_id import HEADER as REQUEST_ID_HEADER
+from .request_id import assign_request_id
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -49,6 +51,7 @@ def from_registry_error(error: RegistryError) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    identifier = assign_request_id(request)
     try:
         check_host(request)  # before anything may copy it into a response header
         response = await handler(request)
@@ -59,7 +62,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.warning("%s %s failed after the response started", request.method, request.path)
             raise
         response = _error_response(request)
-    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    headers = response.headers
+    headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    headers[REQUEST_ID_HEADER] = identifier
     return response
 
 

@@ -22,14 +22,20 @@ from ocigate.storage.names import validate_repository_name
 
 
 class Endpoint(Enum):
-    BASE = "base"
-    CATALOG = "catalog"
-    TAGS = "tags"
-    MANIFEST = "manifest"
-    BLOB = "blob"
-    UPLOADS = "uploads"  # POST …/blobs/uploads/
-    UPLOAD = "upload"  # …/blobs/uploads/<id>
-    REFERRERS = "referrers"
+    """Each with the kind and route template its requests are counted under in /metrics."""
+
+    BASE = ("other", "/v2/")
+    CATALOG = ("other", "/v2/_catalog")
+    TAGS = ("other", "/v2/{name}/tags/list")
+    MANIFEST = ("manifest", "/v2/{name}/manifests/{reference}")
+    BLOB = ("blob", "/v2/{name}/blobs/{digest}")
+    UPLOADS = ("upload", "/v2/{name}/blobs/uploads/")  # POST …/blobs/uploads/
+    UPLOAD = ("upload", "/v2/{name}/blobs/uploads/{reference}")  # …/blobs/uploads/<id>
+    REFERRERS = ("other", "/v2/{name}/referrers/{digest}")
+
+    def __init__(self, kind: str, template: str) -> None:
+        self.kind = kind  # plain attributes: read per request, where an Enum's hash is slow
+        self.template = template
 
 
 @dataclass(frozen=True, slots=True)

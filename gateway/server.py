@@ -11,16 +11,16 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from ocigate.storage.registries import Registries
 
 from .access import open_authenticator, prepare_access
-from .app import build_app
-from .clients import client_address
+from .access_log import access_logger_class
+from .app import REQUEST_STATS, build_app
 from .connection import handler_factory
 from .limits import GATE
 from .listener import Listener
+from .logs import configure_logging
 from .settings import Settings
 
 log = logging.getLogger("ocigate")
@@ -42,33 +42,9 @@ def _tune_malloc() -> None:
         pass
 
 
-class ClientAccessLogger(AbstractAccessLogger):
-    """aiohttp's access line, with the client as the limiter and allow lists see it (a trusted
-    proxy's PROXY header or X-Forwarded-For) rather than the TCP peer."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        headers = request.headers
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d "%s" "%s" %.6f',
-            client_address(request) or "-",
-            request.method,
-            request.path_qs,
-            request.version.major,
-            request.version.minor,
-            response.status,
-            response.body_length,
-            headers.get("Referer", "-"),
-            headers.get("User-Agent", "-"),
-            time,
-        )
-
-
 def serve(settings: Settings) -> None:
     _tune_malloc()
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.server.log_level, settings.server.log_format)
     uvloop.run(_prepare(settings))
     if settings.server.workers > 1:
         from .workers import supervise
@@ -98,9 +74,11 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
     except BaseException:
         await registries.close()  # aiosqlite's threads would otherwise keep the process alive
         raise
+    stats, lines = app.get(REQUEST_STATS), settings.server.access_log
     options: dict[str, Any] = {
-        "access_log": logging.getLogger("ocigate.access") if settings.server.access_log else None,
-        "access_log_class": ClientAccessLogger,
+        # none at all when there is nothing to do per request: aiohttp then skips the call
+        "access_log": logging.getLogger("ocigate.access") if stats is not None or lines else None,
+        "access_log_class": access_logger_class(stats, lines, settings.server.log_format == "json"),
         "keepalive_timeout": settings.http.keepalive_timeout,
         "max_field_size": 16384,  # long bearer tokens
     }

@@ -37,7 +37,15 @@ class ServerConfig(BaseModel):
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(str.lower)] = Field(
         "info", description="what is logged"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as plain text, or as one JSON object each (for log collectors)"
+    )
     access_log: bool = Field(False, description="log every request (costs throughput)")
+    metrics: bool = Field(
+        True,
+        description="count every request by route, status, duration and bytes for /metrics (on/off); "
+        "the other figures are always there",
+    )
     workers: int = Field(
         1,
         ge=1,

@@ -5,6 +5,12 @@ Each worker binds the port with SO_REUSEPORT, so the kernel spreads new connecti
 server.py prepared the data dir once, so that workers do not race to create the schema or the
 keys), passes SIGTERM/SIGINT on, and restarts a worker that dies. Limits: with `OCIGATE_REDIS_URL` all workers
 share exact counts; without it each worker enforces 1/N of each limit (see limiter/config.py).
+
+Metrics: the parent makes a private directory for prometheus_client's multiprocess mode before
+anything imports it (`metrics_directory`, called by cli.py), so that every worker writes its
+values there and any of them answers `/metrics` with the sum. A dead worker's live gauges
+(connections open…) are removed when it is reaped; its counters stay, so totals never go
+back; the directory goes when the parent exits.
 """
 
 from __future__ import annotations
@@ -12,18 +18,41 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 
 from .settings import Settings
 
 log = logging.getLogger("ocigate")
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's
 
 _RESTART_BACKOFF = 1.0  # seconds; a worker that keeps dying at start must not spin the CPU
+_made: list[str] = []  # metrics directories this process made, and so removes at the end
+
+
+def metrics_directory() -> str:
+    """A fresh private directory for the workers' metrics, named in the environment where
+    prometheus_client, imported after this, looks for it."""
+    path = tempfile.mkdtemp(prefix="ocigate-metrics-")  # 0700
+    os.environ[MULTIPROCESS_DIR_ENV] = path
+    _made.append(path)
+    return path
 
 
 def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
+    try:
+        _supervise(settings, run_worker)
+    finally:
+        for directory in _made:  # never one this process was handed
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
+    from prometheus_client import multiprocess
+
     workers = settings.server.workers
     if settings.redis.url is None:
         log.warning(
@@ -50,6 +79,8 @@ def supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
         except ChildProcessError:
             break
         started = children.pop(pid, 0.0)
+        if started and os.environ.get(MULTIPROCESS_DIR_ENV):
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
         if not started or stopping:
             continue
         log.error("worker %d exited (status %d): starting another", pid, os.waitstatus_to_exitcode(status))

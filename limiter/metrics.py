@@ -1,12 +1,11 @@
-"""The limiter's counters, rendered in the Prometheus text format.
-
-Counters are per process: with `--workers N` each worker exports its own (scrape them all, or
-sum by instance). No client addresses appear as labels: that would be unbounded cardinality.
+"""The limiter's counters: plain attributes bumped as connections and requests pass, exported
+by the gateway's `/metrics` as `ocigate_limiter_<name>` (counters with `_total`). No client
+addresses appear as labels: that would be unbounded cardinality.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 @dataclass
@@ -22,20 +21,9 @@ class LimiterMetrics:
     redis_fallbacks: int = 0  # times the limiter switched to per-process limits
     redis_up: int = 0  # 1 while shared limits hold; 0 without Redis or while it is unreachable
 
-    def render(self) -> str:
-        lines: list[str] = []
-        for field in fields(self):
-            name = f"ocigate_limiter_{field.name}"
-            kind = "gauge" if field.name in _GAUGES else "counter"
-            if kind == "counter":
-                name += "_total"
-            lines += [f"# HELP {name} {_HELP[field.name]}", f"# TYPE {name} {kind}"]
-            lines.append(f"{name} {getattr(self, field.name)}")
-        return "\n".join(lines) + "\n"
 
-
-_GAUGES = {"connections_open", "redis_up"}
-_HELP = {
+GAUGES = frozenset(("connections_open", "redis_up"))
+HELP = {
     "connections_refused": "Connections closed at accept time because the client had too many open.",
     "connections_admitted": "Connections admitted by the connection limit.",
     "connections_open": "Connections open that hold a slot.",

@@ -19,6 +19,7 @@ from .metadata import ManifestRecord, RegistryRecord
 
 T = TypeVar("T")
 _ABSENT = "-"  # cached "no such registry", so unknown hosts cost no query per request
+_TAG_HIT, _TAG_MISS, _HIT, _MISS = ("tag", "hit"), ("tag", "miss"), ("manifest", "hit"), ("manifest", "miss")
 
 
 class CacheBackend(Protocol):
@@ -47,6 +48,8 @@ class MetadataCache:
         self.manifest_ttl = manifest_ttl
         self.tombstone_ttl = 60.0  # longer than any read → fill gap of a live process
         self.registry_ttl = registry_ttl
+        # for /metrics; a plain dict with its keys in place: bumped twice per manifest GET
+        self.lookups: dict[tuple[str, ...], int] = dict.fromkeys((_TAG_HIT, _TAG_MISS, _HIT, _MISS), 0)
 
     async def get_registry(self, name: str) -> RegistryRecord | str | None:
         """The record, `None` if not cached, or `ABSENT` if known not to exist."""
@@ -65,6 +68,7 @@ class MetadataCache:
 
     async def get_tag(self, repository_id: int, tag: str) -> str | None:
         entry: str | None = await self._backend.get(f"t:{repository_id}:{tag}")
+        self.lookups[_TAG_MISS if entry is None else _TAG_HIT] += 1
         return entry
 
     async def set_tag(self, repository_id: int, tag: str, digest: str) -> None:
@@ -76,7 +80,11 @@ class MetadataCache:
 
     async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None:
         cached = await self._backend.get(f"m:{repository_id}:{digest}")
-        return cached if isinstance(cached, ManifestRecord) else None
+        if isinstance(cached, ManifestRecord):
+            self.lookups[_HIT] += 1
+            return cached
+        self.lookups[_MISS] += 1
+        return None
 
     async def set_manifest(self, repository_id: int, manifest: ManifestRecord) -> None:
         """Fill only if nothing is there: a reader that loaded the manifest just before another

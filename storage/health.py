@@ -60,19 +60,3 @@ def _describe(cause: BaseException | str) -> str:
         return cause
     text = str(cause)
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-
-
-def render(healths: list[StoreHealth]) -> str:
-    """The stores' part of `/metrics` (Prometheus text format)."""
-    lines = [
-        "# HELP ocigate_store_up Whether the store answers (0 during an outage).",
-        "# TYPE ocigate_store_up gauge",
-        *(f'ocigate_store_up{{store="{h.store}"}} {int(h.up)}' for h in healths),
-        "# HELP ocigate_store_failures_total Requests a store failed (down, full, timed out).",
-        "# TYPE ocigate_store_failures_total counter",
-        *(f'ocigate_store_failures_total{{store="{h.store}"}} {h.failures}' for h in healths),
-        "# HELP ocigate_store_outages_total Times a store went from answering to failing.",
-        "# TYPE ocigate_store_outages_total counter",
-        *(f'ocigate_store_outages_total{{store="{h.store}"}} {h.outages}' for h in healths),
-    ]
-    return "\n".join(lines) + "\n"

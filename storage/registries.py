@@ -9,7 +9,7 @@ from .blobs import BlobDriver, open_blob_driver
 from .blobs.reads import BlobReads
 from .cache import ABSENT, MetadataCache, SingleFlight
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
-from .health import StoreHealth, render
+from .health import StoreHealth
 from .metadata import BlobRecord, MetadataStore, RegistryRecord, open_metadata
 from .names import is_valid_registry_name
 from .registry import Registry
@@ -129,10 +129,6 @@ class Registries:
         if self.reads.cache is not None:
             stores.append(self.reads.cache.health)
         return stores
-
-    def metrics_text(self) -> str:
-        """The stores' part of `/metrics`."""
-        return render(self.health)
 
     async def check(self) -> dict[str, str]:
         """For /readyz: "ok" or why not, for the metadata store and the blob store."""

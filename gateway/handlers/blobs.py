@@ -14,6 +14,9 @@ from ocigate.storage.errors import StorageUnavailable
 from ocigate.storage.registry import Registry
 
 from ..http import parse_read_range
+from ..request_id import HEADER as REQUEST_ID_HEADER
+from ..request_id import request_id
+from ..request_stats import SPLICED
 
 log = logging.getLogger("ocigate.gateway")
 
@@ -34,6 +37,7 @@ async def head_or_get(
         "Content-Type": "application/octet-stream",
         "ETag": f'"{blob.digest}"',
         "Cache-Control": "max-age=31536000",  # content-addressed: never changes
+        REQUEST_ID_HEADER: request_id(request),  # sent before errors.py's middleware sees it
     }
     start, end, status = 0, blob.size, 200
     if byte_range is not None:
@@ -87,6 +91,7 @@ async def _send(request: web.Request, response: web.StreamResponse, chunk: Piece
         and transport.get_write_buffer_size() == 0
         and await chunk.splice_to(sock.fileno())
     ):
+        request[SPLICED] = request.get(SPLICED, 0) + len(chunk)
         return
     async for piece in chunk:
         await response.write(piece)

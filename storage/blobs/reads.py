@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -156,66 +155,6 @@ class BlobReads:
         if self.cache is not None:
             await self.cache.discard(EdgeCache.name(location, digest))
 
-    def metrics_text(self) -> str:
-        """The reads' part of `/metrics` (per process: with workers, each exports its own)."""
-        if self.fanout is None:
-            return ""
-        counters = self.fanout.counters
-        lines = [
-            "# HELP ocigate_worker_info This process (with --workers N, each reports its own figures).",
-            "# TYPE ocigate_worker_info gauge",
-            f'ocigate_worker_info{{pid="{os.getpid()}"}} 1',
-        ]
-        lines += _counter(
-            "ocigate_store_reads_total", "Reads of blob bytes from the store.", counters.flights
-        )
-        lines += _counter(
-            "ocigate_store_read_bytes_total", "Blob bytes received from the store.", counters.store_bytes
-        )
-        lines += _counter(
-            "ocigate_blob_reads_joined_total",
-            "Blob reads that followed a read of the store another request had started.",
-            counters.joined,
-        )
-        lines += _counter(
-            "ocigate_blob_reads_spooled_total",
-            "Slow readers moved from memory to the edge cache file being filled.",
-            counters.spooled,
-        )
-        lines += _counter(
-            "ocigate_blob_reads_detached_total",
-            "Slow readers that went on with a read of their own.",
-            counters.detached,
-        )
-        lines += [
-            "# HELP ocigate_blob_reads_in_flight Reads of the store in progress.",
-            "# TYPE ocigate_blob_reads_in_flight gauge",
-            f"ocigate_blob_reads_in_flight {self.fanout.in_flight()}",
-        ]
-        if self.cache is not None:
-            cache = self.cache.counters
-            for name, help_text, value in (
-                ("hits", "Blob reads served from the edge cache.", cache.hits),
-                ("misses", "Blob reads the edge cache did not hold.", cache.misses),
-                ("served_bytes", "Bytes served from the edge cache.", cache.served_bytes),
-                ("fills", "Blobs added to the edge cache (digest verified).", cache.fills),
-                ("rejected", "Fills whose bytes did not match the digest (not cached).", cache.rejected),
-                ("failed", "Fills the disk failed.", cache.failed),
-                ("evicted", "Entries evicted, least recently used first.", cache.evicted),
-                ("discarded", "Entries removed because deleted or failing their checks.", cache.discarded),
-            ):
-                lines += _counter(f"ocigate_edge_cache_{name}_total", help_text, value)
-            lines += [
-                "# HELP ocigate_edge_cache_bytes Bytes of the edge cache's entries at the last scan.",
-                "# TYPE ocigate_edge_cache_bytes gauge",
-                f"ocigate_edge_cache_bytes {cache.bytes}",
-            ]
-        return "\n".join(lines) + "\n"
-
     async def close(self) -> None:
         if self.cache is not None:
             await self.cache.close()
-
-
-def _counter(name: str, help_text: str, value: int) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {value}"]

@@ -46,6 +46,7 @@ from ..errors import BlobUploadInvalid, StorageUnavailable
 from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
+from .s3_stats import S3Stats
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,6 +89,8 @@ class S3BlobDriver(BlobDriver):
     def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: _Sse) -> None:
         self._client = client
         self._stack = stack
+        self.stats = S3Stats()  # for /metrics
+        self.stats.watch(client)
         self._bucket = config.bucket
         self._part_size = config.part_size
         self.max_blob_size = MAX_PARTS * config.part_size

@@ -150,6 +150,9 @@ class UploadSessions(Protocol):
     async def idle_uploads(self, before: int, limit: int) -> list[UploadRecord]:
         """Up to `limit` upload sessions last advanced before `before` (ms), oldest first."""
 
+    async def count_uploads(self) -> int:
+        """Upload sessions in the store (all registries, all replicas), expired ones included."""
+
 
 # the management API's read models ------------------------------------------------------------
 

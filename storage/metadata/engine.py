@@ -17,10 +17,12 @@ from importlib import resources
 from typing import Any
 
 from ..health import StoreHealth
+from ..stats import Timings
 
 WHILE_DOWN = "requests that need metadata get 503 until it answers"
 
 Row = tuple[Any, ...]
+READ, WRITE = ("read",), ("write",)  # statement durations are kept by these keys
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
@@ -44,6 +46,7 @@ class SqlEngine(Transaction):
 
     column_types: dict[str, str]
     health: StoreHealth
+    timings: Timings  # statement durations (READ, WRITE), for /metrics; failures are in `health`
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...

@@ -10,6 +10,7 @@ re-checks its condition on the row a concurrent writer committed, so the compare
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from functools import lru_cache
@@ -22,7 +23,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
-from .engine import WHILE_DOWN, Row, SqlEngine, Transaction
+from ..stats import SPANS, Timings
+from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
 
 # pg_advisory_xact_lock key for migrations ("ocigate" in ASCII): one replica migrates, the
 # others wait and then find nothing left to do
@@ -70,28 +72,38 @@ class _Connection(Transaction):
     """Statements on one connection (in a transaction) or on the pool (each on its own)."""
 
     def __init__(
-        self, connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool, health: StoreHealth
+        self,
+        connection: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool,
+        health: StoreHealth,
+        timings: Timings,
     ) -> None:
         self._connection = connection
         self._health = health
+        self._timings = timings
 
     async def execute(self, sql: str, *args: Any) -> int:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, WRITE):
             return _changed(await self._connection.execute(numbered(sql), *args))
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, READ):
             row = await self._connection.fetchrow(numbered(sql), *args)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, READ):
             return [tuple(row) for row in await self._connection.fetch(numbered(sql), *args)]
 
 
+_SPAN_ATTRIBUTES = {"db.system": "postgresql"}
+
+
 @contextmanager
-def _translated(health: StoreHealth) -> Iterator[None]:
+def _translated(
+    health: StoreHealth, timings: Timings | None = None, statement: tuple[str] = READ
+) -> Iterator[None]:
     """asyncpg's failures of the database (not of a statement) as the domain's 503 / 507."""
+    started = time.perf_counter()
     try:
         yield
     except pg.DiskFullError as exc:
@@ -100,6 +112,12 @@ def _translated(health: StoreHealth) -> Iterator[None]:
     except _UNAVAILABLE as exc:
         health.failed(exc)
         raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+    finally:
+        if timings is not None:
+            ended = time.perf_counter()
+            timings.observe(statement, ended - started)
+            if SPANS.sink is not None:
+                SPANS.sink(f"metadata {statement[0]}", started, ended, _SPAN_ATTRIBUTES)
     health.answered()
 
 
@@ -115,7 +133,8 @@ class PostgresEngine(SqlEngine):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self.health = StoreHealth("metadata", WHILE_DOWN)
-        self._autocommit = _Connection(pool, self.health)
+        self.timings = Timings()
+        self._autocommit = _Connection(pool, self.health, self.timings)
 
     @classmethod
     async def open(cls, url: str) -> PostgresEngine:
@@ -158,7 +177,7 @@ class PostgresEngine(SqlEngine):
                 if lock:
                     # released by COMMIT/ROLLBACK, so a replica dying mid-migration frees it too
                     await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-                yield _Connection(connection, self.health)
+                yield _Connection(connection, self.health, self.timings)
 
     async def close(self) -> None:
         await self._pool.close()

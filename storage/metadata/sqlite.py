@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -19,7 +20,8 @@ import aiosqlite
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..private import private_file, tighten_file
-from .engine import WHILE_DOWN, Row, SqlEngine, Transaction
+from ..stats import SPANS, Timings
+from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -35,12 +37,13 @@ _UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED
 
 
 class _Connection(Transaction):
-    def __init__(self, connection: aiosqlite.Connection, health: StoreHealth) -> None:
+    def __init__(self, connection: aiosqlite.Connection, health: StoreHealth, timings: Timings) -> None:
         self._connection = connection
         self._health = health
+        self._timings = timings
 
     async def execute(self, sql: str, *args: Any) -> int:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, WRITE):
             cursor = await self._connection.execute(sql, args)
             try:
                 return cursor.rowcount
@@ -51,20 +54,24 @@ class _Connection(Transaction):
     # between steps pins its WAL snapshot, and the next read on the connection would not see
     # writes committed meanwhile (an upload just created answering 404).
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, READ):
             rows = await self._connection.execute_fetchall(sql, args)
         first = next(iter(rows), None)
         return None if first is None else tuple(first)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        with _translated(self._health):
+        with _translated(self._health, self._timings, READ):
             return [tuple(row) for row in await self._connection.execute_fetchall(sql, args)]
 
 
+_SPAN_ATTRIBUTES = {"db.system": "sqlite"}
+
+
 @contextmanager
-def _translated(health: StoreHealth) -> Iterator[None]:
+def _translated(health: StoreHealth, timings: Timings, statement: tuple[str]) -> Iterator[None]:
     """A full disk ("database or disk is full") as the domain's 507, a database that cannot
     be read or written (I/O error, locked past the busy timeout) as its 503."""
+    started = time.perf_counter()
     try:
         yield
     except sqlite3.Error as exc:
@@ -79,6 +86,11 @@ def _translated(health: StoreHealth) -> Iterator[None]:
     except OSError as exc:  # the file itself, e.g. a disk that went away
         health.failed(exc)
         raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+    finally:
+        ended = time.perf_counter()
+        timings.observe(statement, ended - started)
+        if SPANS.sink is not None:
+            SPANS.sink(f"metadata {statement[0]}", started, ended, _SPAN_ATTRIBUTES)
     health.answered()
 
 
@@ -91,8 +103,9 @@ class SqliteEngine(SqlEngine):
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.health = StoreHealth("metadata", WHILE_DOWN)
-        self._writer = _Connection(writer, self.health)
-        self._reader = _Connection(reader, self.health)
+        self.timings = Timings()
+        self._writer = _Connection(writer, self.health, self.timings)
+        self._reader = _Connection(reader, self.health, self.timings)
         self._raw = (writer, reader)
         self._write_lock = asyncio.Lock()
 

@@ -45,6 +45,10 @@ class SqlUploads(SqlStore):
         )
         return [_upload(row) for row in rows]
 
+    async def count_uploads(self) -> int:
+        row = await self._engine.fetchone("SELECT COUNT(*) FROM uploads")
+        return int(row[0]) if row is not None else 0
+
     async def advance_upload(
         self,
         upload_id: str,

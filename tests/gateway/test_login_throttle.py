@@ -55,7 +55,7 @@ def every_way(gateway: Gateway, source: str, username: str, password: str) -> di
 
 def password_checks(gateway: Gateway) -> int:
     text = requests.get(f"{gateway.url}/metrics", timeout=30).text
-    match = re.search(r"^ocigate_auth_password_checks_total (\d+)$", text, re.MULTILINE)
+    match = re.search(r"^ocigate_auth_password_checks_total (\d+)(\.0)?$", text, re.MULTILINE)
     assert match is not None, text
     return int(match.group(1))
 

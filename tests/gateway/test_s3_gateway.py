@@ -24,6 +24,8 @@ from tests.registry_client import RegistryClient, digest_of
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
 from tests.services.ceph import Ceph, S3Service, new_bucket
 
+from .metrics_scrape import deltas, promtool_check, scrape
+
 PART = 5 * MIB
 DATA_POOL = "default.rgw.buckets.data"
 
@@ -70,6 +72,24 @@ def test_push_and_pull_image(s3_client: RegistryClient, repository: str) -> None
         assert response.content == blob
         head = s3_client.request("HEAD", f"/v2/{repository}/blobs/{digest_of(blob)}")
         assert head.headers["Content-Length"] == str(len(blob))
+
+
+def test_s3_calls_are_counted_and_timed_by_operation(
+    s3_gateway: tuple[Gateway, str, str], s3_client: RegistryClient, repository: str
+) -> None:
+    before = scrape(s3_gateway[0].url)
+    blob = os.urandom(100_000)
+    s3_client.push_blob(repository, blob)  # below the part size: one PutObject
+    assert s3_client.request("GET", f"/v2/{repository}/blobs/{digest_of(blob)}").content == blob
+    after = scrape(s3_gateway[0].url)
+    calls = deltas(before, after, "ocigate_s3_requests_total", "operation")
+    assert calls["PutObject"] == 1
+    assert calls["GetObject"] == 1
+    timed = deltas(before, after, "ocigate_s3_request_duration_seconds_count", "operation")
+    assert {op: n for op, n in timed.items() if n} == {op: n for op, n in calls.items() if n}
+    assert after.total("ocigate_s3_errors_total") == before.total("ocigate_s3_errors_total")
+    assert repository not in after.text
+    promtool_check(after.text)
 
 
 def test_chunked_upload_across_parts_and_range_reads(s3_client: RegistryClient, repository: str) -> None:
@@ -192,6 +212,9 @@ def test_store_down_is_a_quick_503(tmp_path: Path) -> None:
             assert response.status_code == 503
             assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
             assert time.monotonic() - started < 10
+            failed = scrape(gateway.url)
+            assert failed.total("ocigate_s3_errors_total", kind="connection") >= 1
+            assert failed.value("ocigate_store_up", store="blobs") == 0
         finally:
             gateway.stop()
     finally:

@@ -21,6 +21,8 @@ NAMES = [
     "DOMAIN",
     "LOG_LEVEL",
     "ACCESS_LOG",
+    "LOG_FORMAT",
+    "METRICS",
     "METADATA_URL",
     "BLOB_STORE",
     "ENCRYPTION_KEY",

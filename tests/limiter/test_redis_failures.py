@@ -33,9 +33,6 @@ async def test_redis_dying_falls_back_to_per_process_limits(
         assert "Redis unreachable" in caplog.text
         leases = [await limiter.acquire("c") for _ in range(3)]
         assert [lease is not None for lease in leases] == [True, True, False]
-        text = limiter.metrics.render()
-        assert "ocigate_limiter_redis_up 0" in text
-        assert "ocigate_limiter_redis_fallbacks_total 1" in text
     finally:
         await limiter.close()
         server.stop()
