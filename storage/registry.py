@@ -24,6 +24,7 @@ from .errors import (
 from .manifests import Descriptor, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord
 from .metadata.contracts import RepositoryContent
+from .metadata.engine import ReferenceMissing
 from .metadata.records import TokenSpent
 from .names import is_valid_repository_name, is_valid_tag, validate_tag
 from .uploads import Uploads
@@ -104,7 +105,8 @@ class Registry:
         blob = await self._content.get_linked_blob(source_id, str(digest))
         if blob is None:
             return None
-        await self._content.link_blob(self.id, repository, blob.digest)
+        if not await self._content.link_blob(self.id, repository, blob.digest):
+            return None  # collected since it was found: the client uploads it
         return blob
 
     async def upload_blob(
@@ -169,13 +171,9 @@ class Registry:
 
         parsed = parse_manifest(content, content_type)
         repository_id = await self.repository_id(repository)
-        missing_blobs = [str(d.digest) for d in parsed.blobs]
-        missing_children = [str(d.digest) for d in parsed.children]
-        if repository_id is None:
-            missing = missing_blobs + missing_children
-        else:
-            missing = await self._content.missing_blobs(repository_id, missing_blobs)
-            missing += await self._content.missing_manifests(repository_id, missing_children)
+        blob_digests = [str(d.digest) for d in parsed.blobs]
+        child_digests = [str(d.digest) for d in parsed.children]
+        missing = await self._missing(repository, blob_digests, child_digests)
         if missing:
             raise ManifestBlobUnknown(missing)
         if repository_id is not None and parsed.blobs:
@@ -190,12 +188,31 @@ class Registry:
             annotations=parsed.annotations,
         )
         try:
-            await self._content.put_manifest(self.id, repository, manifest, tag, one_time_token)
+            await self._content.put_manifest(
+                self.id,
+                repository,
+                manifest,
+                tag,
+                one_time_token,
+                blobs=tuple(blob_digests),
+                children=tuple(child_digests),
+            )
         except TokenSpent:
             raise TokenAlreadyUsed(message="this one-time token has already written its tag") from None
+        except ReferenceMissing:
+            # the garbage collector removed a blob (or child) since it was checked: the client
+            # pushes it again
+            raise ManifestBlobUnknown(await self._missing(repository, blob_digests, child_digests)) from None
         if tag is not None and repository_id is not None:
             await self._cache.drop_tags(repository_id, [tag])
         return manifest
+
+    async def _missing(self, repository: str, blobs: list[str], children: list[str]) -> list[str]:
+        repository_id = await self.repository_id(repository)
+        if repository_id is None:
+            return blobs + children
+        missing = await self._content.missing_blobs(repository_id, blobs)
+        return missing + await self._content.missing_manifests(repository_id, children)
 
     async def _check_blob_sizes(self, repository_id: int, descriptors: tuple[Descriptor, ...]) -> None:
         for descriptor in descriptors:

@@ -293,12 +293,16 @@ class Uploads:
             raise DigestInvalid({"expected": str(digest), "computed": f"sha256:{computed}"})
 
         driver_state = orjson.loads(record.driver_state)
-        existing = await self._ingester.get_blob(str(digest))
-        if existing is not None:  # stored once: drop the copy, link the one we have
+        # stored once: link the copy we have and drop this one; but never record a row for a
+        # blob found a moment ago, which the collector may be deleting (its bytes would go)
+        existing = await self._ingester.link_existing_blob(record.registry_id, record.repository, str(digest))
+        if existing is not None:
             await self._blobs.abort_upload(record.id, driver_state)
-            blob = await self._ingester.add_blob(record.registry_id, record.repository, existing)
+            blob = existing
         else:
-            key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}"
+            # unique per commit: the bytes of a collected blob of the same digest may still be
+            # queued for deletion under the name an earlier commit used
+            key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}.{record.id}"
             location = await self._blobs.commit_upload(record.id, driver_state, record.offset, key)
             candidate = BlobRecord(str(digest), record.offset, location)
             blob = await self._ingester.add_blob(record.registry_id, record.repository, candidate)
