@@ -119,7 +119,7 @@ class SqlCollection(SqlStore):
         rows = await self._engine.fetchall(
             "SELECT m.repository_id, m.digest, m.pushed_at FROM manifests m "
             "JOIN repositories r ON r.id = m.repository_id "
-            f"WHERE r.registry_id = ? AND m.pushed_at < ? AND {_AFTER.format(t='m')} "
+            f"WHERE r.registry_id = ? AND m.pushed_at <= ? AND {_AFTER.format(t='m')} "
             f"AND {_UNTAGGED.format(m='m')} ORDER BY m.repository_id, m.digest LIMIT ?",
             registry_id,
             pushed_before,
@@ -153,7 +153,7 @@ class SqlCollection(SqlStore):
         rows = await self._engine.fetchall(
             "SELECT l.repository_id, l.digest, l.created_at FROM blob_links l "
             "JOIN repositories r ON r.id = l.repository_id "
-            f"WHERE r.registry_id = ? AND l.created_at < ? AND {_AFTER.format(t='l')} "
+            f"WHERE r.registry_id = ? AND l.created_at <= ? AND {_AFTER.format(t='l')} "
             f"AND {_UNREFERENCED_LINK.format(l='l')} ORDER BY l.repository_id, l.digest LIMIT ?",
             registry_id,
             linked_before,

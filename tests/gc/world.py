@@ -7,15 +7,22 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from ocigate.storage.blobs import BlobDriver
 from ocigate.storage.blobs.filesystem import FilesystemBlobDriver
-from ocigate.storage.cache import MetadataCache
+from ocigate.storage.cache import MetadataCache, SingleFlight
 from ocigate.storage.collector import Collector, GcReport, Hook
 from ocigate.storage.digest import Digest
 from ocigate.storage.errors import ManifestUnknown
 from ocigate.storage.manifests import parse_manifest
 from ocigate.storage.metadata import MetadataStore, RegistryRecord
+from ocigate.storage.metadata.engine import SqlEngine
+from ocigate.storage.metadata.postgres import PostgresEngine
+from ocigate.storage.metadata.sqlite import SqliteEngine
 from ocigate.storage.registries import Registries
 from ocigate.storage.registry import Registry
 from tests.registry_client import image_manifest
@@ -41,6 +48,13 @@ class World:
     @property
     def registry(self) -> Registry:
         return self.registries.bind(self.record)
+
+    def with_content(self, content: Any) -> Registry:
+        """The registry served from another content store (a wrapper that pauses a step)."""
+        registries = self.registries
+        return Registry(
+            self.record, content, registries.blobs, registries.cache, SingleFlight(), self.registry.uploads
+        )
 
     def collector(self, hook: Hook | None = None, batch: int = 200) -> Collector:
         return Collector(self.metadata, self.registries.blobs, self.registries.cache, hook=hook, batch=batch)
@@ -74,6 +88,10 @@ class World:
             content = await read_all(self.registries.blobs, blob.location, 0, blob.size)
             assert f"sha256:{hashlib.sha256(content).hexdigest()}" == str(descriptor.digest)
 
+    async def assert_blob(self, repository: str, digest: Digest, content: bytes) -> None:
+        blob = await self.registry.stat_blob(repository, digest)
+        assert await read_all(self.registries.blobs, blob.location, 0, blob.size) == content
+
     async def absent(self, repository: str, reference: str) -> bool:
         try:
             await self.registry.get_manifest(repository, reference)
@@ -100,10 +118,24 @@ async def open_world(metadata: MetadataStore, driver: BlobDriver, name: str = "g
     return World(registries, record)
 
 
-def filesystem_driver(root: os.PathLike[str] | str) -> FilesystemBlobDriver:
-    from pathlib import Path
+_KEY = os.urandom(32)  # one blob key, so that "replicas" of a test read each other's files
 
-    return FilesystemBlobDriver(Path(root) / "store", os.urandom(32))
+
+def filesystem_driver(root: Path) -> FilesystemBlobDriver:
+    return FilesystemBlobDriver(root / "store", _KEY)
+
+
+async def another_engine(
+    metadata: MetadataStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> MetadataStore:
+    """A second process's view of the test's database: its own connections (SQLite: on the
+    same file; PostgreSQL: a pool of its own), as another replica has."""
+    engine: SqlEngine
+    if isinstance(metadata.engine, PostgresEngine):
+        engine = await PostgresEngine.open(request.getfixturevalue("postgres_url"))
+    else:
+        engine = await SqliteEngine.open(tmp_path / "metadata.db")
+    return MetadataStore.over(engine)
 
 
 def layer(seed: int, size: int = 2048) -> bytes:
