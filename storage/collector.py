@@ -96,13 +96,23 @@ class Collector:
         self._hook = hook or _no_hook  # tests pause here to interleave pushes deterministically
 
     async def collect(
-        self, registry: RegistryRecord, *, grace: float, untagged: bool, dry_run: bool = False
+        self,
+        registry: RegistryRecord,
+        *,
+        grace: float,
+        untagged: bool,
+        dry_run: bool = False,
+        unless_run_since: int | None = None,
+        started_at: int | None = None,
     ) -> GcReport:
-        """Collect one registry, then sweep blobs no registry links any more."""
+        """Collect one registry, then sweep blobs no registry links any more. With
+        `unless_run_since` (ms), skip if a collection of it started since then (a scheduled run
+        another replica did meanwhile). `started_at` (ms): the time it counts as started, if not now."""
         report = GcReport(registry.name, dry_run=dry_run)
-        started = _now_ms()
+        started = _now_ms() if started_at is None else started_at
         async with self._engine.try_lock(f"gc:registry:{registry.id}") as lease:
-            if lease is None:
+            last = await self._sql.last_run(registry.id) if unless_run_since is not None else None
+            if lease is None or (last is not None and last.started_at >= (unless_run_since or 0)):
                 report.skipped = True
                 return report
             cutoff = started - int(grace * 1000)
@@ -110,14 +120,14 @@ class Collector:
             if untagged:
                 report.manifests = await self._untagged(registry.id, cutoff, lease, dry_run)
             report.links = await self._links(registry.id, cutoff, lease, dry_run)
-        swept = await self.sweep(dry_run=dry_run)
-        if swept is None:
-            report.swept = False
-        else:
-            report.blobs, report.bytes = swept
-        if not dry_run:
-            run = GcRun(started, _now_ms(), report.manifests, report.links, report.blobs, report.bytes)
-            await self._sql.record_run(registry.id, run)
+            swept = await self.sweep(dry_run=dry_run)
+            if swept is None:
+                report.swept = False
+            else:
+                report.blobs, report.bytes = swept
+            if not dry_run:  # recorded under the lock: a replica that takes it next sees the run
+                run = GcRun(started, _now_ms(), report.manifests, report.links, report.blobs, report.bytes)
+                await self._sql.record_run(registry.id, run)
         log.info("garbage collection: %s", report.summary())
         return report
 

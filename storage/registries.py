@@ -7,6 +7,7 @@ from functools import partial
 
 from .blobs import BlobDriver, open_blob_driver
 from .cache import ABSENT, MetadataCache, SingleFlight
+from .collector import Collector, Hook
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 from .health import StoreHealth, render
 from .metadata import MetadataStore, RegistryRecord, open_metadata
@@ -94,6 +95,10 @@ class Registries:
         deleted = await self.metadata.registries.delete_registry(name)
         await self.cache.set_registry(name, None)
         return deleted
+
+    def collector(self, hook: Hook | None = None) -> Collector:
+        """The garbage collector over these stores (storage/collector.py)."""
+        return Collector(self.metadata, self.blobs, self.cache, hook=hook)
 
     @property
     def health(self) -> list[StoreHealth]:

@@ -8,11 +8,12 @@ from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import DEFAULT_REGISTRY
 
 from .context import Call, Services
-from .envelope import created, href, json_response
+from .envelope import created, href, json_response, timestamp
 from .errors import conflict, not_found
 from .pagination import OffsetQuery, next_link
 from .registry_models import (
     LOCATIONS,
+    GarbageCollectionRun,
     Location,
     LocationList,
     LocationProperties,
@@ -30,11 +31,23 @@ from .registry_models import (
 async def render(services: Services, record: RegistryRecord) -> Registry:
     settings = RegistrySettings.stored(record.properties)
     used = await services.registries.metadata.views.registry_storage_bytes(record.id)
+    run = await services.registries.collector().last_run(record.id)
+    last = None
+    if run is not None:
+        last = GarbageCollectionRun(
+            started_at=timestamp(run.started_at),
+            finished_at=timestamp(run.finished_at),
+            manifests=run.manifests,
+            links=run.links,
+            blobs=run.blobs,
+            bytes=run.bytes,
+        )
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
         hostname=services.hostname(record.name),
         storage_usage=StorageUsage(bytes=used),
+        last_garbage_collection=last,
     )
     return Registry(
         id=record.id,
