@@ -111,6 +111,10 @@ async def _gc(
     for record in records:
         report = await collect(registries, record, grace=grace, dry_run=a.dry_run)
         print(report.summary())
+    if not a.dry_run:  # what the gateways' upkeep does periodically, now
+        expired = await registries.expire_uploads()
+        staged = await registries.reap_orphaned_staging()
+        print(f"uploads: expired {expired} idle sessions, deleted the staging of {staged} gone ones")
 
 
 async def _user_create(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,8 +43,12 @@ from .metadata.collection import Candidate, GcRun, SqlCollection
 from .metadata.engine import Lease
 
 BATCH = 200  # rows per transaction: serving never waits long behind the collector
+RECONCILE_PAGE = 1000  # store objects looked at per collection by the reconciling scan
+RECONCILE_AGE = 3600.0  # seconds an object no metadata knows must be old before it is deleted
 PASSES = 16  # rounds of untagged-manifest removal (each frees what the last one held)
 SWEEP_LOCK = "gc:sweep"
+# an upload id in a location (S3: blobs/<id>[/<tail>]; filesystem: sha256/ab/<hex>.<id>)
+_UPLOAD_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 
 log = logging.getLogger("ocigate.gc")
 Hook = Callable[[str], Awaitable[None]]
@@ -61,6 +66,7 @@ class GcReport:
     dry_run: bool = False
     skipped: bool = False  # another collector held the registry's lock
     swept: bool = True  # False: another process was sweeping blobs; it frees them
+    orphans: int = 0  # store objects no metadata knew (a crash between a write and its commit)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
@@ -71,6 +77,8 @@ class GcReport:
             f"{where}: {verb} {self.manifests} manifests, {self.links} blob links, "
             f"{self.blobs} blobs ({self.bytes} bytes)"
         )
+        if self.orphans:
+            text += f", {self.orphans} orphaned store objects"
         return text if self.swept else text + "; blob sweep left to the collection running elsewhere"
 
 
@@ -90,6 +98,7 @@ class Collector:
     ) -> None:
         self._engine = metadata.engine
         self._sql = SqlCollection(metadata.engine)
+        self._uploads = metadata.uploads
         self._blobs = blobs
         self._cache = cache
         self._batch = batch
@@ -125,6 +134,7 @@ class Collector:
                 report.swept = False
             else:
                 report.blobs, report.bytes = swept
+                report.orphans = 0 if dry_run else await self.reconcile()
             if not dry_run:  # recorded under the lock: a replica that takes it next sees the run
                 run = GcRun(started, _now_ms(), report.manifests, report.links, report.blobs, report.bytes)
                 await self._sql.record_run(registry.id, run)
@@ -155,6 +165,33 @@ class Collector:
             if dry_run:
                 return count, size
             return await self._delete_queued(lease)
+
+    async def reconcile(self, *, older_than: float = RECONCILE_AGE, limit: int = RECONCILE_PAGE) -> int:
+        """One bounded page of the reconciling scan: delete objects of the store that no blob
+        row, queued deletion or live upload session names and that are older than `older_than`
+        seconds (what a crash between a store write and its commit left). The scan goes on from
+        where the last page stopped, around and around; returns how many objects it deleted."""
+        async with self._engine.try_lock(SWEEP_LOCK) as lease:
+            if lease is None:
+                return 0
+            mark = await self._sql.get_mark("reconcile")
+            page = await self._blobs.list_blobs(mark, limit)
+            await self._sql.set_mark("reconcile", page[-1][0] if len(page) == limit else "")
+            before = time.time() - older_than
+            old = [location for location, modified in page if modified < before]
+            # sessions first, then rows: an upload committing meanwhile has its session until its
+            # row exists, so one of the two checks sees it
+            pending = set()
+            for location in old:
+                for upload_id in _UPLOAD_ID.findall(location):
+                    if await self._uploads.get_upload(upload_id) is not None:
+                        pending.add(location)
+            known = await self._sql.known_locations([location for location in old if location not in pending])
+            orphans = [location for location in old if location not in pending and location not in known]
+            if orphans:
+                await self._blobs.delete_many(orphans)
+                log.warning("reconciling scan: deleted %d store objects no metadata knew", len(orphans))
+            return len(orphans)
 
     # -----------------------------------------------------------------------------------------
 

@@ -265,6 +265,13 @@ class S3BlobDriver(BlobDriver):
             if errors:
                 raise OSError(f"S3 could not delete {len(errors)} blobs, e.g. {errors[0]}")
 
+    async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
+        with self._guard("blobs"):
+            response = await self._client.list_objects_v2(
+                Bucket=self._bucket, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
+            )
+        return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", ())]
+
     async def check(self) -> None:
         with self._guard(self._bucket):
             await self._client.head_bucket(Bucket=self._bucket)

@@ -237,6 +237,18 @@ class SqlCollection(SqlStore):
         )
         return {row[0] for row in rows}
 
+    async def get_mark(self, name: str) -> str:
+        row = await self._engine.fetchone("SELECT value FROM gc_marks WHERE name = ?", name)
+        return str(row[0]) if row else ""
+
+    async def set_mark(self, name: str, value: str) -> None:
+        await self._engine.execute(
+            "INSERT INTO gc_marks (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            name,
+            value,
+        )
+
     # runs ----------------------------------------------------------------------------------
 
     async def record_run(self, registry_id: str, run: GcRun) -> None:

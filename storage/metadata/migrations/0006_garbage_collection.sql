@@ -55,6 +55,12 @@ CREATE TABLE gc_leases (
     expires_at  BIGINT NOT NULL
 );
 
+-- Where the reconciling scan of the store stopped (it goes on from there next time).
+CREATE TABLE gc_marks (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
 -- The last collection of each registry, for the management API.
 CREATE TABLE gc_runs (
     registry_id  TEXT PRIMARY KEY REFERENCES registries (id) ON DELETE CASCADE,
