@@ -89,6 +89,10 @@ async def _registry_update(
     changes: dict[str, object] = {}
     if a.delete_untagged is not None:
         changes["delete_untagged_manifests"] = a.delete_untagged == "on"
+    if a.quota is not None:
+        if a.quota != "none" and (not a.quota.isdigit() or int(a.quota) < 1):
+            raise CommandError("--quota must be a number of bytes (at least 1) or 'none'")
+        changes["storage_quota_bytes"] = None if a.quota == "none" else int(a.quota)
     updated = current.model_copy(update=changes)
     await registries.metadata.registries.update_registry(record.id, updated.to_json())
     await store.audit("cli", "registry.update", record.name, updated.model_dump_json())

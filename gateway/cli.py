@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("on", "off"),
         help="whether garbage collection removes untagged manifests (deleteUntaggedManifests)",
     )
+    update.add_argument("--quota", help="storage quota in bytes (storageQuotaBytes), or 'none' to remove it")
     add_arguments(update)
 
     gc = commands.add_parser(

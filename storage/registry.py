@@ -6,7 +6,11 @@ one repository) can be learnt from another: not by HEAD, not by mount, not by ca
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .blobs import BlobDriver, ByteChunks, ReadChunks
 from .cache import MetadataCache, SingleFlight
@@ -19,10 +23,11 @@ from .errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    QuotaExceeded,
     TokenAlreadyUsed,
 )
 from .manifests import Descriptor, parse_manifest
-from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord
+from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord, UploadRecord
 from .metadata.contracts import RepositoryContent
 from .metadata.engine import ReferenceMissing
 from .metadata.records import TokenSpent
@@ -112,7 +117,46 @@ class Registry:
     async def upload_blob(
         self, repository: str, digest: Digest, chunks: ByteChunks, length: int | None
     ) -> BlobRecord:
-        return await self.uploads.upload_monolithic(self.id, repository, digest, chunks, length=length)
+        await self.check_quota(length or 0, str(digest))  # before a byte is stored
+        return await self.uploads.upload_monolithic(
+            self.id, repository, digest, chunks, length=length, admit=self.check_quota
+        )
+
+    async def start_upload(self, repository: str) -> UploadRecord:
+        await self.check_quota(0)
+        return await self.uploads.start(self.id, repository)
+
+    async def finish_upload(
+        self, repository: str, upload_id: str, digest: Digest, chunks: ByteChunks | None, length: int | None
+    ) -> BlobRecord:
+        return await self.uploads.finish(
+            self.id, repository, upload_id, digest, chunks, length=length, admit=self.check_quota
+        )
+
+    @property
+    def quota(self) -> int | None:
+        """The registry's `storageQuotaBytes` (management API), None for no quota."""
+        value = _properties(self.record.properties).get("storageQuotaBytes")
+        return value if isinstance(value, int) else None
+
+    async def check_quota(self, size: int, digest: str | None = None) -> None:
+        """QuotaExceeded if storing `size` more bytes (a blob of `digest`, counted only if the
+        registry does not hold it yet) takes the registry past its quota; with `size` 0, if
+        it is at its quota already. Uploads in flight are not counted: a quota can be passed
+        by what is being pushed at the moment it is reached."""
+        quota = self.quota
+        if quota is None:
+            return
+        if digest is not None and await self._content.registry_has_blob(self.id, digest):
+            return
+        used = await self._content.stored_bytes(self.id)
+        if used + size > quota or (size == 0 and used >= quota):
+            raise QuotaExceeded(
+                {"quota": quota, "used": used, "blob": size},
+                message=f"storage quota reached: the registry may store {quota} bytes and stores {used}"
+                + (f"; this blob has {size}" if size else "")
+                + ". Delete tags or repositories; garbage collection frees their bytes",
+            )
 
     # manifests -----------------------------------------------------------------------------
 
@@ -256,6 +300,12 @@ class Registry:
         if repository_id is None:
             return []
         return await self._content.list_referrers(repository_id, str(digest), artifact_type)
+
+
+@functools.lru_cache(maxsize=1024)
+def _properties(text: str) -> dict[str, Any]:
+    value = orjson.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
 
 
 def _parse_reference(reference: str) -> tuple[str | None, str]:

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from weakref import WeakValueDictionary
 
 import orjson
@@ -43,6 +43,7 @@ EXPIRE_BATCH = 100
 ORPHAN_GRACE = 3600.0  # seconds staging without a session must sit untouched before it is deleted
 
 log = logging.getLogger(__name__)
+Admit = Callable[[int, str], Awaitable[None]]  # (size, digest): raises to refuse a blob
 
 
 class Uploads:
@@ -122,12 +123,16 @@ class Uploads:
         chunks: ByteChunks | None,
         *,
         length: int | None = None,
+        admit: Admit | None = None,
     ) -> BlobRecord:
+        """Store the last chunk and commit; `admit(size, digest)` may refuse the blob (a quota)
+        before it is committed: then what was staged is discarded."""
         async with self._lock(upload_id):
             record = await self.get(registry_id, repository, upload_id)
             async with self._released_when_full(record):
                 if chunks is not None:
                     record = await self._append(record, chunks, length=length)
+                await self._admitted(record, digest, admit)
                 return await self._commit(record, digest)
 
     async def upload_monolithic(
@@ -138,6 +143,7 @@ class Uploads:
         chunks: ByteChunks,
         *,
         length: int | None = None,
+        admit: Admit | None = None,
     ) -> BlobRecord:
         self._check_size(0, length)  # before anything is staged
         record = await self.start(registry_id, repository)
@@ -147,6 +153,7 @@ class Uploads:
             except BaseException:
                 await self._discard(record)  # nothing of a broken monolithic upload stays
                 raise
+            await self._admitted(record, digest, admit)
             return await self._commit(record, digest)
 
     async def cancel(self, registry_id: str, repository: str, upload_id: str) -> None:
@@ -222,6 +229,15 @@ class Uploads:
                 {"upload": record.id},
                 message="the registry's storage is full: this upload was discarded; push again later",
             ) from exc
+
+    async def _admitted(self, record: UploadRecord, digest: Digest, admit: Admit | None) -> None:
+        if admit is None:
+            return
+        try:
+            await admit(record.offset, str(digest))
+        except BaseException:
+            await self._discard(record)
+            raise
 
     def _check_size(self, offset: int, length: int | None) -> None:
         if length is not None and offset + length > self.max_blob_size:

@@ -73,6 +73,12 @@ class RegistrySettings(Body):
         description="garbage collection also removes manifests no tag names, no index lists and "
         "that refer to no subject still present (a referrer goes with its subject)",
     )
+    storage_quota_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="pushes that would store more than this many bytes (blobs, each counted once) are "
+        "refused with 403 DENIED; none if null",
+    )
     api_subnet_allow_list: Annotated[
         list[Cidr],
         Field(
@@ -147,6 +153,7 @@ class RegistryProperties(Resource):
     location: str
     garbage_collection_schedule: GarbageCollectionSchedule | None
     delete_untagged_manifests: bool
+    storage_quota_bytes: int | None
     api_subnet_allow_list: list[str]
     features: Features
     hostname: str

@@ -77,6 +77,12 @@ class LinkedBlobs(Protocol):
     async def missing_blobs(self, repository_id: int, digests: list[str]) -> list[str]:
         """Those of `digests` not linked into the repository, sorted, each once."""
 
+    async def stored_bytes(self, registry_id: str) -> int:
+        """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
+
+    async def registry_has_blob(self, registry_id: str, digest: str) -> bool:
+        """Whether a repository of the registry links the blob (then it adds nothing to usage)."""
+
 
 class BlobIngester(Protocol):
     """Recording a blob whose bytes a driver has just committed."""

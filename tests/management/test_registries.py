@@ -39,6 +39,7 @@ def test_create_get_list_patch_replace_delete(api: Api) -> None:
         "location": "local",
         "garbageCollectionSchedule": {"days": ["wed", "sun"], "time": "03:30"},  # in week order
         "deleteUntaggedManifests": False,
+        "storageQuotaBytes": None,
         "apiSubnetAllowList": ["10.0.0.0/8", "2001:db8::/32"],
         "features": {"vulnerabilityScanning": True},
         "hostname": f"{name}.{DOMAIN}",
@@ -58,6 +59,9 @@ def test_create_get_list_patch_replace_delete(api: Api) -> None:
     untagged = api.patch(created["href"], {"deleteUntaggedManifests": True})
     assert untagged.json()["properties"]["deleteUntaggedManifests"] is True
     assert api.patch(created["href"], {"deleteUntaggedManifests": "yes"}).status_code == 400
+    assert api.patch(created["href"], {"storageQuotaBytes": 0}).status_code == 400
+    quota = api.patch(created["href"], {"storageQuotaBytes": 10**9}).json()["properties"]
+    assert quota["storageQuotaBytes"] == 10**9
 
     replaced = api.put(created["href"], {"name": name, "location": "local"})
     assert replaced.status_code == 200, replaced.text

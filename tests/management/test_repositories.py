@@ -202,3 +202,22 @@ def test_garbage_collection_frees_a_deleted_tags_bytes_and_reports_its_last_run(
     assert run["finishedAt"] >= run["startedAt"]
     assert client.request("GET", f"/v2/gc/app/manifests/{gone.digest}").status_code == 404
     assert client.request("GET", f"/v2/gc/app/blobs/{digest_of(kept.layers[0])}").content == kept.layers[0]
+
+
+def test_a_push_past_the_registry_quota_is_403_denied(
+    api: Api, registry: dict[str, Any], management_gateway: Gateway
+) -> None:
+    client = _client(management_gateway, registry)
+    client.push_image("quota/app", "v1", seed="q")
+    used = api.get(registry["href"]).json()["properties"]["storageUsage"]["bytes"]
+    assert api.patch(registry["href"], {"storageQuotaBytes": used + 10}).status_code == 200
+    refused = client.post_blob("quota/app", b"x" * 100)
+    assert refused.status_code == 403
+    error = refused.json()["errors"][0]
+    assert error["code"] == "DENIED"
+    assert f"may store {used + 10} bytes and stores {used}" in error["message"]
+    assert client.post_blob("quota/app", b"y" * 10).status_code == 201  # exactly to the quota
+    started = client.request("POST", "/v2/quota/app/blobs/uploads/")
+    assert started.status_code == 403  # at the quota: no upload starts
+    assert api.patch(registry["href"], {"storageQuotaBytes": None}).status_code == 200
+    assert client.post_blob("quota/app", b"x" * 100).status_code == 201

@@ -12,6 +12,12 @@ from ..records import BlobRecord
 from ..sql import SqlStore, missing, now_ms
 from .repositories import ensure_repository
 
+# the bytes of the blobs linked in a registry's repositories, each blob counted once
+STORED_BYTES = (
+    "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+    "SELECT l.digest FROM blob_links l JOIN repositories r ON r.id = l.repository_id "
+    "WHERE r.registry_id = ?)"
+)
 ADD_TRIES = 3  # a blob row the collector deletes between our two statements: insert ours then
 
 
@@ -112,6 +118,19 @@ class SqlBlobs(SqlStore):
                 "DELETE FROM blob_links WHERE repository_id = ? AND digest = ?", repository_id, digest
             )
         return changed > 0
+
+    async def stored_bytes(self, registry_id: str) -> int:
+        row = await self._engine.fetchone(STORED_BYTES, registry_id)
+        return int(row[0]) if row else 0
+
+    async def registry_has_blob(self, registry_id: str, digest: str) -> bool:
+        row = await self._engine.fetchone(
+            "SELECT 1 FROM blob_links l JOIN repositories r ON r.id = l.repository_id "
+            "WHERE r.registry_id = ? AND l.digest = ? LIMIT 1",
+            registry_id,
+            digest,
+        )
+        return row is not None
 
     async def missing_blobs(self, repository_id: int, digests: list[str]) -> list[str]:
         return await missing(self._engine, "blob_links", repository_id, digests)
