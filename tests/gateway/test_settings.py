@@ -39,6 +39,7 @@ NAMES = [
     "S3_TIMEOUT",
     "UPLOAD_TTL",
     "UPLOAD_PRESSURE_TTL",
+    "GC_GRACE",
     "MIN_FREE_SPACE",
     "MAX_BLOB_SIZE",
     "HEADER_TIMEOUT",
