@@ -21,6 +21,8 @@ from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import Registries
 
 from .access import credential_store
+from .gc import collect
+from .management.registry_models import RegistrySettings
 from .settings import Settings
 
 _DURATION = re.compile(r"(\d+)([mhd])")
@@ -36,7 +38,7 @@ async def run(settings: Settings, arguments: argparse.Namespace) -> int:
     registries = await Registries.open(settings.storage, settings.redis.shared_url)
     try:
         store = credential_store(registries)
-        command = _COMMANDS[(arguments.command, arguments.action)]
+        command = _COMMANDS[(arguments.command, getattr(arguments, "action", None))]
         await command(settings, arguments, registries, store)
     except (CommandError, InvalidRequest, ValueError) as exc:
         print(f"ocigate: {exc}", file=sys.stderr)
@@ -73,7 +75,50 @@ async def _registry_list(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
     for record in await registries.metadata.registries.list_registries():
-        print(f"{record.name}\t{record.id}")
+        used = await registries.metadata.views.registry_storage_bytes(record.id)
+        print(f"{record.name}\t{record.id}\t{used}")
+
+
+async def _registry_update(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    record = await registries.metadata.registries.get_registry(a.name)
+    if record is None:
+        raise CommandError(f"no registry {a.name!r}")
+    current = RegistrySettings.stored(record.properties)
+    changes: dict[str, object] = {}
+    if a.delete_untagged is not None:
+        changes["delete_untagged_manifests"] = a.delete_untagged == "on"
+    if a.quota is not None:
+        if a.quota != "none" and (not a.quota.isdigit() or int(a.quota) < 1):
+            raise CommandError("--quota must be a number of bytes (at least 1) or 'none'")
+        changes["storage_quota_bytes"] = None if a.quota == "none" else int(a.quota)
+    updated = current.model_copy(update=changes)
+    await registries.metadata.registries.update_registry(record.id, updated.to_json())
+    await store.audit("cli", "registry.update", record.name, updated.model_dump_json())
+    print(f"updated registry {record.name}: {updated.to_json()}")
+
+
+async def _gc(
+    settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
+) -> None:
+    grace = settings.storage.gc.grace if a.grace is None else a.grace
+    if grace < 0:
+        raise CommandError("--grace must be 0 or more seconds")
+    if a.registry is not None:
+        record = await registries.metadata.registries.get_registry(a.registry)
+        if record is None:
+            raise CommandError(f"no registry {a.registry!r}")
+        records = [record]
+    else:
+        records = await registries.metadata.registries.list_registries()
+    for record in records:
+        report = await collect(registries, record, grace=grace, dry_run=a.dry_run)
+        print(report.summary())
+    if not a.dry_run:  # what the gateways' upkeep does periodically, now
+        expired = await registries.expire_uploads()
+        staged = await registries.reap_orphaned_staging()
+        print(f"uploads: expired {expired} idle sessions, deleted the staging of {staged} gone ones")
 
 
 async def _user_create(
@@ -201,6 +246,8 @@ _COMMANDS = {
     ("registry", "create"): _registry_create,
     ("registry", "delete"): _registry_delete,
     ("registry", "list"): _registry_list,
+    ("registry", "update"): _registry_update,
+    ("gc", None): _gc,
     ("user", "create"): _user_create,
     ("user", "delete"): _user_delete,
     ("user", "disable"): _user_status,

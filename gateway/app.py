@@ -18,6 +18,7 @@ from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
 from .console import install_console
 from .errors import error_middleware, oci_error
+from .gc import install_gc_schedule
 from .handlers import blobs, listings, manifests, token, uploads
 from .health import install_health
 from .hosts import registry_name_for_host
@@ -136,6 +137,7 @@ def build_app(
     install_upkeep(
         app, registries, UploadReclaim(uploads.ttl, uploads.pressure_ttl, settings.storage.min_free_space)
     )
+    install_gc_schedule(app, registries, settings.storage.gc.grace)
     if authenticator is not None:
         app[AUTHENTICATOR] = authenticator
     stats = RequestStats() if settings.server.metrics else None

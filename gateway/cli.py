@@ -34,7 +34,28 @@ def _parser() -> argparse.ArgumentParser:
         if action == "create":
             sub.add_argument("--account", default="default", help="owning account (default: default)")
         add_arguments(sub)
-    add_arguments(registry.add_parser("list", help="list registries"))
+    add_arguments(registry.add_parser("list", help="list registries with their storage use (bytes)"))
+    update = registry.add_parser("update", help="change a registry's settings")
+    update.add_argument("name")
+    update.add_argument(
+        "--delete-untagged",
+        choices=("on", "off"),
+        help="whether garbage collection removes untagged manifests (deleteUntaggedManifests)",
+    )
+    update.add_argument("--quota", help="storage quota in bytes (storageQuotaBytes), or 'none' to remove it")
+    add_arguments(update)
+
+    gc = commands.add_parser(
+        "gc", help="collect garbage now: untagged manifests (per registry policy), unreferenced blobs"
+    )
+    gc.add_argument("--registry", help="only this registry (the global blob sweep runs either way)")
+    gc.add_argument(
+        "--grace",
+        type=int,
+        help="seconds unreferenced before removal, for this run (default OCIGATE_GC_GRACE)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="count what is garbage now, remove nothing")
+    add_arguments(gc)
 
     user = commands.add_parser("user", help="manage account users").add_subparsers(
         dest="action", required=True

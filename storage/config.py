@@ -21,6 +21,7 @@ MAX_PART = 5 * 1024 * MIB
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
 CACHE_BYTES = 10 * 1024**3
+GC_GRACE = 24 * 3600
 
 # frozen, strict about unknown names, and never echoing a rejected value (keys, passwords)
 SECTION = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -122,6 +123,20 @@ class EdgeCacheConfig(BaseModel):
     )
 
 
+class GcConfig(BaseModel):
+    """Garbage collection (storage/collector.py): what a collection may remove, and when."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "gc_"
+
+    grace: int = Field(
+        GC_GRACE,
+        ge=0,
+        description="seconds a blob link must be unreferenced (and an untagged manifest unpushed) before "
+        "garbage collection removes it; covers a push between its layers and its manifest",
+    )
+
+
 class StorageConfig(BaseModel):
     """The stores: metadata (SQLite in the data dir, or PostgreSQL) and blobs (encrypted files in
     the data dir, or S3)."""
@@ -156,6 +171,7 @@ class StorageConfig(BaseModel):
     )
     # sections are frozen, so one default instance can serve every tree
     uploads: UploadConfig = UploadConfig()
+    gc: GcConfig = GcConfig()
     s3: S3Config = S3Config()
     cache: EdgeCacheConfig = EdgeCacheConfig()
 

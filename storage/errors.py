@@ -115,6 +115,12 @@ class TokenAlreadyUsed(RegistryError):
     code, status, message = "DENIED", 403, "one-time token already used"
 
 
+class QuotaExceeded(RegistryError):
+    """A push that would take the registry past its storage quota (`storageQuotaBytes`)."""
+
+    code, status, message = "DENIED", 403, "the registry's storage quota is reached"
+
+
 RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait: a store's outage or a breaker's pause
 
 

@@ -8,6 +8,7 @@ from functools import partial
 from .blobs import BlobDriver, open_blob_driver
 from .blobs.reads import BlobReads
 from .cache import ABSENT, MetadataCache, SingleFlight
+from .collector import Collector, Hook
 from .config import MAX_BLOB_SIZE, UPLOAD_TTL, StorageConfig
 from .health import StoreHealth
 from .metadata import BlobRecord, MetadataStore, RegistryRecord, open_metadata
@@ -119,6 +120,10 @@ class Registries:
         deleted = await self.metadata.registries.delete_registry(name)
         await self.cache.set_registry(name, None)
         return deleted
+
+    def collector(self, hook: Hook | None = None) -> Collector:
+        """The garbage collector over these stores (storage/collector.py)."""
+        return Collector(self.metadata, self.blobs, self.cache, hook=hook)
 
     @property
     def health(self) -> list[StoreHealth]:

@@ -6,7 +6,11 @@ one repository) can be learnt from another: not by HEAD, not by mount, not by ca
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .blobs import BlobDriver, ByteChunks, ReadChunks
 from .blobs.reads import BlobReads
@@ -20,11 +24,13 @@ from .errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    QuotaExceeded,
     TokenAlreadyUsed,
 )
 from .manifests import Descriptor, parse_manifest
-from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord
+from .metadata import BlobRecord, ManifestRecord, NameFilter, ReferrerRecord, RegistryRecord, UploadRecord
 from .metadata.contracts import RepositoryContent
+from .metadata.engine import ReferenceMissing
 from .metadata.records import TokenSpent
 from .names import is_valid_repository_name, is_valid_tag, validate_tag
 from .uploads import Uploads
@@ -107,13 +113,53 @@ class Registry:
         blob = await self._content.get_linked_blob(source_id, str(digest))
         if blob is None:
             return None
-        await self._content.link_blob(self.id, repository, blob.digest)
+        if not await self._content.link_blob(self.id, repository, blob.digest):
+            return None  # collected since it was found: the client uploads it
         return blob
 
     async def upload_blob(
         self, repository: str, digest: Digest, chunks: ByteChunks, length: int | None
     ) -> BlobRecord:
-        return await self.uploads.upload_monolithic(self.id, repository, digest, chunks, length=length)
+        await self.check_quota(length or 0, str(digest))  # before a byte is stored
+        return await self.uploads.upload_monolithic(
+            self.id, repository, digest, chunks, length=length, admit=self.check_quota
+        )
+
+    async def start_upload(self, repository: str) -> UploadRecord:
+        await self.check_quota(0)
+        return await self.uploads.start(self.id, repository)
+
+    async def finish_upload(
+        self, repository: str, upload_id: str, digest: Digest, chunks: ByteChunks | None, length: int | None
+    ) -> BlobRecord:
+        return await self.uploads.finish(
+            self.id, repository, upload_id, digest, chunks, length=length, admit=self.check_quota
+        )
+
+    @property
+    def quota(self) -> int | None:
+        """The registry's `storageQuotaBytes` (management API), None for no quota."""
+        value = _properties(self.record.properties).get("storageQuotaBytes")
+        return value if isinstance(value, int) else None
+
+    async def check_quota(self, size: int, digest: str | None = None) -> None:
+        """QuotaExceeded if storing `size` more bytes (a blob of `digest`, counted only if the
+        registry does not hold it yet) takes the registry past its quota; with `size` 0, if
+        it is at its quota already. Uploads in flight are not counted: a quota can be passed
+        by what is being pushed at the moment it is reached."""
+        quota = self.quota
+        if quota is None:
+            return
+        if digest is not None and await self._content.registry_has_blob(self.id, digest):
+            return
+        used = await self._content.stored_bytes(self.id)
+        if used + size > quota or (size == 0 and used >= quota):
+            raise QuotaExceeded(
+                {"quota": quota, "used": used, "blob": size},
+                message=f"storage quota reached: the registry may store {quota} bytes and stores {used}"
+                + (f"; this blob has {size}" if size else "")
+                + ". Delete tags or repositories; garbage collection frees their bytes",
+            )
 
     # manifests -----------------------------------------------------------------------------
 
@@ -172,13 +218,9 @@ class Registry:
 
         parsed = parse_manifest(content, content_type)
         repository_id = await self.repository_id(repository)
-        missing_blobs = [str(d.digest) for d in parsed.blobs]
-        missing_children = [str(d.digest) for d in parsed.children]
-        if repository_id is None:
-            missing = missing_blobs + missing_children
-        else:
-            missing = await self._content.missing_blobs(repository_id, missing_blobs)
-            missing += await self._content.missing_manifests(repository_id, missing_children)
+        blob_digests = [str(d.digest) for d in parsed.blobs]
+        child_digests = [str(d.digest) for d in parsed.children]
+        missing = await self._missing(repository, blob_digests, child_digests)
         if missing:
             raise ManifestBlobUnknown(missing)
         if repository_id is not None and parsed.blobs:
@@ -193,12 +235,31 @@ class Registry:
             annotations=parsed.annotations,
         )
         try:
-            await self._content.put_manifest(self.id, repository, manifest, tag, one_time_token)
+            await self._content.put_manifest(
+                self.id,
+                repository,
+                manifest,
+                tag,
+                one_time_token,
+                blobs=tuple(blob_digests),
+                children=tuple(child_digests),
+            )
         except TokenSpent:
             raise TokenAlreadyUsed(message="this one-time token has already written its tag") from None
+        except ReferenceMissing:
+            # the garbage collector removed a blob (or child) since it was checked: the client
+            # pushes it again
+            raise ManifestBlobUnknown(await self._missing(repository, blob_digests, child_digests)) from None
         if tag is not None and repository_id is not None:
             await self._cache.drop_tags(repository_id, [tag])
         return manifest
+
+    async def _missing(self, repository: str, blobs: list[str], children: list[str]) -> list[str]:
+        repository_id = await self.repository_id(repository)
+        if repository_id is None:
+            return blobs + children
+        missing = await self._content.missing_blobs(repository_id, blobs)
+        return missing + await self._content.missing_manifests(repository_id, children)
 
     async def _check_blob_sizes(self, repository_id: int, descriptors: tuple[Descriptor, ...]) -> None:
         for descriptor in descriptors:
@@ -242,6 +303,12 @@ class Registry:
         if repository_id is None:
             return []
         return await self._content.list_referrers(repository_id, str(digest), artifact_type)
+
+
+@functools.lru_cache(maxsize=1024)
+def _properties(text: str) -> dict[str, Any]:
+    value = orjson.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
 
 
 def _parse_reference(reference: str) -> tuple[str | None, str]:

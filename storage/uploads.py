@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from weakref import WeakValueDictionary
 
 import orjson
@@ -43,6 +43,7 @@ EXPIRE_BATCH = 100
 ORPHAN_GRACE = 3600.0  # seconds staging without a session must sit untouched before it is deleted
 
 log = logging.getLogger(__name__)
+Admit = Callable[[int, str], Awaitable[None]]  # (size, digest): raises to refuse a blob
 
 
 class Uploads:
@@ -122,12 +123,16 @@ class Uploads:
         chunks: ByteChunks | None,
         *,
         length: int | None = None,
+        admit: Admit | None = None,
     ) -> BlobRecord:
+        """Store the last chunk and commit; `admit(size, digest)` may refuse the blob (a quota)
+        before it is committed: then what was staged is discarded."""
         async with self._lock(upload_id):
             record = await self.get(registry_id, repository, upload_id)
             async with self._released_when_full(record):
                 if chunks is not None:
                     record = await self._append(record, chunks, length=length)
+                await self._admitted(record, digest, admit)
                 return await self._commit(record, digest)
 
     async def upload_monolithic(
@@ -138,6 +143,7 @@ class Uploads:
         chunks: ByteChunks,
         *,
         length: int | None = None,
+        admit: Admit | None = None,
     ) -> BlobRecord:
         self._check_size(0, length)  # before anything is staged
         record = await self.start(registry_id, repository)
@@ -147,6 +153,7 @@ class Uploads:
             except BaseException:
                 await self._discard(record)  # nothing of a broken monolithic upload stays
                 raise
+            await self._admitted(record, digest, admit)
             return await self._commit(record, digest)
 
     async def cancel(self, registry_id: str, repository: str, upload_id: str) -> None:
@@ -223,6 +230,15 @@ class Uploads:
                 message="the registry's storage is full: this upload was discarded; push again later",
             ) from exc
 
+    async def _admitted(self, record: UploadRecord, digest: Digest, admit: Admit | None) -> None:
+        if admit is None:
+            return
+        try:
+            await admit(record.offset, str(digest))
+        except BaseException:
+            await self._discard(record)
+            raise
+
     def _check_size(self, offset: int, length: int | None) -> None:
         if length is not None and offset + length > self.max_blob_size:
             raise BlobTooLarge({"limit": self.max_blob_size, "length": offset + length})
@@ -293,12 +309,16 @@ class Uploads:
             raise DigestInvalid({"expected": str(digest), "computed": f"sha256:{computed}"})
 
         driver_state = orjson.loads(record.driver_state)
-        existing = await self._ingester.get_blob(str(digest))
-        if existing is not None:  # stored once: drop the copy, link the one we have
+        # stored once: link the copy we have and drop this one; but never record a row for a
+        # blob found a moment ago, which the collector may be deleting (its bytes would go)
+        existing = await self._ingester.link_existing_blob(record.registry_id, record.repository, str(digest))
+        if existing is not None:
             await self._blobs.abort_upload(record.id, driver_state)
-            blob = await self._ingester.add_blob(record.registry_id, record.repository, existing)
+            blob = existing
         else:
-            key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}"
+            # unique per commit: the bytes of a collected blob of the same digest may still be
+            # queued for deletion under the name an earlier commit used
+            key = f"{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}.{record.id}"
             location = await self._blobs.commit_upload(record.id, driver_state, record.offset, key)
             candidate = BlobRecord(str(digest), record.offset, location)
             blob = await self._ingester.add_blob(record.registry_id, record.repository, candidate)

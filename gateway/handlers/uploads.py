@@ -64,7 +64,7 @@ async def start(request: web.Request, registry: Registry, repository: str, _: st
             repository, _digest_parameter(request), body_chunks(request), request.content_length
         )
         return _created(repository, blob)
-    upload = await registry.uploads.start(registry.id, repository)
+    upload = await registry.start_upload(repository)
     return _in_progress(repository, upload)
 
 
@@ -90,9 +90,7 @@ async def put(
 ) -> web.StreamResponse:
     digest = _digest_parameter(request)
     chunks = body_chunks(request) if has_body(request) else None
-    blob = await registry.uploads.finish(
-        registry.id, repository, upload_id, digest, chunks, length=request.content_length
-    )
+    blob = await registry.finish_upload(repository, upload_id, digest, chunks, request.content_length)
     return _created(repository, blob)
 
 

@@ -8,11 +8,12 @@ from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import DEFAULT_REGISTRY
 
 from .context import Call, Services
-from .envelope import created, href, json_response
+from .envelope import created, href, json_response, timestamp
 from .errors import conflict, not_found
 from .pagination import OffsetQuery, next_link
 from .registry_models import (
     LOCATIONS,
+    GarbageCollectionRun,
     Location,
     LocationList,
     LocationProperties,
@@ -34,12 +35,24 @@ async def render(services: Services, record: RegistryRecord, repository_count: i
     used = await views.registry_storage_bytes(record.id)
     if repository_count is None:
         repository_count = await views.count_repositories_with_content(record.id)
+    run = await services.registries.collector().last_run(record.id)
+    last = None
+    if run is not None:
+        last = GarbageCollectionRun(
+            started_at=timestamp(run.started_at),
+            finished_at=timestamp(run.finished_at),
+            manifests=run.manifests,
+            links=run.links,
+            blobs=run.blobs,
+            bytes=run.bytes,
+        )
     properties = RegistryProperties(
         name=record.name,
         **dict(settings),
         hostname=services.hostname(record.name),
         storage_usage=StorageUsage(bytes=used),
         repository_count=repository_count,
+        last_garbage_collection=last,
     )
     return Registry(
         id=record.id,

@@ -2,8 +2,9 @@
 
 A registry's writable settings are stored as its `properties` JSON (`RegistrySettings`, in the
 API's own shape); the v2 and token routes read `apiSubnetAllowList` from there
-(`gateway/subnets.py`). The schedule and the features are stored for later issues (garbage
-collection, scanning) and do nothing yet.
+(`gateway/subnets.py`), the gateway's scheduler `garbageCollectionSchedule` and
+`deleteUntaggedManifests` (`gateway/gc.py`). The features are stored for a later issue
+(scanning) and do nothing yet.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from .envelope import Created, Envelope
 from .errors import invalid
-from .model import Body, Matches, Resource, Unique, absent, rule, without_defaults
+from .model import Body, Matches, Resource, Timestamp, Unique, absent, rule, without_defaults
 from .pagination import OffsetPage
 
 NAME_PATTERN = r"^[a-z][-a-z0-9]{1,61}[a-z0-9]$"
@@ -67,6 +68,17 @@ class RegistrySettings(Body):
 
     location: LocationName = "local"
     garbage_collection_schedule: GarbageCollectionSchedule | None = None
+    delete_untagged_manifests: bool = Field(
+        False,
+        description="garbage collection also removes manifests no tag names, no index lists and "
+        "that refer to no subject still present (a referrer goes with its subject)",
+    )
+    storage_quota_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="pushes that would store more than this many bytes (blobs, each counted once) are "
+        "refused with 403 DENIED; none if null",
+    )
     api_subnet_allow_list: Annotated[
         list[Cidr],
         Field(
@@ -124,15 +136,30 @@ class StorageUsage(Resource):
     bytes: int = Field(ge=0)
 
 
+class GarbageCollectionRun(Resource):
+    """The registry's last collection (scheduled or `ocigate gc`): blobs and bytes are what the
+    global sweep that followed it freed."""
+
+    started_at: Timestamp
+    finished_at: Timestamp
+    manifests: int = Field(ge=0, description="untagged manifests removed")
+    links: int = Field(ge=0, description="blob links removed from repositories")
+    blobs: int = Field(ge=0, description="blobs deleted from the store")
+    bytes: int = Field(ge=0, description="bytes freed in the store")
+
+
 class RegistryProperties(Resource):
     name: str
     location: str
     garbage_collection_schedule: GarbageCollectionSchedule | None
+    delete_untagged_manifests: bool
+    storage_quota_bytes: int | None
     api_subnet_allow_list: list[str]
     features: Features
     hostname: str
     storage_usage: StorageUsage
     repository_count: int = Field(ge=0, description="repositories with content")
+    last_garbage_collection: GarbageCollectionRun | None
 
 
 class Registry(Envelope):

@@ -91,6 +91,16 @@ class BlobDriver(ABC):
     async def delete(self, location: str) -> None:
         """Remove a blob's bytes. Idempotent."""
 
+    async def delete_many(self, locations: list[str]) -> None:
+        """Remove the bytes of several blobs (the garbage collector's batches). Idempotent."""
+        for location in locations:
+            await self.delete(location)
+
+    async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` (location, last modified as a Unix time) of committed blobs and anything
+        else stored where they are, after `after` in location order, for the reconciling scan."""
+        return []
+
     async def redirect_url(self, location: str) -> str | None:
         """A short-lived URL a client may GET the blob's bytes from itself; None: stream them."""
         return None

@@ -252,6 +252,20 @@ class FilesystemBlobDriver(BlobDriver):
                 reaped += 1
         return reaped
 
+    async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
+        def walk() -> list[tuple[str, float]]:
+            found = []
+            for directory, _, files in os.walk(self._blobs):
+                for name in files:
+                    path = Path(directory, name)
+                    location = str(path.relative_to(self._blobs))
+                    if location > after:
+                        with contextlib.suppress(FileNotFoundError):
+                            found.append((location, path.stat().st_mtime))
+            return sorted(found)[:limit]
+
+        return await asyncio.to_thread(walk)
+
     async def check(self) -> None:
         # a full disk still serves pulls: readiness asks only that the directories are there
         for directory in (self._blobs, self._uploads):

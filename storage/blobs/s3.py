@@ -256,6 +256,25 @@ class S3BlobDriver(BlobDriver):
         with self._guard(location):
             await self._client.delete_object(Bucket=self._bucket, Key=location)
 
+    async def delete_many(self, locations: list[str]) -> None:
+        # DeleteObjects: up to 1000 keys a request; a key that fails stays queued (raise)
+        for start in range(0, len(locations), 1000):
+            batch = [{"Key": key} for key in locations[start : start + 1000]]
+            with self._guard("blobs"):
+                response = await self._client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                raise OSError(f"S3 could not delete {len(errors)} blobs, e.g. {errors[0]}")
+
+    async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
+        with self._guard("blobs"):
+            response = await self._client.list_objects_v2(
+                Bucket=self._bucket, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
+            )
+        return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", ())]
+
     async def check(self) -> None:
         with self._guard(self._bucket):
             await self._client.head_bucket(Bucket=self._bucket)

@@ -70,10 +70,18 @@ class LinkedBlobs(Protocol):
     linkedBlobStore), so that nothing of one repository is reachable from another."""
 
     async def get_linked_blob(self, repository_id: int, digest: str) -> BlobRecord | None: ...
-    async def link_blob(self, registry_id: str, repository: str, digest: str) -> None: ...
+    async def link_blob(self, registry_id: str, repository: str, digest: str) -> bool:
+        """Link (or re-link) a stored blob; False if no blob of that digest is stored (any more)."""
+
     async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
     async def missing_blobs(self, repository_id: int, digests: list[str]) -> list[str]:
         """Those of `digests` not linked into the repository, sorted, each once."""
+
+    async def stored_bytes(self, registry_id: str) -> int:
+        """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
+
+    async def registry_has_blob(self, registry_id: str, digest: str) -> bool:
+        """Whether a repository of the registry links the blob (then it adds nothing to usage)."""
 
 
 class BlobIngester(Protocol):
@@ -84,6 +92,10 @@ class BlobIngester(Protocol):
 
     async def add_blob(self, registry_id: str, repository: str, blob: BlobRecord) -> BlobRecord:
         """Record a blob (unless one with the digest exists) and link it; returns the stored one."""
+
+    async def link_existing_blob(self, registry_id: str, repository: str, digest: str) -> BlobRecord | None:
+        """Link the stored blob of that digest; None if there is none (or it is being collected),
+        so that the caller stores its own copy. Never records a blob row itself."""
 
 
 class Manifests(Protocol):
@@ -96,8 +108,13 @@ class Manifests(Protocol):
         manifest: ManifestRecord,
         tag: str | None,
         one_time_token: str | None = None,
+        *,
+        blobs: tuple[str, ...] = (),
+        children: tuple[str, ...] = (),
     ) -> None:
-        """Store the manifest (idempotent) and point `tag` at it, in one transaction.
+        """Store the manifest (idempotent) with the blobs and child manifests it references,
+        and point `tag` at it, in one transaction. ReferenceMissing (nothing written) if one of
+        them is not in the repository (e.g. collected since it was checked).
 
         With `one_time_token`, writing the tag also spends that token, in the same transaction;
         if it was already spent, nothing is written and `TokenSpent` is raised."""

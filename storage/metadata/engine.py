@@ -27,6 +27,23 @@ READ, WRITE = ("read",), ("write",)  # statement durations are kept by these key
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 
+class ReferenceMissing(Exception):
+    """A statement named a row that is not there (a foreign key failed): e.g. a manifest whose
+    blob link the garbage collector removed meanwhile. Its transaction is rolled back."""
+
+
+class Lease(ABC):
+    """A named lock held by one process of all sharing the database (`SqlEngine.try_lock`)."""
+
+    @abstractmethod
+    async def keep(self) -> None:
+        """Call now and then while holding it: raises LeaseLost if another process took it."""
+
+
+class LeaseLost(Exception):
+    pass
+
+
 class Transaction(ABC):
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> int:
@@ -54,6 +71,11 @@ class SqlEngine(Transaction):
     @abstractmethod
     async def _migration_lock(self) -> AbstractAsyncContextManager[Transaction]:
         """A transaction that also keeps other processes from migrating at the same time."""
+
+    @abstractmethod
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
+        """Hold the lock `name` for the block, or None at once if another process holds it.
+        A process that dies loses it (PostgreSQL: with its session; SQLite: its lease expires)."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -9,6 +9,7 @@ re-checks its condition on the row a concurrent writer committed, so the compare
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from asyncpg.pool import PoolConnectionProxy
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..stats import SPANS, Timings
-from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
+from .engine import READ, WHILE_DOWN, WRITE, Lease, ReferenceMissing, Row, SqlEngine, Transaction
 
 # pg_advisory_xact_lock key for migrations ("ocigate" in ASCII): one replica migrates, the
 # others wait and then find nothing left to do
@@ -106,6 +107,8 @@ def _translated(
     started = time.perf_counter()
     try:
         yield
+    except pg.ForeignKeyViolationError as exc:
+        raise ReferenceMissing(str(exc)) from exc
     except pg.DiskFullError as exc:
         health.failed(exc)
         raise StorageFull(message="the metadata database's disk is full; retry later") from exc
@@ -179,8 +182,42 @@ class PostgresEngine(SqlEngine):
                     await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
                 yield _Connection(connection, self.health, self.timings)
 
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
+        return self._try_lock(name)
+
+    @asynccontextmanager
+    async def _try_lock(self, name: str) -> AsyncIterator[Lease | None]:
+        # a session-level advisory lock on a connection kept for the block: a process that dies
+        # closes its connection, and the lock goes with it
+        key = _lock_key(name)
+        with _translated(self.health):
+            connection = await self._pool.acquire()
+        try:
+            with _translated(self.health):
+                taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            if not taken:
+                yield None
+                return
+            try:
+                yield _AdvisoryLease()
+            finally:
+                with _translated(self.health):
+                    await connection.execute("SELECT pg_advisory_unlock($1)", key)
+        finally:
+            await self._pool.release(connection)
+
     async def close(self) -> None:
         await self._pool.close()
+
+
+class _AdvisoryLease(Lease):
+    async def keep(self) -> None:
+        """Held as long as the session lives: nothing to renew."""
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(f"ocigate:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _split_pool_size(url: str) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..private import private_file, tighten_file
 from ..stats import SPANS, Timings
-from .engine import READ, WHILE_DOWN, WRITE, Row, SqlEngine, Transaction
+from .engine import READ, WHILE_DOWN, WRITE, Lease, LeaseLost, ReferenceMissing, Row, SqlEngine, Transaction
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -34,6 +35,7 @@ _PRAGMAS = (
 # SQLite's result codes (the primary code is the low byte of an extended one)
 _FULL = {sqlite3.SQLITE_FULL}
 _UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN}
+LEASE_MS = 10 * 60 * 1000  # a lock whose holder died is free again after this long
 
 
 class _Connection(Transaction):
@@ -74,6 +76,10 @@ def _translated(health: StoreHealth, timings: Timings, statement: tuple[str]) ->
     started = time.perf_counter()
     try:
         yield
+    except sqlite3.IntegrityError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+            raise ReferenceMissing(str(exc)) from exc
+        raise
     except sqlite3.Error as exc:
         code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
         if code in _FULL:
@@ -161,6 +167,57 @@ class SqliteEngine(SqlEngine):
         if self._raw[0].in_transaction:
             await self._writer.execute("ROLLBACK")
 
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
+        return self._try_lock(name)
+
+    @asynccontextmanager
+    async def _try_lock(self, name: str) -> AsyncIterator[Lease | None]:
+        # a lease row rather than SQLite's own lock: other processes on the file (workers, the
+        # `ocigate gc` command) must go on writing while a collection runs
+        holder = uuid.uuid4().hex
+        async with self._transaction() as tx:
+            await tx.execute("DELETE FROM gc_leases WHERE name = ? AND expires_at < ?", name, _now_ms())
+            taken = await tx.execute(
+                "INSERT INTO gc_leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                name,
+                holder,
+                _now_ms() + LEASE_MS,
+            )
+        if not taken:
+            yield None
+            return
+        try:
+            yield _SqliteLease(self, name, holder)
+        finally:
+            await self.execute("DELETE FROM gc_leases WHERE name = ? AND holder = ?", name, holder)
+
     async def close(self) -> None:
         for connection in self._raw:
             await connection.close()
+
+
+class _SqliteLease(Lease):
+    def __init__(self, engine: SqliteEngine, name: str, holder: str) -> None:
+        self._engine = engine
+        self._name = name
+        self._holder = holder
+        self._renewed = _now_ms()
+
+    async def keep(self) -> None:
+        now = _now_ms()
+        if now - self._renewed < LEASE_MS // 4:
+            return
+        renewed = await self._engine.execute(
+            "UPDATE gc_leases SET expires_at = ? WHERE name = ? AND holder = ?",
+            now + LEASE_MS,
+            self._name,
+            self._holder,
+        )
+        if not renewed:
+            raise LeaseLost(self._name)
+        self._renewed = now
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -4,6 +4,7 @@ them; the usage counters are written once a second per process, additively."""
 
 from __future__ import annotations
 
+from .content.blobs import STORED_BYTES
 from .content.repositories import HAS_CONTENT
 from .engine import Row
 from .records import ArtifactRecord, ReferrerRecord, RepositoryUsage
@@ -26,12 +27,7 @@ _ARTIFACT_SELECT = "SELECT digest, media_type, content, artifact_type, created_a
 class SqlViews(SqlStore):
     async def registry_storage_bytes(self, registry_id: str) -> int:
         # a blob linked in several repositories is stored once, so it counts once
-        row = await self._engine.fetchone(
-            "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
-            "SELECT l.digest FROM blob_links l JOIN repositories r ON r.id = l.repository_id "
-            "WHERE r.registry_id = ?)",
-            registry_id,
-        )
+        row = await self._engine.fetchone(STORED_BYTES, registry_id)
         return int(row[0]) if row else 0
 
     # repository usage ---------------------------------------------------------------------

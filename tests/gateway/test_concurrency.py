@@ -38,7 +38,7 @@ def test_same_blob_pushed_concurrently_is_stored_once(
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(push, range(8))) == [201] * 8
-    stored = [p for p in blob_files(gateway.data_dir) if p.name == digest.split(":")[1]]
+    stored = [p for p in blob_files(gateway.data_dir) if p.name.startswith(digest.split(":")[1])]
     assert len(stored) == 1
     assert content[:4096] not in stored[0].read_bytes()  # encrypted at rest
     for name in (f"{repository}-0", f"{repository}-1"):

@@ -43,6 +43,7 @@ NAMES = [
     "CACHE_BYTES",
     "UPLOAD_TTL",
     "UPLOAD_PRESSURE_TTL",
+    "GC_GRACE",
     "MIN_FREE_SPACE",
     "MAX_BLOB_SIZE",
     "HEADER_TIMEOUT",

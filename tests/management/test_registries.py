@@ -38,11 +38,14 @@ def test_create_get_list_patch_replace_delete(api: Api) -> None:
         "name": name,
         "location": "local",
         "garbageCollectionSchedule": {"days": ["wed", "sun"], "time": "03:30"},  # in week order
+        "deleteUntaggedManifests": False,
+        "storageQuotaBytes": None,
         "apiSubnetAllowList": ["10.0.0.0/8", "2001:db8::/32"],
         "features": {"vulnerabilityScanning": True},
         "hostname": f"{name}.{DOMAIN}",
         "storageUsage": {"bytes": 0},
         "repositoryCount": 0,
+        "lastGarbageCollection": None,
     }
     assert api.get(created["href"]).json() == created
     listed = api.get("/api/registries", params={"limit": 100}).json()
@@ -54,12 +57,19 @@ def test_create_get_list_patch_replace_delete(api: Api) -> None:
     assert properties["apiSubnetAllowList"] == []
     assert properties["garbageCollectionSchedule"] == {"days": ["wed", "sun"], "time": "03:30"}  # kept
     assert properties["features"] == {"vulnerabilityScanning": True}
+    untagged = api.patch(created["href"], {"deleteUntaggedManifests": True})
+    assert untagged.json()["properties"]["deleteUntaggedManifests"] is True
+    assert api.patch(created["href"], {"deleteUntaggedManifests": "yes"}).status_code == 400
+    assert api.patch(created["href"], {"storageQuotaBytes": 0}).status_code == 400
+    quota = api.patch(created["href"], {"storageQuotaBytes": 10**9}).json()["properties"]
+    assert quota["storageQuotaBytes"] == 10**9
 
     replaced = api.put(created["href"], {"name": name, "location": "local"})
     assert replaced.status_code == 200, replaced.text
     properties = replaced.json()["properties"]
     assert properties["garbageCollectionSchedule"] is None  # PUT: back to the defaults
     assert properties["features"] == {"vulnerabilityScanning": False}
+    assert properties["deleteUntaggedManifests"] is False
 
     assert api.patch(created["href"], {"garbageCollectionSchedule": schedule}).status_code == 200
     cleared = api.patch(created["href"], {"garbageCollectionSchedule": None})

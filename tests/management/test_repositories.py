@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.registry_client import OCI_INDEX, RegistryClient, digest_of
-from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway
+from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway, ocigate
 
 from .conftest import Api, v2_client
 
@@ -176,3 +176,53 @@ def test_storage_usage_counts_each_blob_once(
     assert api.get(registry["href"]).json()["properties"]["storageUsage"] == {"bytes": once}
     assert api.delete(_repository(registry, "two")).status_code == 204
     assert api.get(registry["href"]).json()["properties"]["storageUsage"] == {"bytes": 0}
+
+
+def test_garbage_collection_frees_a_deleted_tags_bytes_and_reports_its_last_run(
+    api: Api, registry: dict[str, Any], management_gateway: Gateway
+) -> None:
+    client = _client(management_gateway, registry)
+    kept = client.push_image("gc/app", "kept", seed="kept")
+    gone = client.push_image("gc/app", "gone", seed="gone")
+    freed = len(gone.config) + sum(len(layer) for layer in gone.layers)
+    before = api.get(registry["href"]).json()["properties"]
+    assert before["lastGarbageCollection"] is None
+    assert client.request("DELETE", "/v2/gc/app/manifests/gone").status_code == 202
+    assert api.patch(registry["href"], {"deleteUntaggedManifests": True}).status_code == 200
+
+    printed = ocigate(
+        "gc",
+        "--registry",
+        registry["properties"]["name"],
+        "--grace",
+        "0",
+        data_dir=management_gateway.data_dir,
+    )
+    assert f"removed 1 manifests, {1 + len(gone.layers)} blob links" in printed
+    after = api.get(registry["href"]).json()["properties"]
+    assert after["storageUsage"]["bytes"] == before["storageUsage"]["bytes"] - freed
+    run = after["lastGarbageCollection"]
+    assert (run["manifests"], run["links"]) == (1, 1 + len(gone.layers))
+    assert run["bytes"] >= freed
+    assert run["finishedAt"] >= run["startedAt"]
+    assert client.request("GET", f"/v2/gc/app/manifests/{gone.digest}").status_code == 404
+    assert client.request("GET", f"/v2/gc/app/blobs/{digest_of(kept.layers[0])}").content == kept.layers[0]
+
+
+def test_a_push_past_the_registry_quota_is_403_denied(
+    api: Api, registry: dict[str, Any], management_gateway: Gateway
+) -> None:
+    client = _client(management_gateway, registry)
+    client.push_image("quota/app", "v1", seed="q")
+    used = api.get(registry["href"]).json()["properties"]["storageUsage"]["bytes"]
+    assert api.patch(registry["href"], {"storageQuotaBytes": used + 10}).status_code == 200
+    refused = client.post_blob("quota/app", b"x" * 100)
+    assert refused.status_code == 403
+    error = refused.json()["errors"][0]
+    assert error["code"] == "DENIED"
+    assert f"may store {used + 10} bytes and stores {used}" in error["message"]
+    assert client.post_blob("quota/app", b"y" * 10).status_code == 201  # exactly to the quota
+    started = client.request("POST", "/v2/quota/app/blobs/uploads/")
+    assert started.status_code == 403  # at the quota: no upload starts
+    assert api.patch(registry["href"], {"storageQuotaBytes": None}).status_code == 200
+    assert client.post_blob("quota/app", b"x" * 100).status_code == 201

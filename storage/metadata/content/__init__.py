@@ -1,9 +1,9 @@
 """The content aggregate: repositories and what they hold, one module per part as in CNCF
 Distribution (blobs and their links, manifests and referrers, tags), over one SQL engine.
 
-Shaped for garbage collection to come next: manifest → blob references belong in
-`manifests.py` (written in the manifest's transaction), the collector's queries of what no
-link or reference holds in `blobs.py`."""
+A manifest's references to its blobs and child manifests are written in its own transaction
+(`manifests.py`), with foreign keys that the garbage collector's deletes
+(`../collection.py`) cannot get past."""
 
 from __future__ import annotations
 

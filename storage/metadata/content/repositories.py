@@ -66,7 +66,7 @@ class SqlRepositories(SqlStore):
             repository_id = row[0]
             digests = await tx.fetchall("SELECT digest FROM manifests WHERE repository_id = ?", repository_id)
             tags = await tx.fetchall("SELECT name FROM tags WHERE repository_id = ?", repository_id)
-            for table in ("tags", "manifests", "blob_links"):
+            for table in ("manifest_children", "manifest_blobs", "tags", "manifests", "blob_links"):
                 await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", repository_id)
             # its upload sessions end now; expiry (storage/uploads.py) deletes what they staged
             await tx.execute(
