@@ -52,6 +52,14 @@ class SqlRegistries(SqlStore):
             if row is None:
                 return False
             await tx.execute("DELETE FROM uploads WHERE registry_id = ?", row[0])
+            # the manifests' references first: the cascade from registries would otherwise
+            # reach blob_links while manifest_blobs still names them (PostgreSQL refuses that)
+            for table in ("manifest_children", "manifest_blobs"):
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE repository_id IN "
+                    "(SELECT id FROM repositories WHERE registry_id = ?)",
+                    row[0],
+                )
             await tx.execute("DELETE FROM registries WHERE id = ?", row[0])
             return True
 

@@ -133,3 +133,16 @@ async def test_dry_run_removes_nothing(metadata: MetadataStore, tmp_path: Path) 
     assert report.manifests == 1
     assert await world.stored_blobs() == before
     assert await world.collector().last_run(world.record.id) is None
+
+
+async def test_a_registry_with_images_can_be_deleted_and_its_blobs_collected(
+    metadata: MetadataStore, tmp_path: Path
+) -> None:
+    """The references the collector relies on never block deleting a whole registry."""
+    world = await open_world(metadata, filesystem_driver(tmp_path))
+    await world.push_image("app", "v1", [layer(1), layer(2)], config(1))
+    assert await metadata.registries.delete_registry(world.record.name)
+    assert await metadata.registries.get_registry(world.record.name) is None
+    assert len(await world.stored_blobs()) == 3
+    await world.collector().sweep()  # no registry links them any more
+    assert await world.stored_blobs() == []

@@ -53,7 +53,13 @@ class World:
         """The registry served from another content store (a wrapper that pauses a step)."""
         registries = self.registries
         return Registry(
-            self.record, content, registries.blobs, registries.cache, SingleFlight(), self.registry.uploads
+            self.record,
+            content,
+            registries.blobs,
+            registries.cache,
+            SingleFlight(),
+            self.registry.uploads,
+            registries.reads,
         )
 
     def collector(self, hook: Hook | None = None, batch: int = 200) -> Collector:
