@@ -6,6 +6,8 @@ internet needs around it.
 - Headers: once a request's first bytes are in, all its headers must be within
   `OCIGATE_HEADER_TIMEOUT`: a client trickling headers holds a descriptor and a connection
   slot for nothing. (Bodies have their own idle timeout, where they are read: http.py.)
+- Drain (drain.py): once the process is draining, every response says `Connection: close` and
+  the connection closes after it; a connection idle between requests is closed at once.
 - A request aiohttp cannot parse is answered with an OCI error body and logged as one warning
   line, not as a traceback: on a public port that is noise, not a fault of ours.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
@@ -22,28 +24,56 @@ from aiohttp.web_protocol import RequestHandler
 
 from .errors import API_VERSION_HEADER, oci_error
 
+if TYPE_CHECKING:
+    from .drain import Drain
+
 log = logging.getLogger("ocigate.gateway")
 
 
 class RegistryRequestHandler(RequestHandler):
-    __slots__ = ("_header_timeout", "_header_timer")
+    __slots__ = ("_drain", "_draining", "_header_timeout", "_header_timer", "_partial")
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **options: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float, drain: Drain, **options: Any) -> None:
         super().__init__(manager, **options)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        self._partial = False  # some bytes of the next request are in, not all its headers
+        self._drain = drain
+        self._draining = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._drain.draining:
+            self.drain()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         # aiohttp waits on `_waiter` exactly while no whole request is in: then these bytes
         # began one (or continued one that began earlier)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        self._partial = waiter is not None and not waiter.done()
+        if self._partial:
             if self._header_timer is None and self._header_timeout > 0:
                 self._header_timer = self._loop.call_later(self._header_timeout, self._headers_too_slow)
         elif self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    @property
+    def idle(self) -> bool:
+        """Between requests, with nothing of the next one in."""
+        waiter = self._waiter
+        return waiter is not None and not waiter.done() and not self._partial and not self._messages
+
+    def drain(self) -> None:
+        """From now on each response closes the connection (and says so); closed now if idle.
+        (Not aiohttp's `close()` on a busy connection: it drops the rest of a request body.)"""
+        if not self._draining and self._request_factory is not None:
+            self._draining = True
+            factory = self._request_factory
+            self._request_factory = lambda message, *args: factory(message._replace(should_close=True), *args)
+        if self.idle:
+            self.close()
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
@@ -79,7 +109,9 @@ class RegistryRequestHandler(RequestHandler):
         return response
 
 
-def handler_factory(server: web.Server, header_timeout: float, **options: Any) -> Any:
+def handler_factory(server: web.Server, header_timeout: float, drain: Drain, **options: Any) -> Any:
     """A protocol factory for `loop.create_server`, in place of aiohttp's `server` itself."""
     loop = asyncio.get_running_loop()
-    return lambda: RegistryRequestHandler(server, loop=loop, header_timeout=header_timeout, **options)
+    return lambda: RegistryRequestHandler(
+        server, loop=loop, header_timeout=header_timeout, drain=drain, **options
+    )
