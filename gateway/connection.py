@@ -73,7 +73,7 @@ class RegistryRequestHandler(RequestHandler):
             factory = self._request_factory
             self._request_factory = lambda message, *args: factory(message._replace(should_close=True), *args)
         if self.idle:
-            self.close()
+            self.force_close()  # as aiohttp's keep-alive timeout does
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
