@@ -135,21 +135,23 @@ def test_a_plain_http_request_to_the_tls_port_gets_no_answer(gateway: Gateway) -
     assert not answer.startswith(b"HTTP/"), answer[:100]
 
 
-def test_healthcheck_speaks_tls(gateway: Gateway, certificate: ServerFiles) -> None:
-    result = subprocess.run(
+def healthcheck(port: int, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "ocigate.gateway.cli", "healthcheck"],
-        env={
-            **os.environ,
-            "OCIGATE_LISTEN": f"0.0.0.0:{gateway.port}",
-            "OCIGATE_TLS_CERT": str(certificate.cert),
-            "OCIGATE_TLS_KEY": str(certificate.key),
-        },
+        env={**os.environ, "OCIGATE_LISTEN": f"0.0.0.0:{port}", **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_healthcheck_speaks_tls(gateway: Gateway, certificate: ServerFiles) -> None:
+    result = healthcheck(
+        gateway.port, OCIGATE_TLS_CERT=str(certificate.cert), OCIGATE_TLS_KEY=str(certificate.key)
+    )
     assert result.returncode == 0, result.stderr
+    assert healthcheck(gateway.port).returncode == 1  # plain HTTP gets no answer here
 
 
 def test_a_certificate_swap_during_a_pull(gateway: Gateway, ca: PrivateCA, certificate: ServerFiles) -> None:
@@ -276,14 +278,7 @@ def test_proxy_protocol_header_before_the_handshake(
         lines = [f'{client} "GET /v2/ HTTP/1.1" 401' for client in ("203.0.113.7", "198.51.100.9")]
         wait_until(lambda: all(line in gateway.log() for line in lines), 10, "the access lines")
 
-        result = subprocess.run(
-            [sys.executable, "-m", "ocigate.gateway.cli", "healthcheck"],
-            env={**os.environ, **gateway.env, "OCIGATE_LISTEN": gateway.hostport},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = healthcheck(gateway.port, **gateway.env)
         assert result.returncode == 0, result.stderr
     finally:
         gateway.stop()
