@@ -51,6 +51,8 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         reason = "the key does not match the certificate" if "KEY_VALUES_MISMATCH" in str(exc) else exc.reason
         raise TlsError(f"cannot serve {cert} with key {key}: {reason or exc} (PEM files expected)") from None
+    except OSError as exc:  # replaced between the check above and the load
+        raise TlsError(f"cannot read {cert} or {key}: {exc.strerror or exc}") from None
     return context
 
 
