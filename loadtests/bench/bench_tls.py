@@ -9,8 +9,9 @@ made here; and nginx (Debian's nginx-light: `apt-get install nginx-light`), one 
 and 1.3, proxying without buffering to the plain gateway over a kept-alive loopback connection.
 Each pass GETs the blob once per way with curl (OpenSSL, TLS 1.3, AES-256-GCM as negotiated),
 in rotating order; medians of `--repeat` passes, and the median of the per-pass ratios. Server
-CPU seconds per GB (gateway, plus nginx for that way) tell where the cores go: on a 2-core
-machine curl, the gateway and nginx share them. MB = 10^6 bytes.
+CPU seconds per GB (gateway, plus nginx for that way) and curl's tell where the cores go: on a
+2-core machine curl, the gateway and nginx share them. nginx reads 256 KiB from the gateway at a
+time (`proxy_buffer_size`; with its default of one page it is several times slower). MB = 10^6 bytes.
 
 It also says whether kernel TLS could be used here: Python's `ssl.OP_ENABLE_KTLS` (3.12+) and
 the kernel's `tls` upper-layer protocol (/proc/sys/net/ipv4/tcp_available_ulp).
@@ -22,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import ssl
 import statistics
@@ -86,6 +88,8 @@ http {{
       proxy_set_header Connection "";
       proxy_set_header Host $http_host;
       proxy_buffering off;
+      proxy_buffer_size 256k;  # what it reads from the gateway at a time (default: one page)
+      proxy_buffers 4 256k;
       proxy_request_buffering off;
     }}
   }}
@@ -93,6 +97,11 @@ http {{
 """
     )
     return conf
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def curl(url: str, ca: Path) -> tuple[int, float]:
@@ -185,14 +194,16 @@ def main() -> None:
             }
             speeds: dict[str, list[float]] = {way: [] for way in WAYS}
             cpu: dict[str, list[float]] = {way: [] for way in WAYS}
+            client_cpu: dict[str, list[float]] = {way: [] for way in WAYS}
             for way in WAYS:  # warm-up: page cache, TLS sessions, nginx upstream connection
                 curl(urls[way], ca.ca_file)
             for index in range(args.repeat):
                 order = WAYS[index % 3 :] + WAYS[: index % 3]
                 for way in order:
-                    before = sum(cpu_seconds(pid) for pid in servers[way])
+                    before, client_before = sum(cpu_seconds(pid) for pid in servers[way]), children_cpu()
                     size, seconds = curl(urls[way], ca.ca_file)
                     used = sum(cpu_seconds(pid) for pid in servers[way]) - before
+                    client_cpu[way].append((children_cpu() - client_before) / (size / 1e9))
                     assert size == args.mib << 20, size
                     speeds[way].append(size / seconds / 1e6)
                     cpu[way].append(used / (size / 1e9))
@@ -205,6 +216,7 @@ def main() -> None:
         "repeat": args.repeat,
         "MB/s": {way: round(statistics.median(values)) for way, values in speeds.items()},
         "server CPU s/GB": {way: round(statistics.median(values), 2) for way, values in cpu.items()},
+        "curl CPU s/GB": {way: round(statistics.median(values), 2) for way, values in client_cpu.items()},
         "tls/plain": round(
             statistics.median(t / p for t, p in zip(speeds["tls"], speeds["plain"], strict=True)), 2
         ),
