@@ -64,7 +64,11 @@ def client_context(ca: PrivateCA) -> ssl.SSLContext:
 
 def connect(port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-    return context.wrap_socket(raw, server_hostname="localhost")
+    try:
+        return context.wrap_socket(raw, server_hostname="localhost")
+    except BaseException:
+        raw.close()
+        raise
 
 
 def serial_of(tls: ssl.SSLSocket | ssl.SSLObject) -> int:
@@ -228,21 +232,21 @@ def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = client_context(ca).wrap_bio(incoming, outgoing, server_hostname="localhost")
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            pass
-        raw.sendall(prefix + outgoing.read())
-        prefix = b""
-        chunk = raw.recv(65536)
-        assert chunk, "closed during the handshake"
-        incoming.write(chunk)
-    tls.write(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    raw.sendall(outgoing.read())
-    answer = b""
     with raw:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            raw.sendall(prefix + outgoing.read())
+            prefix = b""
+            chunk = raw.recv(65536)
+            assert chunk, "closed during the handshake"
+            incoming.write(chunk)
+        tls.write(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        raw.sendall(outgoing.read())
+        answer = b""
         while chunk := raw.recv(65536):
             incoming.write(chunk)
             try:
