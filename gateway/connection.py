@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     from .drain import Drain
 
 log = logging.getLogger("ocigate.gateway")
+_FRESH_GRACE = 5.0  # seconds a new connection gets to send its first request once draining
 
 
 class RegistryRequestHandler(RequestHandler):
-    __slots__ = ("_drain", "_draining", "_header_timeout", "_header_timer", "_partial")
+    __slots__ = ("_drain", "_draining", "_header_timeout", "_header_timer", "_opened_at", "_partial", "_used")
 
     def __init__(self, manager: web.Server, *, header_timeout: float, drain: Drain, **options: Any) -> None:
         super().__init__(manager, **options)
@@ -40,14 +41,18 @@ class RegistryRequestHandler(RequestHandler):
         self._partial = False  # some bytes of the next request are in, not all its headers
         self._drain = drain
         self._draining = False
+        self._used = False  # some request bytes came
+        self._opened_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._opened_at = self._loop.time()
         if self._drain.draining:
             self.drain()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        self._used = True
         # aiohttp waits on `_waiter` exactly while no whole request is in: then these bytes
         # began one (or continued one that began earlier)
         waiter = self._waiter
@@ -61,9 +66,13 @@ class RegistryRequestHandler(RequestHandler):
 
     @property
     def idle(self) -> bool:
-        """Between requests, with nothing of the next one in."""
+        """Between requests, with nothing of the next one in. A connection that has not sent a
+        byte yet counts only after a while (as in Go's http.Server): a balancer passes on the
+        request just after the connection, and closing it in between fails that request."""
         waiter = self._waiter
-        return waiter is not None and not waiter.done() and not self._partial and not self._messages
+        if waiter is None or waiter.done() or self._partial or self._messages:
+            return False
+        return self._used or self._loop.time() - self._opened_at > _FRESH_GRACE
 
     def drain(self) -> None:
         """From now on each response closes the connection (and says so); closed now if idle.

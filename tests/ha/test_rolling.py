@@ -240,10 +240,13 @@ def test_a_rolling_restart_under_load_fails_no_request(replicas: Replicas) -> No
     assert total > 200  # the clients really ran through both restarts
 
     checker = Client(replicas.a.port, keep_alive=True)
-    for image in workload.pushed:
-        _, manifest = checker.fetch(
-            200, "GET", f"/v2/{image.repository}/manifests/{image.tag}", Accept=OCI_MANIFEST
-        )
-        assert digest_of(manifest) == image.manifest_digest
-        _, blob = checker.fetch(200, "GET", f"/v2/{image.repository}/blobs/{image.layer_digest}")
-        assert digest_of(blob) == image.layer_digest
+    try:
+        for image in workload.pushed:
+            _, manifest = checker.fetch(
+                200, "GET", f"/v2/{image.repository}/manifests/{image.tag}", Accept=OCI_MANIFEST
+            )
+            assert digest_of(manifest) == image.manifest_digest
+            _, blob = checker.fetch(200, "GET", f"/v2/{image.repository}/blobs/{image.layer_digest}")
+            assert digest_of(blob) == image.layer_digest
+    finally:
+        checker.close()
