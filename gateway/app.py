@@ -17,6 +17,7 @@ from ocigate.storage.usage import UsageCounters
 from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
 from .clients import client_address
 from .console import install_console
+from .drain import DRAIN, Drain
 from .errors import error_middleware, oci_error
 from .gc import install_gc_schedule
 from .handlers import blobs, listings, manifests, token, uploads
@@ -127,7 +128,8 @@ def build_app(
     app.router.add_route("POST", "/token", api.token)
     app.router.add_route("*", "/v2", api)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
-    install_health(app, registries)
+    app[DRAIN] = Drain(settings.drain.delay, settings.drain.timeout)
+    install_health(app, registries, app[DRAIN])
     usage = UsageCounters(registries.metadata.views)
     install_usage(app, usage)
     install_management(app, settings, registries, authenticator, usage)

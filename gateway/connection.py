@@ -9,6 +9,8 @@ internet needs around it.
 - Durations for the access logger (metrics, access lines) on `time.perf_counter()`: aiohttp
   reads `loop.time()`, which under uvloop counts whole milliseconds, as of the start of the
   loop's iteration, while a manifest GET takes a tenth of one.
+- Drain (drain.py): once the process is draining, every response says `Connection: close` and
+  the connection closes after it; a connection idle between requests is closed at once.
 - A request aiohttp cannot parse is answered with an OCI error body and logged as one warning
   line, not as a traceback: on a public port that is noise, not a fault of ours.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
@@ -26,28 +28,65 @@ from aiohttp.web_protocol import RequestHandler
 
 from .errors import API_VERSION_HEADER, oci_error
 
+if TYPE_CHECKING:
+    from .drain import Drain
+
 log = logging.getLogger("ocigate.gateway")
+_FRESH_GRACE = 5.0  # seconds a new connection gets to send its first request once draining
 
 
 class RegistryRequestHandler(RequestHandler):
-    __slots__ = ("_header_timeout", "_header_timer")
+    __slots__ = ("_drain", "_draining", "_header_timeout", "_header_timer", "_opened_at", "_partial", "_used")
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **options: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float, drain: Drain, **options: Any) -> None:
         super().__init__(manager, **options)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        self._partial = False  # some bytes of the next request are in, not all its headers
+        self._drain = drain
+        self._draining = False
+        self._used = False  # some request bytes came
+        self._opened_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._opened_at = self._loop.time()
+        if self._drain.draining:
+            self.drain()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        self._used = True
         # aiohttp waits on `_waiter` exactly while no whole request is in: then these bytes
         # began one (or continued one that began earlier)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        self._partial = waiter is not None and not waiter.done()
+        if self._partial:
             if self._header_timer is None and self._header_timeout > 0:
                 self._header_timer = self._loop.call_later(self._header_timeout, self._headers_too_slow)
         elif self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    @property
+    def idle(self) -> bool:
+        """Between requests, with nothing of the next one in. A connection that has not sent a
+        byte yet counts only after a while (as in Go's http.Server): a balancer passes on the
+        request just after the connection, and closing it in between fails that request."""
+        waiter = self._waiter
+        if waiter is None or waiter.done() or self._partial or self._messages:
+            return False
+        return self._used or self._loop.time() - self._opened_at > _FRESH_GRACE
+
+    def drain(self) -> None:
+        """From now on each response closes the connection (and says so); closed now if idle.
+        (Not aiohttp's `close()` on a busy connection: it drops the rest of a request body.)"""
+        if not self._draining and self._request_factory is not None:
+            self._draining = True
+            factory = self._request_factory
+            self._request_factory = lambda message, *args: factory(message._replace(should_close=True), *args)
+        if self.idle:
+            self.force_close()  # as aiohttp's keep-alive timeout does
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
@@ -90,8 +129,8 @@ class TimedRequestHandler(RegistryRequestHandler):
 
     __slots__ = ("_make_request", "_started")
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **options: Any) -> None:
-        super().__init__(manager, header_timeout=header_timeout, **options)
+    def __init__(self, manager: web.Server, *, header_timeout: float, drain: Drain, **options: Any) -> None:
+        super().__init__(manager, header_timeout=header_timeout, drain=drain, **options)
         self._started = 0.0
         self._make_request = manager.request_factory
         self._request_factory = self._stamped_request
@@ -105,8 +144,8 @@ class TimedRequestHandler(RegistryRequestHandler):
             self.access_logger.log(request, response, perf_counter() - self._started)
 
 
-def handler_factory(server: web.Server, header_timeout: float, **options: Any) -> Any:
+def handler_factory(server: web.Server, header_timeout: float, drain: Drain, **options: Any) -> Any:
     """A protocol factory for `loop.create_server`, in place of aiohttp's `server` itself."""
     loop = asyncio.get_running_loop()
     handler = TimedRequestHandler if options.get("access_log") else RegistryRequestHandler
-    return lambda: handler(server, loop=loop, header_timeout=header_timeout, **options)
+    return lambda: handler(server, loop=loop, header_timeout=header_timeout, drain=drain, **options)

@@ -9,6 +9,7 @@ at cleanup it closes the connections its request handlers serve and the app's re
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from ocigate.limiter.gate import ProtocolFactory
 
@@ -21,7 +22,13 @@ class Listener:
         self._reuse_port = reuse_port
         self._server: asyncio.Server | None = None
 
-    async def start(self, factory: ProtocolFactory) -> None:
+    async def start(
+        self,
+        factory: ProtocolFactory,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = None,
+    ) -> None:
+        """`tls`: connections start with a TLS handshake (else the protocol may start one)."""
         self._server = await asyncio.get_running_loop().create_server(
             factory,
             self.host,
@@ -29,6 +36,8 @@ class Listener:
             backlog=self._backlog,
             reuse_address=True,
             reuse_port=self._reuse_port,
+            ssl=tls,
+            ssl_handshake_timeout=handshake_timeout if tls is not None else None,
         )
         if self._server.sockets:
             self.port = self._server.sockets[0].getsockname()[1]

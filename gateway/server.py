@@ -1,4 +1,5 @@
-"""Server bootstrap: uvloop, logging, the listening socket."""
+"""Server bootstrap: uvloop, logging, the listening socket (TLS: tls.py), signals: SIGTERM and
+SIGINT drain and stop (drain.py), SIGHUP reloads the TLS certificate."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from .access import open_authenticator, prepare_access
 from .access_log import access_logger_class
 from .app import REQUEST_STATS, build_app
 from .connection import handler_factory
+from .drain import DRAIN
 from .limits import GATE
 from .listener import Listener
 from .logs import configure_logging
 from .settings import Settings
+from .tls import Certificates, TlsError, server_context
 
 log = logging.getLogger("ocigate")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt(3)
@@ -45,6 +48,12 @@ def _tune_malloc() -> None:
 def serve(settings: Settings) -> None:
     _tune_malloc()
     configure_logging(settings.server.log_level, settings.server.log_format)
+    tls = settings.tls
+    if tls.cert is not None and tls.key is not None:
+        try:  # here, once, so that a bad file ends the start with one line (not N workers' tracebacks)
+            server_context(tls.cert, tls.key)
+        except TlsError as exc:
+            raise SystemExit(f"ocigate: TLS: {exc}") from None
     uvloop.run(_prepare(settings))
     if settings.server.workers > 1:
         from .workers import supervise
@@ -82,27 +91,51 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
         "keepalive_timeout": settings.http.keepalive_timeout,
         "max_field_size": 16384,  # long bearer tokens
     }
-    runner = web.AppRunner(app, handle_signals=False, **options)
+    # requests still running when the drain's timeout is over are cut (drain.py waited already)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, **options)
     await runner.setup()
     server = settings.server
     listener = Listener(server.host, server.port, reuse_port=reuse_port)
+    loop = asyncio.get_running_loop()
+    certificates: Certificates | None = None
+    watching: asyncio.Task[None] | None = None
     try:
         assert runner.server is not None
-        handler = handler_factory(runner.server, settings.http.header_timeout, **options)
+        drain = app[DRAIN]
+        handler = handler_factory(runner.server, settings.http.header_timeout, drain, **options)
         gate = app.get(GATE)
-        await listener.start(handler if gate is None else gate.factory(handler))
+        tls, handshake_timeout = None, settings.http.header_timeout or None
+        if settings.tls.cert is not None and settings.tls.key is not None:
+            certificates = Certificates(settings.tls.cert, settings.tls.key)
+            watching = loop.create_task(certificates.watch())
+            tls = certificates.context
+            if gate is not None and gate.proxy_protocol:  # the PROXY header comes before TLS
+                gate.tls, gate.tls_handshake_timeout = tls, handshake_timeout
+                tls = None
+        await listener.start(handler if gate is None else gate.factory(handler), tls, handshake_timeout)
         log.info(
-            "ocigate serving on %s (data in %s, domain %s)",
+            "ocigate serving on %s%s (data in %s, domain %s)",
             server.listen,
+            " with TLS" if certificates is not None else "",
             settings.storage.data_dir.resolve(),
             server.domain or "-",
         )
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, _reload, certificates)
         await stop.wait()
+        await drain.run(runner.server, listener.close)
         log.info("shutting down")
     finally:
+        if watching is not None:
+            watching.cancel()
         listener.close()
         await runner.cleanup()  # closes the connections, then the stores (on_cleanup)
+
+
+def _reload(certificates: Certificates | None) -> None:
+    if certificates is None:
+        log.info("SIGHUP: nothing to reload (no OCIGATE_TLS_CERT)")
+    else:
+        certificates.reload()

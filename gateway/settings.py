@@ -12,9 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from ocigate.auth.config import AuthConfig
 from ocigate.limiter.config import LimitConfig, ProxyConfig
@@ -91,6 +100,47 @@ class HttpConfig(BaseModel):
     )
 
 
+class TlsConfig(BaseModel):
+    """HTTPS on the listener (gateway/tls.py); unset: plain HTTP, e.g. behind a TLS proxy."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "tls_"
+
+    cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain allowed, leaf first) served over TLS 1.2/1.3; reloaded "
+        "when the file changes or on SIGHUP",
+    )
+    key: Path | None = Field(None, description="PEM private key of the certificate")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("`cert` and `key` go together: set both for HTTPS, or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert is not None
+
+
+class DrainConfig(BaseModel):
+    """SIGTERM: stop taking work without failing what was taken (gateway/drain.py)."""
+
+    model_config = SECTION
+    env_prefix: ClassVar[str] = "drain_"
+
+    delay: float = Field(
+        5.0,
+        ge=0,
+        description="seconds between SIGTERM (/readyz answers 503 at once) and closing the listener, "
+        "for load balancers to notice",
+    )
+    timeout: float = Field(
+        30.0, ge=0, description="seconds requests in flight then get to finish before they are cut"
+    )
+
+
 class RedisConfig(BaseModel):
     model_config = SECTION
     env_prefix: ClassVar[str] = "redis_"
@@ -120,6 +170,8 @@ class Settings(BaseModel):
     # sections are frozen, so one default instance can serve every tree
     server: ServerConfig = ServerConfig()
     http: HttpConfig = HttpConfig()
+    tls: TlsConfig = TlsConfig()
+    drain: DrainConfig = DrainConfig()
     storage: StorageConfig = StorageConfig()
     redis: RedisConfig = RedisConfig()
     auth: AuthConfig = AuthConfig()

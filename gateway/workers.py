@@ -3,8 +3,9 @@
 Each worker binds the port with SO_REUSEPORT, so the kernel spreads new connections over them
 (by a hash of the client's address and port). The parent only supervises: it forks (after
 server.py prepared the data dir once, so that workers do not race to create the schema or the
-keys), passes SIGTERM/SIGINT on, and restarts a worker that dies. Limits: with `OCIGATE_REDIS_URL` all workers
-share exact counts; without it each worker enforces 1/N of each limit (see limiter/config.py).
+keys), passes SIGTERM/SIGINT (drain) and SIGHUP (TLS reload) on, and restarts a worker that
+dies. Limits: with `OCIGATE_REDIS_URL` all workers share exact counts; without it each worker
+enforces 1/N of each limit (see limiter/config.py).
 
 Metrics: the parent makes a private directory for prometheus_client's multiprocess mode before
 anything imports it (`metrics_directory`, called by cli.py), so that every worker writes its
@@ -69,10 +70,15 @@ def _supervise(settings: Settings, run_worker: Callable[[], None]) -> None:
         for pid in children:
             _signal(pid, signal.SIGTERM)
 
+    def _reload(signum: int, frame: object) -> None:
+        for pid in children:
+            _signal(pid, signal.SIGHUP)
+
     for _ in range(workers):
         children[_fork(run_worker)] = time.monotonic()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _reload)
     while children:
         try:
             pid, status = os.wait()
@@ -99,6 +105,7 @@ def _fork(run_worker: Callable[[], None]) -> int:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's loop handles it
         run_worker()
         code = 0
     except BaseException:

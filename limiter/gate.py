@@ -9,14 +9,19 @@ request is never read. The slot goes back when the connection is lost.
 (the settings refuse PROXY protocol without that list): a header names the client, so one from
 anybody else would let them pick their address (allow lists, limits, logs). Other peers are
 closed at once, counted, and logged at most once a minute.
+
+With TLS and PROXY protocol both on, the header comes in the clear before the TLS handshake (as
+HAProxy's `send-proxy` and AWS NLB send it), so the listener is plain and the gate starts TLS
+once it has the header (`_start_tls`). Without PROXY protocol the listener itself speaks TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from .identity import TrustedProxies, client_key
 from .limiter import ConnectionLease, Limiter
@@ -47,6 +52,9 @@ class GateConfig:
         self.proxy_protocol = proxy_protocol
         self.ipv6_prefix = ipv6_prefix
         self.warned_untrusted_at = -_WARN_EVERY  # loop time of the last warning about a peer
+        # set by the listener's owner when the gate, not the listener, starts TLS (PROXY protocol)
+        self.tls: ssl.SSLContext | None = None
+        self.tls_handshake_timeout: float | None = None
 
     def factory(self, inner: ProtocolFactory) -> ProtocolFactory:
         """A protocol factory for `loop.create_server` that gates `inner`'s connections."""
@@ -168,6 +176,50 @@ class ConnectionGate(asyncio.Protocol):
         assert self._transport is not None
         self._transport.pause_reading()  # until the slot is decided; _open resumes
         self._paused = True
+        if self._config.tls is not None:
+            self._start_tls(address)
+        else:
+            self._identify(address)
+
+    def _start_tls(self, address: str | None) -> None:
+        """TLS over the connection, from the byte after the PROXY header; then the client is
+        identified as without TLS. Bytes of the ClientHello that came with the header are fed
+        to the TLS protocol by `_feed_early`, after its connection_made and before the socket
+        is read again."""
+        early, self._buffer = self._buffer, b""
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._upgrade(address))
+        _admissions.add(task)
+        task.add_done_callback(_admissions.discard)
+        if early:
+            # `start_tls` (run by the task's first step, next in the ready queue) sets the TLS
+            # protocol on the transport and queues its connection_made and resume_reading; a
+            # callback queued now runs right after that step and queues the feed behind them,
+            # so all three run in one pass of the loop, before it polls the socket.
+            transport = self._transport
+            assert transport is not None
+            loop.call_soon(lambda: loop.call_soon(_feed_early, transport, self, early))
+
+    async def _upgrade(self, address: str | None) -> None:
+        config, transport = self._config, self._transport
+        assert config.tls is not None
+        assert transport is not None
+        try:
+            tls_transport = await asyncio.get_running_loop().start_tls(
+                transport,
+                self,
+                config.tls,
+                server_side=True,
+                ssl_handshake_timeout=config.tls_handshake_timeout,
+            )
+        except (TimeoutError, OSError) as exc:
+            log.debug("TLS handshake with %s failed: %s", address, exc)
+            transport.abort()
+            return
+        if self._closed or tls_transport is None:
+            return
+        self._transport = tls_transport
+        self._transport.pause_reading()  # until the slot is decided; _open resumes
         self._identify(address)
 
     def _refuse_untrusted(self, peer: str | None) -> None:
@@ -225,3 +277,18 @@ class ConnectionGate(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._inner is not None:
             self._inner.resume_writing()
+
+
+def _feed_early(transport: asyncio.Transport, gate: ConnectionGate, data: bytes) -> None:
+    """Give the TLS protocol that now reads `transport` the bytes read before it was there."""
+    protocol: Any = transport.get_protocol()
+    if protocol is gate or transport.is_closing():  # start_tls failed at once, or works otherwise
+        transport.abort()
+        return
+    view = memoryview(data)
+    while view:
+        buffer = protocol.get_buffer(len(view))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]

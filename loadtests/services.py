@@ -103,6 +103,7 @@ class Services:
             "OCIGATE_LISTEN": f"127.0.0.1:{port}",
             "OCIGATE_DATA_DIR": str(data_dir),
             "OCIGATE_LOG_LEVEL": "warning",
+            "OCIGATE_DRAIN_DELAY": "0",
             "OCIGATE_AUTH": "none",  # the load tests measure the registry and the limiter, not logins
             **env,
         }

@@ -79,6 +79,8 @@ class Gateway:
                     # comes from 127.0.0.1, and many try wrong passwords on purpose
                     "OCIGATE_LOGIN_FAILURES": "100000",
                     "OCIGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    # stop at once on SIGTERM (tests/gateway/test_drain.py asks for a delay)
+                    "OCIGATE_DRAIN_DELAY": "0",
                     **self.env,
                 },
                 stdout=log,

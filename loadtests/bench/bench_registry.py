@@ -364,6 +364,7 @@ def make_servers(tmp: Path, cpus: set[int] | None, extra_env: list[str]) -> list
     oci_env = {
         "OCIGATE_LISTEN": f"127.0.0.1:{oci_port}",
         "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
+        "OCIGATE_DRAIN_DELAY": "0",
         "OCIGATE_LOG_LEVEL": "warning",
         "OCIGATE_ACCESS_LOG": "0",
         "OCIGATE_AUTH": "none",  # Distribution runs without auth too

@@ -8,8 +8,7 @@ from pathlib import Path
 from ocigate.gateway.settings import LEAVES
 
 ROOT = Path(__file__).resolve().parents[2]
-# issue 13: TLS (part 1) and the graceful drain (part 3) add these; the deploy files use them now
-PLANNED = {"OCIGATE_TLS_CERT", "OCIGATE_TLS_KEY", "OCIGATE_DRAIN_DELAY", "OCIGATE_DRAIN_TIMEOUT"}
+PLANNED: set[str] = set()  # names the deploy files use ahead of the code (none now)
 NAME = re.compile(r"\bOCIGATE_[A-Z0-9_]+\*?")  # `OCIGATE_S3_*` names a group
 
 

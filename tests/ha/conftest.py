@@ -48,8 +48,9 @@ class Replicas:
             gateway.stop()
 
 
-def start_replicas(s3: S3Service, root: Path, database: str, redis_url: str) -> Replicas:
-    """Two gateways on a fresh bucket, one after the other (the first generates the key)."""
+def start_replicas(s3: S3Service, root: Path, database: str, redis_url: str, **more: str) -> Replicas:
+    """Two gateways on a fresh bucket, one after the other (the first generates the key);
+    `more`: further settings of both."""
     bucket = new_bucket()
     env = s3.settings(
         "aws:kms",
@@ -57,6 +58,7 @@ def start_replicas(s3: S3Service, root: Path, database: str, redis_url: str) -> 
         OCIGATE_METADATA_URL=database,
         OCIGATE_REDIS_URL=redis_url,
         OCIGATE_KEYS_DIR=str(root / "keys"),
+        **more,
     )
     root.mkdir(parents=True, exist_ok=True)
     started: list[Gateway] = []
