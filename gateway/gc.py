@@ -6,10 +6,8 @@ given registry's collection, and the run it records tells the others it is done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -20,6 +18,7 @@ from ocigate.storage.metadata import RegistryRecord
 from ocigate.storage.registries import Registries
 
 from .management.registry_models import DAYS, GarbageCollectionSchedule, RegistrySettings
+from .upkeep import in_background
 
 log = logging.getLogger("ocigate.gc")
 CHECK_PERIOD = 60.0  # seconds between looks at the schedules
@@ -83,14 +82,7 @@ async def run_due(registries: Registries, grace: float, now: datetime | None = N
 
 
 def install_gc_schedule(app: web.Application, registries: Registries, grace: float) -> None:
-    async def run(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_scheduler(registries, grace))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(run)
+    in_background(app, lambda: _scheduler(registries, grace))
 
 
 async def _scheduler(registries: Registries, grace: float) -> None:

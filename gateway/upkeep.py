@@ -15,8 +15,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -43,15 +44,21 @@ class UploadReclaim:
         return min(self.period, self.pressure_ttl / 2, PRESSURE_CHECK)
 
 
-def install_upkeep(app: web.Application, registries: Registries, reclaim: UploadReclaim) -> None:
+def in_background(app: web.Application, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `work()` as a task while the app runs; cancelled at cleanup."""
+
     async def run(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_reclaim_uploads(registries, reclaim))
+        task = asyncio.create_task(work())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     app.cleanup_ctx.append(run)
+
+
+def install_upkeep(app: web.Application, registries: Registries, reclaim: UploadReclaim) -> None:
+    in_background(app, lambda: _reclaim_uploads(registries, reclaim))
 
 
 async def _reclaim_uploads(registries: Registries, reclaim: UploadReclaim) -> None:

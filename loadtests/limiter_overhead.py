@@ -14,7 +14,6 @@ The issue's bar: within 5%. On a busy shared machine prefer limiter_cost.py (ins
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import statistics
@@ -27,27 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from seed import REPOSITORY, seed_image  # noqa: E402
 from services import HIGH, OFF, running  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far: a cost that other load on the machine barely moves."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wrk(url: str, duration: float, connections: int) -> tuple[float, int]:
-    result = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-H", "Accept: */*", url],
-        capture_output=True,
-        text=True,
-        timeout=duration + 30,
-        check=True,
-    )
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    count = re.search(r"(\d+) requests in", result.stdout)
-    if rate is None or count is None or "Non-2xx" in result.stdout:
-        raise RuntimeError(f"wrk: {result.stdout}")
-    return float(rate.group(1)), int(count.group(1))
+from wrk import cpu_seconds, wrk  # noqa: E402
 
 
 def main() -> int:
@@ -86,7 +65,7 @@ def main() -> int:
             for name in order if repetition % 2 == 0 else reversed(order):
                 pid = variants[name].popen.pid  # type: ignore[union-attr]
                 before = cpu_seconds(pid)
-                rate, count = wrk(urls[name], args.duration, args.connections)
+                rate, count = wrk(urls[name], args.duration, args.connections, None)
                 samples[name].append(rate)
                 costs[name].append((cpu_seconds(pid) - before) / count * 1e6)
     print(f"manifest GET by digest, wrk -t1 -c{args.connections}, {args.repeat} x {args.duration:g} s each")
