@@ -324,3 +324,16 @@ def test_certificate_files_that_cannot_be_served_stop_the_start(
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_consoles_session_cookie_is_secure_over_tls(gateway: Gateway, ca: PrivateCA) -> None:
+    signed_in = requests.post(
+        f"https://localhost:{gateway.port}/api/sessions",
+        json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+        headers={"X-Requested-With": "XMLHttpRequest"},
+        verify=ca.ca_file,
+        timeout=30,
+    )
+    assert signed_in.status_code == 201, signed_in.text
+    attributes = {part.strip() for part in signed_in.headers["Set-Cookie"].split(";")[1:]}
+    assert {"Secure", "HttpOnly", "SameSite=Strict"} <= attributes
