@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its reaped children (the workers) so far."""
+    """User + system CPU so far of a process and its children (the workers, while they live)."""
     total = 0.0
     for process in [pid, *_children(pid)]:
         fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
