@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway.raw_http import read_response
 from tests.registry_client import RegistryClient
 from tests.servers import Gateway, basic_auth
 
@@ -63,23 +64,6 @@ def closed_by_server(sock: socket.socket, trickle: bytes = b"", interval: float 
                 return True
             position += 1
     return False
-
-
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One response with a Content-Length body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        assert piece, f"connection closed before a response: {data!r}"
-        data += piece
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    while len(body) < int(headers.get("content-length", "0")):
-        piece = sock.recv(65536)
-        assert piece, "connection closed inside a response body"
-        body += piece
-    return int(lines[0].split()[1]), headers, body
 
 
 def request_head(method: str, path: str, **headers: str) -> bytes:

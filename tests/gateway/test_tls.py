@@ -19,6 +19,7 @@ import pytest
 import requests
 from cryptography import x509
 
+from tests.gateway.raw_http import read_response_head
 from tests.harness.processes import wait_until
 from tests.harness.tls import PrivateCA, ServerFiles
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway, basic_auth
@@ -83,18 +84,6 @@ def new_connections_get(serial: int, port: int, ca: PrivateCA, count: int = 1) -
             if serial_of(tls) != serial:
                 return False
     return True
-
-
-def read_response_head(tls: ssl.SSLSocket) -> tuple[int, dict[str, str], bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = tls.recv(65536)
-        assert chunk, f"connection closed before the response head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, rest
 
 
 def test_https_with_the_chain_alpn_and_tls12_or_later_only(gateway: Gateway, ca: PrivateCA) -> None:
