@@ -396,3 +396,35 @@ def test_a_registry_token_cannot_sign_in(
     expect(page.locator("#sign-in-error")).to_contain_text("registry tokens cannot use the management API")
     assert session_cookie(page) is None
     screenshot(page, f"{backend(request)}-8-robot-token-refused")
+
+
+@pytest.mark.parametrize("console", ["sqlite"], indirect=True)
+def test_tokens_come_in_pages(browser: Browser, console: Gateway) -> None:
+    registry = admin_api(
+        console, "POST", "/api/registries", json={"name": "alpha", "location": "local"}
+    ).json()
+    scopes = [{"name": "*", "type": "repository", "actions": ["pull"]}]
+    names = [f"robot-{n:02}" for n in range(51)]  # one more than a page
+    for name in names:
+        made = admin_api(console, "POST", registry["href"] + "/tokens", json={"name": name, "scopes": scopes})
+        assert made.status_code == 201, made.text
+    page = open_page(browser, console.url)
+    page.goto(f"/ui/#/registries/{registry['id']}/tokens")
+    sign_in(page)
+    rows = page.locator("tr[data-token]")
+    expect(page.locator("#token-count")).to_have_text("1-50 of 51")
+    expect(rows).to_have_count(50)
+    first_page = set(rows.evaluate_all("rows => rows.map(row => row.dataset.token)"))
+
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#token-count")).to_have_text("51-51 of 51")
+    (last,) = rows.evaluate_all("rows => rows.map(row => row.dataset.token)")
+    assert first_page | {last} == set(names)  # every token is on one page or the other
+
+    # deleting the only token of the last page goes back to the page before
+    page.get_by_role("button", name=f"Delete token {last}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete token").click()
+    expect(rows).to_have_count(50)
+    expect(page.get_by_role("button", name="Next page")).to_have_count(0)
+    assert page.locator("#token-count").count() == 0  # one page: no pager
+    assert page.script_errors == []  # type: ignore[attr-defined]

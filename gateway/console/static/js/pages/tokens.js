@@ -7,17 +7,28 @@ import { registryHost } from "../hosts.js";
 
 const ACTIONS = ["pull", "push", "delete"];
 const EXPIRY = [["never", "Never"], ["1", "1 day"], ["7", "7 days"], ["30", "30 days"], ["90", "90 days"], ["365", "1 year"]];
+const PAGE = 50;
 let rowNumber = 0;
 
-export async function tokensTab(body, registry, shown = null) {
-  const page = await get(withQuery(path("registries", registry.id, "tokens"), { limit: 100 }));
+export async function tokensTab(body, registry, shown = null, offset = 0) {
+  const page = await get(withQuery(path("registries", registry.id, "tokens"), { limit: PAGE, offset }));
+  if (!page.items.length && offset > 0) {  // the last token of the last page was just deleted
+    await tokensTab(body, registry, shown, Math.max(0, offset - PAGE));
+    return;
+  }
   const list = page.items.length
     ? table(["Name", "Scopes", "Expires", "Status", "Last use", h("span", { class: "visually-hidden" }, "Actions")],
-      page.items.map((token) => tokenRow(body, registry, token)), "Tokens")
+      page.items.map((token) => tokenRow(body, registry, token, offset)), "Tokens")
     : h("p", { class: "muted", id: "no-tokens" }, "No tokens yet. Create one below to let CI or a machine push or pull.");
-  replace(body, shown, h("h2", {}, "Tokens"), list,
-    page.total > page.items.length ? h("p", { class: "muted" }, `The first ${page.items.length} of ${page.total} tokens.`) : null,
-    createForm(body, registry));
+  const pager = page.total > PAGE ? h("div", { class: "pager" },
+    offset > 0 ? h("button", {
+      type: "button", class: "secondary", onclick: () => tokensTab(body, registry, null, Math.max(0, offset - PAGE)),
+    }, "Previous page") : null,
+    page.next ? h("button", {
+      type: "button", class: "secondary", onclick: () => tokensTab(body, registry, null, offset + PAGE),
+    }, "Next page") : null,
+    h("span", { class: "muted", id: "token-count" }, `${offset + 1}-${offset + page.items.length} of ${page.total}`)) : null;
+  replace(body, shown, h("h2", {}, "Tokens"), list, pager, createForm(body, registry));
 }
 
 function status(token) {
@@ -38,7 +49,7 @@ function lastUse(token) {
   return when(m.lastUsedAt || m.firstUsedAt, "never used");
 }
 
-function tokenRow(body, registry, token) {
+function tokenRow(body, registry, token, offset) {
   const p = token.properties;
   const href = path("registries", registry.id, "tokens", token.id);
   const enabled = p.status === "enabled";
@@ -50,7 +61,7 @@ function tokenRow(body, registry, token) {
       try {
         await patch(href, { status: enabled ? "disabled" : "enabled" });
         toast(`Token ${p.name} ${enabled ? "disabled" : "enabled"}`);
-        await tokensTab(body, registry);
+        await tokensTab(body, registry, null, offset);
       } catch (failure) {
         toast(errorText(failure));
       }
@@ -68,7 +79,7 @@ function tokenRow(body, registry, token) {
       try {
         await remove(href);
         toast(`Token ${p.name} deleted`);
-        await tokensTab(body, registry);
+        await tokensTab(body, registry, null, offset);
       } catch (failure) {
         toast(errorText(failure));
       }
