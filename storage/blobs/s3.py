@@ -60,10 +60,14 @@ READ_CHUNK = MIB
 READ_BUFFER = MIB
 TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3_body.py)
 SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
-CONNECT_TIMEOUT = 2.0  # a store that is down must turn into a quick 503, not a hung request
+# a store that is down must turn into a 503, not a hung request; but a store (or a gateway)
+# busy with a pull storm may take a few seconds to accept: 2 s gave 503s to nodes of a storm
+CONNECT_TIMEOUT = 5.0
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
-BREAKER_FAILURES = 2  # consecutive failed requests that open the circuit breaker
+# consecutive failed requests (each after its retries) that open the circuit breaker: among
+# hundreds of concurrent reads, two slow connects in a row paused every read of the process
+BREAKER_FAILURES = 5
 BREAKER_COOLDOWN = 3.0  # seconds requests fail at once before one probes the store again
 _THROTTLED = {
     "SlowDown",
