@@ -209,6 +209,12 @@ def one_storm(rgw: Rgw, args: argparse.Namespace, tmp: Path, case: str, round_: 
         if scenario.STORE_BYTES in after_own:
             key = scenario.STORE_BYTES
             result["store_bytes"] = after_own[key] - before_own.get(key, 0)
+            result["reads"] = {  # how the gateway served it: flights, joins, spools, cache
+                name.removeprefix("ocigate_"): after_own[name] - before_own.get(name, 0)
+                for name in after_own
+                if name.startswith(("ocigate_store_reads", "ocigate_blob_reads", "ocigate_edge_cache"))
+                and name.endswith("_total")
+            }
         return result
     finally:
         if distribution is not None:
