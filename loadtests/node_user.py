@@ -187,7 +187,8 @@ class NodeUser(HttpUser):
                     continue
                 if not 200 <= response.status_code < 300:
                     response.failure(f"{response.status_code}")
-                    raise NodeFailed(f"{method} {path}: {response.status_code} {response.text[:200]}")
+                    why = response.text[:200] if response.status_code else repr(response.error)[:200]
+                    raise NodeFailed(f"{method} {path}: {response.status_code} {why}")
             return response
         raise NodeFailed(f"{method} {path}: 401 with a token")
 
