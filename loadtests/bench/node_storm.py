@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -253,6 +254,7 @@ def main() -> int:
     )
     parser.add_argument("--memstore-gib", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds a storm may take")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, nodes.json)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     cases = [case for case in args.cases.split(",") if case]
@@ -274,9 +276,17 @@ def main() -> int:
             for case in cases[shift:] + cases[:shift]:
                 result = one_storm(rgw, args, tmp, case, round_)
                 results[case].append(result)
+                args.keep = args.keep or result["exact"] != result["nodes"]  # keep what explains it
                 print(row(case, result), flush=True)
+    except BaseException:
+        args.keep = True
+        raise
     finally:
         rgw.cluster.down()
+        if args.keep:
+            print(f"logs and each storm's nodes.json kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(summary(results), flush=True)
     if args.json:
         args.json.write_text(
