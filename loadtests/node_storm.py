@@ -103,35 +103,43 @@ def peak_rss(pids: list[int]) -> dict[str, float]:
     return {"max_mb": max(peaks, default=0.0), "sum_mb": sum(peaks), "processes": len(peaks)}
 
 
+def run_locust(
+    host: str,
+    users: int,
+    spawn_rate: int,
+    seconds: float,
+    out: Path,
+    user_classes: list[str],
+    env: dict[str, str],
+) -> None:
+    """Locust headless on loadtests/locustfile.py for at most `seconds` (killed a minute later);
+    its CSV, HTML and log in `out`."""
+    command = [
+        str(Path(sys.executable).with_name("locust")),
+        *("-f", str(HERE / "locustfile.py"), "--headless", "--host", host),
+        *("--users", str(users), "--spawn-rate", str(spawn_rate)),
+        *("--run-time", f"{seconds:g}s", "--stop-timeout", "5"),
+        *("--csv", str(out / "locust"), "--html", str(out / "report.html")),
+        *("--only-summary", "--loglevel", "WARNING"),
+        *user_classes,
+    ]
+    with (out / "locust.log").open("wb") as log:
+        subprocess.run(
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=seconds + LOCUST_GRACE,
+            check=False,
+        )
+
+
 def run_storm(url: str, storm: Storm, image: dict[str, Any], out: Path) -> dict[str, Any]:
     """Locust with `storm.nodes` NodeUsers against `url`, until every node is done; the figures."""
     out.mkdir(parents=True, exist_ok=True)
     nodes_path = out / "nodes.json"
     nodes_path.unlink(missing_ok=True)
-    command = [
-        str(Path(sys.executable).with_name("locust")),
-        "-f",
-        str(HERE / "locustfile.py"),
-        "--headless",
-        "--host",
-        url,
-        "--users",
-        str(storm.nodes),
-        "--spawn-rate",
-        str(storm.nodes * 20),  # all spawned within a twentieth of a second; they start together
-        "--run-time",
-        f"{storm.time_limit:g}s",
-        "--stop-timeout",
-        "5",
-        "--csv",
-        str(out / "locust"),
-        "--html",
-        str(out / "report.html"),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "NodeUser",
-    ]
     env = {
         **os.environ,
         "LOADTEST_IMAGE": json.dumps(image),
@@ -141,16 +149,8 @@ def run_storm(url: str, storm: Storm, image: dict[str, Any], out: Path) -> dict[
     env.pop("LOADTEST_BASIC", None)
     if storm.basic:
         env["LOADTEST_BASIC"] = storm.basic
-    with (out / "locust.log").open("wb") as log:
-        subprocess.run(
-            command,
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=storm.time_limit + LOCUST_GRACE,
-            check=False,
-        )
+    # all spawned within a twentieth of a second; they start together once all are
+    run_locust(url, storm.nodes, storm.nodes * 20, storm.time_limit, out, ["NodeUser"], env)
     nodes = json.loads(nodes_path.read_text()) if nodes_path.exists() else []
     return figures(nodes, storm, image)
 

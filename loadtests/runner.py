@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,9 +33,8 @@ sys.path.insert(0, str(HERE))
 
 import node_storm  # noqa: E402
 from connections import run_probe  # noqa: E402
-from services import REPO_ROOT, Gateway, Services  # noqa: E402
+from services import Gateway, Services  # noqa: E402
 
-LOCUST_GRACE = 60  # seconds past --time before a Locust run is killed
 ADMIN_PASSWORD = "load-admin-password"  # of the gateways the node storm starts (auth on)
 
 
@@ -197,41 +195,8 @@ def _locust(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     counts_path = out / "counts.json"
-    command = [
-        str(Path(sys.executable).with_name("locust")),
-        "-f",
-        str(HERE / "locustfile.py"),
-        "--headless",
-        "--host",
-        urls[0],
-        "--users",
-        str(args.users),
-        "--spawn-rate",
-        str(max(args.users, 1) * 10),
-        "--run-time",
-        f"{args.time:g}s",
-        "--stop-timeout",
-        "5",
-        "--csv",
-        str(out / "locust"),
-        "--html",
-        str(out / "report.html"),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        *users,
-    ]
     full_env = {**os.environ, "LOADTEST_COUNTS": str(counts_path), "LOADTEST_TARGETS": " ".join(urls), **env}
-    with (out / "locust.log").open("wb") as log:
-        subprocess.run(
-            command,
-            env=full_env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=args.time + LOCUST_GRACE,
-            check=False,
-        )
+    node_storm.run_locust(urls[0], args.users, max(args.users, 1) * 10, args.time, out, users, full_env)
     counts = json.loads(counts_path.read_text()) if counts_path.exists() else {}
     aggregated: dict[str, str] = {}
     stats_path = out / "locust_stats.csv"

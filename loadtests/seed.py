@@ -32,6 +32,18 @@ def pattern(size: int, seed: bytes) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
+def image_manifest(config: bytes, layers: list[bytes]) -> bytes:
+    """An OCI image manifest of `config` and `layers`."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
+        }
+    ).encode()
+
+
 def seed_image(base_url: str) -> None:
     session = requests.Session()
     basic = os.environ.get("LOADTEST_BASIC")
@@ -49,14 +61,7 @@ def seed_image(base_url: str) -> None:
             timeout=60,
         )
         response.raise_for_status()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
-        }
-    ).encode()
+    manifest = image_manifest(config, layers)
     session.put(
         f"{base_url}/v2/{REPOSITORY}/manifests/v1",
         data=manifest,
@@ -108,14 +113,7 @@ def push_node_image(
             timeout=600,
         ).raise_for_status()
     config, layers = blobs[0], blobs[1:]
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
-        }
-    ).encode()
+    manifest = image_manifest(config, layers)
     index = json.dumps(
         {
             "schemaVersion": 2,
