@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from locust import FastHttpUser, constant, events, task
+from node_user import NodeUser  # noqa: F401  (the node-storm scenario's user)
 from seed import CONFIG, LAYER, MANIFEST, REPOSITORY, digest_of, pattern, seed_image
 
 # containerd's Accept for a manifest HEAD/GET

@@ -5,6 +5,9 @@ Scenarios:
   limits       probers saturating one client: admitted ≤ RPSxT + burst and ≥ 95% of it;
                every 429 carries Retry-After, RateLimit-* and the TOOMANYREQUESTS body code
   connections  --connections-probe connections at once from one client: LIMIT served, the rest refused
+  node-storm   --nodes nodes, each from its own loopback address, pull one multi-layer image at
+               once as containerd does (auth on, limits on): see loadtests/node_storm.py. With
+               --ceph on a throwaway Ceph RGW (else on what OCIGATE_BLOB_STORE/OCIGATE_S3_* say)
   all          limits, connections, throughput
 
 Each run writes to --out: Locust's CSV and HTML, counts.json, summary.txt (printed) and
@@ -18,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +31,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import node_storm  # noqa: E402
 from connections import run_probe  # noqa: E402
-from services import REPO_ROOT, Services  # noqa: E402
+from services import Gateway, Services  # noqa: E402
 
-LOCUST_GRACE = 60  # seconds past --time before a Locust run is killed
+ADMIN_PASSWORD = "load-admin-password"  # of the gateways the node storm starts (auth on)
 
 
 @dataclass
@@ -80,7 +83,9 @@ class Report:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests/run", description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", choices=["throughput", "limits", "connections", "all"], default="all")
+    parser.add_argument(
+        "--scenario", choices=["throughput", "limits", "connections", "node-storm", "all"], default="all"
+    )
     parser.add_argument("--url", help="test this running gateway instead of starting one")
     parser.add_argument("--time", type=float, default=10.0, help="seconds of load per Locust run")
     parser.add_argument("--users", type=int, default=16)
@@ -92,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-connections", help="default: OCIGATE_LIMIT_CONNECTIONS or 100")
     parser.add_argument("--connections-probe", type=int, default=150)
     parser.add_argument("--throughput-limits", action="store_true", help="keep the limits on for throughput")
+    parser.add_argument("--nodes", type=int, default=20, help="node-storm: nodes pulling at once")
+    parser.add_argument("--layers", type=int, default=5, help="node-storm: layers of the image")
+    parser.add_argument("--layer-mib", type=float, default=4, help="node-storm: MiB of each layer")
+    parser.add_argument(
+        "--cache", action="store_true", help="node-storm: the edge cache on (OCIGATE_CACHE_DIR)"
+    )
+    parser.add_argument("--ceph", action="store_true", help="node-storm: blobs on a throwaway Ceph RGW")
     parser.add_argument("--out", type=Path, help="report directory (default loadtests/reports/<time>)")
     args = parser.parse_args(argv)
 
@@ -107,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             services.workdir.mkdir(parents=True)
             try:
                 urls = _targets(args, services, limits, scenario)
-                _SCENARIOS[scenario](args, limits, urls, out / scenario, report)
+                if scenario == "node-storm":
+                    pids = [p.popen.pid for p in services.processes if isinstance(p, Gateway) and p.popen]
+                    basic = os.environ.get("LOADTEST_BASIC") if args.url else f"admin:{ADMIN_PASSWORD}"
+                    node_storm.scenario(args, urls, out / scenario, report, pids, basic)
+                else:
+                    _SCENARIOS[scenario](args, limits, urls, out / scenario, report)
             finally:
                 services.stop()
     summary = "\n".join(report.lines) + f"\n{'PASSED' if report.passed else 'FAILED'}\n"
@@ -123,11 +140,45 @@ def _targets(args: argparse.Namespace, services: Services, limits: Limits, scena
     env = limits.env()
     if scenario == "throughput" and not args.throughput_limits:
         env = {"OCIGATE_LIMIT_RPS": "0", "OCIGATE_LIMIT_CONNECTIONS": "0"}
+    if scenario == "node-storm":  # as a cluster pulls: a token per node, limits on
+        env |= {"OCIGATE_AUTH": "token", "OCIGATE_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        if args.cache:
+            env["OCIGATE_CACHE_DIR"] = str(services.workdir / "edge-cache")
+        if args.ceph:
+            env |= _ceph(services)
     if args.workers > 1:
         env["OCIGATE_WORKERS"] = str(args.workers)
     if args.redis or args.replicas > 1:
         env["OCIGATE_REDIS_URL"] = services.redis()
     return [services.gateway(f"gateway{index}", env).url for index in range(args.replicas)]
+
+
+def _ceph(services: Services) -> dict[str, str]:
+    """A throwaway Ceph RGW (stopped with the services); the gateway's settings for it (SSE-KMS)."""
+    from tests.harness.ceph import CephCluster
+
+    ceph = CephCluster(services.workdir / "ceph")
+    services.processes.append(_CephDown(ceph))
+    exported = ceph.up()
+    return {
+        "AWS_ACCESS_KEY_ID": exported["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": exported["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": exported["AWS_DEFAULT_REGION"],
+        "OCIGATE_BLOB_STORE": "s3",
+        "OCIGATE_S3_ENDPOINT_URL": exported["S3_ENDPOINT_URL"],
+        "OCIGATE_S3_BUCKET": "node-storm",
+        "OCIGATE_S3_ADDRESSING_STYLE": "path",
+        "OCIGATE_S3_SSE": "aws:kms",
+        "OCIGATE_S3_SSE_KMS_KEY_ID": exported["CEPH_KMS_KEY_ID"],
+    }
+
+
+@dataclass
+class _CephDown:
+    ceph: Any
+
+    def stop(self) -> None:
+        self.ceph.down()
 
 
 def _setup_line(args: argparse.Namespace, limits: Limits, urls: list[str]) -> str:
@@ -144,41 +195,8 @@ def _locust(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     counts_path = out / "counts.json"
-    command = [
-        str(Path(sys.executable).with_name("locust")),
-        "-f",
-        str(HERE / "locustfile.py"),
-        "--headless",
-        "--host",
-        urls[0],
-        "--users",
-        str(args.users),
-        "--spawn-rate",
-        str(max(args.users, 1) * 10),
-        "--run-time",
-        f"{args.time:g}s",
-        "--stop-timeout",
-        "5",
-        "--csv",
-        str(out / "locust"),
-        "--html",
-        str(out / "report.html"),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        *users,
-    ]
     full_env = {**os.environ, "LOADTEST_COUNTS": str(counts_path), "LOADTEST_TARGETS": " ".join(urls), **env}
-    with (out / "locust.log").open("wb") as log:
-        subprocess.run(
-            command,
-            env=full_env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=args.time + LOCUST_GRACE,
-            check=False,
-        )
+    node_storm.run_locust(urls[0], args.users, max(args.users, 1) * 10, args.time, out, users, full_env)
     counts = json.loads(counts_path.read_text()) if counts_path.exists() else {}
     aggregated: dict[str, str] = {}
     stats_path = out / "locust_stats.csv"

@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+from typing import Any
+from urllib.parse import urljoin
 
 import requests
+import xxhash
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -26,6 +30,18 @@ def digest_of(content: bytes) -> str:
 def pattern(size: int, seed: bytes) -> bytes:
     block = hashlib.sha512(seed).digest()
     return (block * (size // len(block) + 1))[:size]
+
+
+def image_manifest(config: bytes, layers: list[bytes]) -> bytes:
+    """An OCI image manifest of `config` and `layers`."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
+        }
+    ).encode()
 
 
 def seed_image(base_url: str) -> None:
@@ -45,17 +61,92 @@ def seed_image(base_url: str) -> None:
             timeout=60,
         )
         response.raise_for_status()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": LAYER, "digest": digest_of(blob), "size": len(blob)} for blob in layers],
-        }
-    ).encode()
+    manifest = image_manifest(config, layers)
     session.put(
         f"{base_url}/v2/{REPOSITORY}/manifests/v1",
         data=manifest,
         headers={"Content-Type": MANIFEST},
         timeout=60,
     ).raise_for_status()
+
+
+# --- the node-storm image: a multi-platform index, as a rollout pulls it --------------------
+
+INDEX = "application/vnd.oci.image.index.v1+json"
+NODE_REPOSITORY = os.environ.get("LOADTEST_NODE_REPOSITORY", "storm/app")
+NODE_TAG = "v1"
+PLATFORM = {"architecture": "amd64", "os": "linux"}
+
+
+def node_image_blobs(layers: int, layer_bytes: int, seed: str = "node-storm") -> list[bytes]:
+    """The config and `layers` layers of random bytes (deterministic for `seed`; random so that
+    nothing on the way can compress or deduplicate them), each a few odd bytes apart in size."""
+    config = json.dumps({**PLATFORM, "rootfs": {"type": "layers"}, "seed": seed}).encode()
+    return [config] + [
+        random.Random(f"{seed}-{index}").randbytes(layer_bytes + 7 * index) for index in range(layers)
+    ]
+
+
+def push_node_image(
+    base_url: str, blobs: list[bytes], basic: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Push `blobs` (config first) as one platform manifest under an index tagged `NODE_TAG`, by
+    POST then PUT ?digest= (what every registry implements). Returns what a node must end up
+    with: the image's description for the locustfile (LOADTEST_IMAGE): repository, tag, and for
+    each blob its size and xxh3-128 (a full check of every body at little CPU)."""
+    session = requests.Session()
+    session.auth = basic
+    for blob in blobs:
+        if (
+            session.head(f"{base_url}/v2/{NODE_REPOSITORY}/blobs/{digest_of(blob)}", timeout=60).status_code
+            == 200
+        ):
+            continue
+        started = session.post(f"{base_url}/v2/{NODE_REPOSITORY}/blobs/uploads/", timeout=60)
+        started.raise_for_status()
+        location = urljoin(base_url, started.headers["Location"])
+        separator = "&" if "?" in location else "?"
+        session.put(
+            f"{location}{separator}digest={digest_of(blob)}",
+            data=blob,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=600,
+        ).raise_for_status()
+    config, layers = blobs[0], blobs[1:]
+    manifest = image_manifest(config, layers)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": INDEX,
+            "manifests": [
+                {
+                    "mediaType": MANIFEST,
+                    "digest": digest_of(manifest),
+                    "size": len(manifest),
+                    "platform": PLATFORM,
+                },
+                # another platform, never pulled here: nodes pick theirs, as containerd does
+                {
+                    "mediaType": MANIFEST,
+                    "digest": digest_of(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "arm64", "os": "linux"},
+                },
+            ],
+        }
+    ).encode()
+    for reference, body, media_type in ((digest_of(manifest), manifest, MANIFEST), (NODE_TAG, index, INDEX)):
+        session.put(
+            f"{base_url}/v2/{NODE_REPOSITORY}/manifests/{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+            timeout=60,
+        ).raise_for_status()
+    return {
+        "repository": NODE_REPOSITORY,
+        "tag": NODE_TAG,
+        "blobs": {
+            digest_of(blob): {"size": len(blob), "xxh3": xxhash.xxh3_128_hexdigest(blob)} for blob in blobs
+        },
+        "blob_bytes": sum(len(blob) for blob in blobs),
+    }
