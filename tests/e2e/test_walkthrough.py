@@ -99,6 +99,23 @@ class Operator:
                 self.port = wildcard_free_port()
         raise AssertionError("three ports were taken in turn")
 
+    def wait_until_serving(self) -> None:
+        """The container was started detached: /v2/ answers 401 over verified TLS once it
+        serves; one that stopped (a key it cannot read, say) fails at once, with its log."""
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                url = f"https://{self.host}/v2/"
+                status = requests.get(url, verify=str(self.cwd / "ca.crt"), timeout=5).status_code
+                assert status == 401, f"/v2/ answered {status} without credentials"
+                return
+            except requests.ConnectionError:
+                state = self.shell("podman inspect --format '{{.State.Status}}' ocigate").stdout.strip()
+                log = self.shell("podman logs ocigate 2>&1").stdout
+                assert state == "running", f"the container is {state}:\n{log}"
+                assert time.monotonic() < deadline, f"the container did not serve HTTPS in 120 s:\n{log}"
+                time.sleep(0.5)
+
     def shell(self, line: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["bash", "-o", "pipefail", "-c", line],
@@ -154,19 +171,6 @@ def operator(build_storage: Storage, clients: Clients, tmp_path: Path) -> Iterat
         shutil.rmtree(Path("/etc/docker/certs.d") / walker.host, ignore_errors=True)
 
 
-def wait_until_serving(url: str, ca_file: Path) -> None:
-    """The container was started detached: /v2/ answers 401 over verified TLS once it serves."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            status = requests.get(f"{url}/v2/", verify=str(ca_file), timeout=5).status_code
-            assert status == 401, f"/v2/ answered {status} without credentials"
-            return
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, "the container did not serve HTTPS in 120 s"
-            time.sleep(0.5)
-
-
 def test_the_readme_way_from_the_image_to_a_push_seen_in_metrics_and_logs(
     operator: Operator, clients: Clients, tmp_path: Path
 ) -> None:
@@ -196,7 +200,7 @@ def test_the_readme_way_from_the_image_to_a_push_seen_in_metrics_and_logs(
             clients.docker("rmi", "alpine:3")
         if re.search(r"podman .* run ", line):
             outputs.append(operator.start(line))
-            wait_until_serving(f"https://{operator.host}", operator.cwd / "ca.crt")
+            operator.wait_until_serving()
         else:
             outputs.append(operator.run(line))
         if "grep password" in line:
