@@ -49,7 +49,10 @@ CLIENTS = web.AppKey("clients", ClientIdentity)
 
 
 def client_address(request: web.BaseRequest) -> str | None:
-    identity = request.config_dict.get(CLIENTS) if isinstance(request, web.Request) else None
+    try:
+        identity = request.config_dict.get(CLIENTS) if isinstance(request, web.Request) else None
+    except AssertionError:  # never routed: malformed HTTP (aiohttp asserts there is no app)
+        identity = None
     return identity.address(request) if identity is not None else request.remote  # before routing
 
 

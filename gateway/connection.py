@@ -12,7 +12,10 @@ internet needs around it.
 - Drain (drain.py): once the process is draining, every response says `Connection: close` and
   the connection closes after it; a connection idle between requests is closed at once.
 - A request aiohttp cannot parse is answered with an OCI error body and logged as one warning
-  line, not as a traceback: on a public port that is noise, not a fault of ours.
+  line, not as a traceback: on a public port that is noise, not a fault of ours. The answer
+  carries an `X-Request-Id` made here, also on the warning and (with `OCIGATE_ACCESS_LOG`) on
+  its access line. A client's own id is not taken: its headers were not parsed, and digging it
+  out of bytes the parser refused would trust the very input it found broken.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from aiohttp.http_exceptions import BadHttpMethod
 from aiohttp.web_protocol import RequestHandler
 
 from .errors import API_VERSION_HEADER, oci_error
+from .logs import ACCESS_FIELDS
+from .request_id import HEADER as REQUEST_ID_HEADER
+from .request_id import request_id
 
 if TYPE_CHECKING:
     from .drain import Drain
@@ -109,15 +115,25 @@ class RegistryRequestHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         if status >= 500:  # not the client's doing: aiohttp's answer and its traceback
-            return super().handle_error(request, status, exc, message)
+            answer = super().handle_error(request, status, exc, message)
+            answer.headers[REQUEST_ID_HEADER] = request_id(request)
+            return answer
+        made_id = request_id(request)  # the parser gave no headers: always one made here
         if isinstance(exc, BadHttpMethod):  # not HTTP at all (TLS to a plain port, a scanner)
             log.debug("not an HTTP request from %s: %s", request.remote, exc)
         else:
-            log.warning("malformed HTTP request from %s: %s", request.remote, message or exc)
+            log.warning(
+                "malformed HTTP request from %s (request id %s): %s",
+                request.remote,
+                made_id,
+                message or exc,
+                extra={ACCESS_FIELDS: {"request_id": made_id}},
+            )
         if request.writer.output_size > 0:  # as aiohttp: a response is on its way already
             raise ConnectionError("a response was sent already; cannot answer with an error")
         response = oci_error(status, "UNSUPPORTED", "malformed HTTP request", message or str(exc))
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+        response.headers[REQUEST_ID_HEADER] = made_id
         response.force_close()
         return response
 

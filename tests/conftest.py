@@ -9,7 +9,12 @@ import pytest
 from .registry_client import RegistryClient
 from .servers import DOMAIN, Gateway, ocigate
 
-pytest_plugins = ["tests.services.redis", "tests.services.postgres", "tests.services.ceph"]
+pytest_plugins = [
+    "tests.services.redis",
+    "tests.services.postgres",
+    "tests.services.ceph",
+    "tests.deploy.image_build",  # the image, built once for tests/deploy and tests/e2e
+]
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,7 @@
 deploy/image/Dockerfile): pushed into a running ocigate with skopeo and pulled back byte for byte,
 then pulled by podman and run as its own user on a read-only root filesystem.
 
-One slow test module: the build takes a minute or two (plus one or two for the Debian root,
-which build.sh caches under /var/tmp between runs).
+The build is the session's one (image_build.py), shared with the operator walkthrough.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import json
 import re
 import subprocess
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +22,10 @@ import requests
 from tests.e2e.images import make_image, sha256_digest
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, Gateway, free_port
 
-from .containers import INSTALL_HINT, ULIMITS, Storage, missing_tools, sha256_file
+from .containers import ULIMITS, Storage, sha256_file
+from .image_build import BUILT, VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT = "localhost/ocigate:test"
 UID = "10001"
 PASSWORD_LINE = re.compile(r"created account user 'admin' with password: (\S+)")
 # every extension module and lazily imported backend the image ships must load (stripped .so files)
@@ -45,29 +43,6 @@ class PushedImage:
     digest: str
     manifest: dict[str, Any]
     config: dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def build_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"image tools missing: {', '.join(missing)}; {INSTALL_HINT}")
-    storage = Storage(tmp_path_factory.mktemp("buildah"))
-    result = subprocess.run(
-        ["bash", ROOT / "deploy" / "image" / "build.sh", BUILT],
-        env={
-            **storage.env,
-            "BUILDAH_ROOT": str(storage.path / "root"),
-            "BUILDAH_RUNROOT": str(storage.path / "run"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    assert result.returncode == 0, f"build.sh failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-    yield storage
-    storage.remove()
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +96,7 @@ def test_the_image_runs_ocigate_as_a_fixed_user_with_its_data_in_a_volume(pushed
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert config["Healthcheck"]["Test"] == ["CMD", "ocigate", "healthcheck"]
     labels = config["Labels"]
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert labels["org.opencontainers.image.version"] == version
+    assert labels["org.opencontainers.image.version"] == VERSION
     revision = subprocess.run(
         ["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()

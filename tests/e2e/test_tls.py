@@ -10,8 +10,6 @@ is shown to refuse the certificate without the CA first, so verification is real
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 
 from ..harness.tls import PrivateCA
 from ..servers import ADMIN_PASSWORD, ADMIN_USER, DOMAIN, Gateway, free_port, ocigate
+from .addresses import machine_address, resolve
 from .conftest import Clients
 from .images import blob_digests, make_image, oci_archive, tagged_descriptor
 
@@ -38,42 +37,11 @@ class Secure:
     hosts_dir: Path  # <host>/hosts.toml, for ctr
 
 
-_SPARE_ADDRESS = "198.51.100.7"
-
-
-def _machine_address() -> str:
-    """An IPv4 address of this machine outside 127.0.0.0/8."""
-    out = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True, check=False
-    ).stdout
-    for line in out.splitlines():
-        address = line.split()[3].split("/")[0]
-        if not address.startswith("127."):
-            return address
-    # none (an isolated machine): one of TEST-NET-2 on the loopback interface will do
-    add = ["ip", "addr", "add", f"{_SPARE_ADDRESS}/32", "dev", "lo"]
-    added = subprocess.run(add, capture_output=True, text=True, check=False)
-    if added.returncode != 0 and "already assigned" not in added.stderr:
-        pytest.fail(f"no IPv4 address outside 127.0.0.0/8, and none could be added: {added.stderr}")
-    return _SPARE_ADDRESS
-
-
-def _resolve(name: str, address: str) -> None:
-    try:
-        if socket.gethostbyname(name) == address:
-            return
-    except socket.gaierror:
-        pass
-    with open("/etc/hosts", "a") as hosts:
-        hosts.write(f"\n{address} {name}\n")
-    assert socket.gethostbyname(name) == address, f"{name} does not resolve to {address} (/etc/hosts)"
-
-
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     root = tmp_path_factory.mktemp("tls-e2e")
-    address = _machine_address()
-    _resolve(NAME, address)
+    address = machine_address()
+    resolve(NAME, address)
     ca = PrivateCA(root / "ca")
     files = ca.issue([NAME], serial=7001, into=root)
     data_dir = root / "data"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.registry_client import RegistryClient, digest_of
 from tests.servers import Gateway
 
 from .metrics_scrape import scrape
+from .raw_http import read_response
 
 MADE_ID = re.compile(r"[0-9a-f]{12}-[0-9]+")
 
@@ -93,3 +95,25 @@ def test_text_access_lines_end_with_the_request_id(tmp_path: Path) -> None:
         gateway.log(),
         re.M,
     )
+
+
+def test_a_malformed_request_gets_a_request_id_on_its_answer_warning_and_access_line(tmp_path: Path) -> None:
+    """The parser found no headers: a made id, even where the broken request named one."""
+    env = {"OCIGATE_LOG_FORMAT": "json", "OCIGATE_ACCESS_LOG": "true"}
+    gateway = Gateway(tmp_path / "data", env=env).start()
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+            sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Request-Id: mine\r\nBad Header: y\r\n\r\n")
+            status, headers, body = read_response(sock)
+        assert status == 400
+        assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+        made = headers["x-request-id"]
+        assert MADE_ID.fullmatch(made), made
+    finally:
+        gateway.stop()
+    entries = log_entries(gateway)
+    assert [e for e in entries if e["level"] == "error"] == []  # the access line once raised here
+    warning = next(e for e in entries if "malformed HTTP request" in e["message"])
+    assert (warning["level"], warning["request_id"]) == ("warning", made)
+    access = [e for e in entries if e["logger"] == "ocigate.access" and e.get("request_id") == made]
+    assert [(e["status"], e["route"]) for e in access] == [(400, "unmatched")]
