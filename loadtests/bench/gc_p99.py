@@ -188,17 +188,19 @@ async def schedule_next_minute(env: dict[str, str]) -> None:
         await registries.close()
 
 
-async def last_run(env: dict[str, str]) -> Any:
+async def open_registries(env: dict[str, str]) -> Any:
     from ocigate.gateway.settings import load_settings
-    from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
+    from ocigate.storage.registries import Registries
 
-    registries = await Registries.open(load_settings(environ=env).storage)
-    try:
-        record = await registries.metadata.registries.get_registry(DEFAULT_REGISTRY)
-        assert record is not None
-        return await registries.collector().last_run(record.id)
-    finally:
-        await registries.close()
+    return await Registries.open(load_settings(environ=env).storage)
+
+
+async def last_run(registries: Any) -> Any:
+    from ocigate.storage.registries import DEFAULT_REGISTRY
+
+    record = await registries.metadata.registries.get_registry(DEFAULT_REGISTRY)
+    assert record is not None
+    return await registries.collector().last_run(record.id)
 
 
 class Load:
@@ -284,6 +286,8 @@ async def case(
     source = args.source or REPO_ROOT
     log = tmp / f"{engine}-gateway.log"
     gateway = _start(_ocigate(source, "serve"), env, source, log)
+    registries = await open_registries(env)  # one pool for the polls: a loaded machine times out new ones
+    load = None
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_status(f"{url}/healthz") == 200, 60, "ocigate", gateway, 0.1)
@@ -294,7 +298,7 @@ async def case(
             await schedule_next_minute(env)
             deadline = time.time() + 240
             # the gateway's scheduler takes it within a minute of the slot: poll for its record
-            while (run := await last_run(env)) is None and time.time() < deadline:  # noqa: ASYNC110
+            while (run := await last_run(registries)) is None and time.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(1)
         else:
             argv = [
@@ -310,11 +314,14 @@ async def case(
             ]
             collected = await asyncio.create_subprocess_exec(*argv, env=env, cwd=source)
             await collected.wait()
-            run = await last_run(env)
+            run = await last_run(registries)
         await asyncio.sleep(args.quiet / 2)  # quiet again: the machine's noise, before and after
         load.stop()
         await running
     finally:
+        if load is not None:
+            load.stop()
+        await registries.close()
         stop(gateway, grace=15)
     if run is None:
         raise SystemExit(f"{engine}: no collection ran; gateway log {log}")
