@@ -396,6 +396,8 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     ceph = Ceph(tmp, "memstore", args.memstore_gib << 30)
                     print("starting Ceph ...", flush=True)
                     ceph.up()
+                for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+                    os.environ[name] = ceph[name]  # botocore reads them here, in the seeding too
                 blob_env = {
                     "AWS_ACCESS_KEY_ID": ceph["AWS_ACCESS_KEY_ID"],
                     "AWS_SECRET_ACCESS_KEY": ceph["AWS_SECRET_ACCESS_KEY"],
