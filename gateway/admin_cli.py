@@ -28,6 +28,7 @@ from .settings import Settings
 _DURATION = re.compile(r"(\d+)([mhd])")
 _IN_EFFECT = "Basic logins, /token and the JWTs and refresh tokens minted before end within seconds"
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_REPOSITORY_PAGE = 500
 
 
 class CommandError(Exception):
@@ -74,9 +75,25 @@ async def _registry_delete(
 async def _registry_list(
     settings: Settings, a: argparse.Namespace, registries: Registries, store: CredentialStore
 ) -> None:
-    for record in await registries.metadata.registries.list_registries():
-        used = await registries.metadata.views.registry_storage_bytes(record.id)
-        print(f"{record.name}\t{record.id}\t{used}")
+    """name, id, bytes (each blob once however many of its repositories link it), repositories;
+    with --repositories each repository's name, artifacts and bytes under it, indented; last the
+    store's blobs and bytes (each blob once for all registries)."""
+    views = registries.metadata.views
+    records = await registries.metadata.registries.list_registries()
+    counts = await views.count_repositories_of([record.id for record in records])
+    for record in records:
+        used = await views.registry_storage_bytes(record.id)
+        print(f"{record.name}\t{record.id}\t{used} bytes\t{counts[record.id]} repositories")
+        after = ""
+        while a.repositories:
+            page = await views.list_repository_usage(record.id, after, _REPOSITORY_PAGE)
+            for repository in page:
+                print(f"  {repository.name}\t{repository.artifact_count} artifacts\t{repository.size} bytes")
+            if len(page) < _REPOSITORY_PAGE:
+                break
+            after = page[-1].name
+    blobs, stored = await views.store_totals()
+    print(f"store\t{blobs} blobs\t{stored} bytes (each blob once for all registries)")
 
 
 async def _registry_update(

@@ -145,7 +145,10 @@ def build_app(
     stats = RequestStats() if settings.server.metrics else None
     if stats is not None:
         app[REQUEST_STATS] = stats
-    install_metrics(app, exporter_for(registries, app[LIMITER].metrics, authenticator, stats))
+    exporter = exporter_for(
+        registries, app[LIMITER].metrics, authenticator, stats, settings.server.metrics_usage_interval
+    )
+    install_metrics(app, exporter)
     install_tracing(app)
 
     async def _close(app: web.Application) -> None:

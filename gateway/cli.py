@@ -34,7 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         if action == "create":
             sub.add_argument("--account", default="default", help="owning account (default: default)")
         add_arguments(sub)
-    add_arguments(registry.add_parser("list", help="list registries with their storage use (bytes)"))
+    listing = registry.add_parser(
+        "list", help="list registries with their storage use (bytes, each blob once) and the store's total"
+    )
+    listing.add_argument(
+        "--repositories", action="store_true", help="also each repository's artifacts and bytes"
+    )
+    add_arguments(listing)
     update = registry.add_parser("update", help="change a registry's settings")
     update.add_argument("name")
     update.add_argument(

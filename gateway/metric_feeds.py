@@ -3,6 +3,7 @@ here once (names, help, labels), fed from the counts the parts keep (metrics.py)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ocigate.auth.service import Authenticator
@@ -25,12 +26,14 @@ def exporter_for(
     limiter: LimiterMetrics,
     authenticator: Authenticator | None,
     requests: RequestStats | None,
+    usage_refresh: float,
 ) -> Exporter:
     exporter = Exporter()
     if requests is not None:
         _requests(exporter, requests)
     _limiter(exporter, limiter)
     _stores(exporter, registries)
+    _usage(exporter, registries, usage_refresh)
     _reads(exporter, registries.reads)
     if authenticator is not None:
         _auth(exporter, authenticator)
@@ -141,6 +144,48 @@ def _stores(exporter: Exporter, registries: Registries) -> None:
             ("operation",),
             s3.durations,
         )
+
+
+def _usage(exporter: Exporter, registries: Registries, refresh: float) -> None:
+    """Storage usage, summed from the metadata store by a scrape at most every `refresh` seconds
+    per process (a scan of the blob links: too dear for every scrape)."""
+    by_registry: dict[tuple[str, ...], float] = {}
+    store: dict[str, dict[tuple[str, ...], float]] = {"blobs": {}, "bytes": {}}
+    refreshed = [-refresh]
+
+    async def measure() -> None:
+        if time.monotonic() - refreshed[0] < refresh:
+            return
+        refreshed[0] = time.monotonic()
+        used = await registries.metadata.views.storage_bytes_by_registry()
+        for gone in by_registry.keys() - {(name,) for name in used}:
+            by_registry[gone] = 0  # deleted: 0 rather than its last size until the restart
+        by_registry.update({(name,): size for name, size in used.items()})
+        blobs, stored = await registries.metadata.views.store_totals()
+        store["blobs"][()], store["bytes"][()] = blobs, stored
+
+    exporter.probe(measure)
+    exporter.gauge(
+        "ocigate_registry_stored_bytes",
+        "Bytes of the blobs a registry's repositories link, each blob once (its storageUsage).",
+        ("registry",),
+        lambda: by_registry,
+        "livemostrecent",
+    )
+    exporter.gauge(
+        "ocigate_store_blobs",
+        "Blobs the store holds, each once for all registries.",
+        (),
+        lambda: store["blobs"],
+        "livemostrecent",
+    )
+    exporter.gauge(
+        "ocigate_store_blob_bytes",
+        "Bytes the store holds in blobs, each blob once for all registries (after deduplication).",
+        (),
+        lambda: store["bytes"],
+        "livemostrecent",
+    )
 
 
 def _reads(exporter: Exporter, reads: BlobReads) -> None:

@@ -55,6 +55,12 @@ class ServerConfig(BaseModel):
         description="count every request by route, status, duration and bytes for /metrics (on/off); "
         "the other figures are always there",
     )
+    metrics_usage_interval: float = Field(
+        60.0,
+        ge=0,
+        description="seconds between two sums of the storage usage for /metrics (a scan of the blob "
+        "links, so not at every scrape; per process)",
+    )
     workers: int = Field(
         1,
         ge=1,

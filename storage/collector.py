@@ -43,6 +43,7 @@ from .metadata.collection import Candidate, GcRun, SqlCollection
 from .metadata.engine import Lease
 
 BATCH = 200  # rows per transaction: serving never waits long behind the collector
+DELETE_BATCH = 1000  # queued locations per store call: as many keys as one S3 DeleteObjects takes
 RECONCILE_PAGE = 1000  # store objects looked at per collection by the reconciling scan
 RECONCILE_AGE = 3600.0  # seconds an object no metadata knows must be old before it is deleted
 PASSES = 16  # rounds of untagged-manifest removal (each frees what the last one held)
@@ -253,7 +254,7 @@ class Collector:
         """Delete the bytes of queued locations (this run's and any a crash left), then their
         queue rows; a store that fails leaves them queued for the next run."""
         count = size = 0
-        while queued := await self._sql.queued_deletions(self._batch):
+        while queued := await self._sql.queued_deletions(DELETE_BATCH):
             await self._blobs.delete_many([location for location, _ in queued])
             await self._sql.forget_deletions([location for location, _ in queued])
             count += len(queued)

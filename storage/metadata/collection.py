@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .engine import ReferenceMissing, Transaction
+from .engine import ReferenceMissing, Row, Transaction
 from .records import BlobRecord
 from .sql import SqlStore, now_ms
 
@@ -31,7 +31,7 @@ _UNREFERENCED_LINK = (
     "NOT EXISTS (SELECT 1 FROM manifest_blobs mb "
     "WHERE mb.repository_id = {l}.repository_id AND mb.blob_digest = {l}.digest)"
 )
-_AFTER = "({t}.repository_id > ? OR ({t}.repository_id = ? AND {t}.digest > ?))"
+REPOSITORY_PAGE = 500  # repository ids read at a time by a walk over a registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +116,18 @@ class SqlCollection(SqlStore):
     async def untagged_manifests(
         self, registry_id: str, pushed_before: int, after: tuple[int, str], limit: int
     ) -> list[Candidate]:
-        rows = await self._engine.fetchall(
-            "SELECT m.repository_id, m.digest, m.pushed_at FROM manifests m "
-            "JOIN repositories r ON r.id = m.repository_id "
-            f"WHERE r.registry_id = ? AND m.pushed_at <= ? AND {_AFTER.format(t='m')} "
-            f"AND {_UNTAGGED.format(m='m')} ORDER BY m.repository_id, m.digest LIMIT ?",
-            registry_id,
-            pushed_before,
-            after[0],
-            after[0],
-            after[1],
-            limit,
-        )
-        return [Candidate(*row) for row in rows]
+        async def untagged(repository_id: int, digest: str, limit: int) -> list[Row]:
+            return await self._engine.fetchall(
+                "SELECT m.repository_id, m.digest, m.pushed_at FROM manifests m "
+                "WHERE m.repository_id = ? AND m.digest > ? AND m.pushed_at <= ? "
+                f"AND {_UNTAGGED.format(m='m')} ORDER BY m.digest LIMIT ?",
+                repository_id,
+                digest,
+                pushed_before,
+                limit,
+            )
+
+        return await self._by_repository(registry_id, after, limit, untagged)
 
     async def delete_manifests(self, candidates: list[Candidate]) -> list[Candidate]:
         """Those of `candidates` deleted (with their references: CASCADE)."""
@@ -150,19 +149,18 @@ class SqlCollection(SqlStore):
     async def unreferenced_links(
         self, registry_id: str, linked_before: int, after: tuple[int, str], limit: int
     ) -> list[Candidate]:
-        rows = await self._engine.fetchall(
-            "SELECT l.repository_id, l.digest, l.created_at FROM blob_links l "
-            "JOIN repositories r ON r.id = l.repository_id "
-            f"WHERE r.registry_id = ? AND l.created_at <= ? AND {_AFTER.format(t='l')} "
-            f"AND {_UNREFERENCED_LINK.format(l='l')} ORDER BY l.repository_id, l.digest LIMIT ?",
-            registry_id,
-            linked_before,
-            after[0],
-            after[0],
-            after[1],
-            limit,
-        )
-        return [Candidate(*row) for row in rows]
+        async def unreferenced(repository_id: int, digest: str, limit: int) -> list[Row]:
+            return await self._engine.fetchall(
+                "SELECT l.repository_id, l.digest, l.created_at FROM blob_links l "
+                "WHERE l.repository_id = ? AND l.digest > ? AND l.created_at <= ? "
+                f"AND {_UNREFERENCED_LINK.format(l='l')} ORDER BY l.digest LIMIT ?",
+                repository_id,
+                digest,
+                linked_before,
+                limit,
+            )
+
+        return await self._by_repository(registry_id, after, limit, unreferenced)
 
     async def delete_links(self, candidates: list[Candidate]) -> list[Candidate]:
         async def delete(tx: Transaction, candidate: Candidate) -> bool:
@@ -277,6 +275,36 @@ class SqlCollection(SqlStore):
         return None if row is None else GcRun(*(int(value) for value in row))
 
     # -----------------------------------------------------------------------------------------
+
+    async def _by_repository(
+        self,
+        registry_id: str,
+        after: tuple[int, str],
+        limit: int,
+        select: Callable[[int, str, int], Awaitable[list[Row]]],
+    ) -> list[Candidate]:
+        """Up to `limit` candidates after `after` in (repository, digest) order, one repository
+        at a time: each statement walks one repository's primary key from the cursor, so that a
+        batch costs what it returns. (One statement over the registry's join had to read and
+        sort all of its rows for every batch: a collection was quadratic, and on SQLite each
+        batch held the one reader connection, which serves pulls too, for tens of ms.)"""
+        repository_id, digest = after
+        found: list[Candidate] = []
+        while True:
+            page = await self._engine.fetchall(
+                "SELECT id FROM repositories WHERE registry_id = ? AND id >= ? ORDER BY id LIMIT ?",
+                registry_id,
+                repository_id,
+                REPOSITORY_PAGE,
+            )
+            for (current,) in page:
+                rows = await select(current, digest if current == repository_id else "", limit - len(found))
+                found += [Candidate(*row) for row in rows]
+                if len(found) == limit:
+                    return found
+            if len(page) < REPOSITORY_PAGE:
+                return found
+            repository_id, digest = int(page[-1][0]) + 1, ""
 
     async def _each(self, rows: list[T], delete: Callable[[Transaction, T], Awaitable[bool]]) -> list[T]:
         """Delete `rows` in one transaction; if a foreign key fails (a push racing us), one

@@ -187,6 +187,12 @@ class ManagementViews(UsageRecorder, Protocol):
     async def registry_storage_bytes(self, registry_id: str) -> int:
         """Bytes of the blobs linked in the registry's repositories, each blob counted once."""
 
+    async def storage_bytes_by_registry(self) -> dict[str, int]:
+        """`registry_storage_bytes` of every registry by name, in one statement (metrics)."""
+
+    async def store_totals(self) -> tuple[int, int]:
+        """Blobs and bytes the store holds: each blob once, however many registries link it."""
+
     async def list_repository_usage(
         self, registry_id: str, after: str, limit: int, prefix: str = ""
     ) -> list[RepositoryUsage]:

@@ -30,6 +30,20 @@ class SqlViews(SqlStore):
         row = await self._engine.fetchone(STORED_BYTES, registry_id)
         return int(row[0]) if row else 0
 
+    async def storage_bytes_by_registry(self) -> dict[str, int]:
+        # DISTINCT: a blob linked in several repositories of a registry counts once in it
+        rows = await self._engine.fetchall(
+            "SELECT g.name, COALESCE(SUM(b.size), 0) FROM registries g LEFT JOIN ("
+            "SELECT DISTINCT r.registry_id, l.digest FROM blob_links l "
+            "JOIN repositories r ON r.id = l.repository_id) x ON x.registry_id = g.id "
+            "LEFT JOIN blobs b ON b.digest = x.digest GROUP BY g.name"
+        )
+        return {str(name): int(used) for name, used in rows}
+
+    async def store_totals(self) -> tuple[int, int]:
+        row = await self._engine.fetchone("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     # repository usage ---------------------------------------------------------------------
 
     async def list_repository_usage(

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from ocigate.storage.blobs import BlobDriver
 from ocigate.storage.digest import Digest
-from ocigate.storage.metadata import MetadataStore
+from ocigate.storage.metadata import MetadataStore, collection
 from tests.registry_client import OCI_INDEX, OCI_MANIFEST
 
 from .world import config, filesystem_driver, layer, open_world
@@ -146,3 +147,27 @@ async def test_a_registry_with_images_can_be_deleted_and_its_blobs_collected(
     assert len(await world.stored_blobs()) == 3
     await world.collector().sweep()  # no registry links them any more
     assert await world.stored_blobs() == []
+
+
+async def test_candidates_are_walked_across_repository_pages_and_batches(
+    metadata: MetadataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector reads candidates one repository at a time, a page of repository ids at a
+    time: with pages of 2 ids and batches of 3 rows, every cursor position is crossed."""
+    monkeypatch.setattr(collection, "REPOSITORY_PAGE", 2)
+    world = await open_world(metadata, filesystem_driver(tmp_path))
+    for k in range(4):  # first, two full pages of repositories with nothing to collect
+        await world.push_image(f"keep{k}", "v1", [layer(900 + k)], config(900 + k))
+    for r in range(5):  # 5 repositories: 2 tagged images to keep, 2 untagged, 2 stray layers each
+        for n in range(2):
+            await world.push_image(f"app{r}", f"v{n}", [layer(100 * r + n)], config(100 * r + n))
+            await world.push_image(f"app{r}", None, [layer(100 * r + 10 + n)], config(100 * r + 10 + n))
+            await world.push_blob(f"app{r}", layer(100 * r + 20 + n))
+    report = await world.collector(batch=3).collect(world.record, grace=0, untagged=True)
+    # per repository: 2 manifests, their 4 links (layer and config) and the 2 stray layers
+    assert (report.manifests, report.links, report.blobs) == (10, 30, 30)
+    for r in range(5):
+        for n in range(2):
+            await world.assert_pullable(f"app{r}", f"v{n}")
+    assert sorted(await world.stored_blobs()) == await world.locations()
+    assert len(await world.locations()) == 20 + 8

@@ -46,6 +46,15 @@ async def test_storage_bytes_count_each_blob_once_per_registry(metadata: Metadat
     assert await metadata.views.registry_storage_bytes(two.id) == 5
     empty = await metadata.registries.create_registry("empty")
     assert await metadata.views.registry_storage_bytes(empty.id) == 0
+    # all registries in one statement (metrics), and the store: each blob once for all of them
+    await metadata.content.add_blob(two.id, "b", BlobRecord(_digest(1), 100, "x"))
+    by_registry = await metadata.views.storage_bytes_by_registry()
+    assert {name: by_registry[name] for name in ("one", "two", "empty")} == {
+        "one": 120,
+        "two": 105,
+        "empty": 0,
+    }
+    assert await metadata.views.store_totals() == (3, 125)
 
 
 async def test_repository_usage_lists_repositories_with_content(metadata: MetadataStore) -> None:
