@@ -126,8 +126,10 @@ def build_app(
     api = DistributionApi(registries, settings.server.domain, authenticator)
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
-    app.router.add_route("*", "/v2", api)
-    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
+    # the bound method, not the instance: aiohttp wraps a callable that is not a coroutine
+    # function in a per-request shim that checks what it returned
+    app.router.add_route("*", "/v2", api.__call__)
+    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api.__call__)  # [\s\S]: %0A too
     app[DRAIN] = Drain(settings.drain.delay, settings.drain.timeout)
     install_health(app, registries, app[DRAIN])
     usage = UsageCounters(registries.metadata.views)
