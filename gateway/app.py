@@ -14,7 +14,7 @@ from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
 from ocigate.storage.usage import UsageCounters
 
-from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
+from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, BearerDecisions, Denied, authorize
 from .clients import client_address
 from .console import install_console
 from .drain import DRAIN, Drain
@@ -77,6 +77,7 @@ class DistributionApi:
         self._registries = registries
         self._domain = domain
         self._authenticator = authenticator
+        self._decisions = BearerDecisions(authenticator) if authenticator is not None else None
 
     async def registry_for(self, request: web.Request) -> tuple[Registry, RegistryRef]:
         """The registry the Host names, once the client's address may reach it."""
@@ -113,7 +114,7 @@ class DistributionApi:
         if self._authenticator is None:
             request[ACCESS] = ANONYMOUS_ALLOWED
         else:
-            request[ACCESS] = await authorize(request, self._authenticator, ref, route)
+            request[ACCESS] = await authorize(request, self._authenticator, ref, route, self._decisions)
         return await handler(request, registry, route.repository, route.argument)
 
 
