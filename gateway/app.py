@@ -31,7 +31,7 @@ from .metrics import install_metrics
 from .request_stats import ENDPOINT, REGISTRY, RequestStats
 from .routes import Endpoint, parse_route
 from .settings import Settings
-from .subnets import address_allowed
+from .subnets import address_allowed, has_allow_list
 from .tracing import install_tracing
 from .upkeep import UploadReclaim, install_upkeep
 from .usage import install_usage
@@ -86,7 +86,8 @@ class DistributionApi:
         if registry is None:
             raise RegistryUnknown(name)
         record = registry.record
-        if not address_allowed(record.properties, client_address(request)):
+        properties = record.properties
+        if has_allow_list(properties) and not address_allowed(properties, client_address(request)):
             raise Denied(message="this registry does not accept requests from your network")
         service = f"{record.name}.{self._domain}" if self._domain else record.name
         return registry, RegistryRef(record.id, record.account_id, service)
