@@ -184,6 +184,28 @@ class Authenticator:
         self._bearer_cache[key] = claims
         return claims
 
+    @property
+    def changes(self) -> int:
+        """Bumped by every revocation or spend this process makes (forget_*, token_spent)."""
+        return self._changes
+
+    def still_valid_until(self, claims: Claims) -> float:
+        """Until when (time.monotonic()) `from_claims` would give the same principal that it just
+        gave for these claims, barring a change made here (`changes`): the token's expiry, and
+        the moment the user's or robot token's state, read at most `state_seconds` ago, is read
+        again. 0 when that cannot be told: one-time tokens, whose window starts at first use."""
+        now = time.monotonic()
+        until = now + claims.expires_at - time.time()
+        if claims.kind == "user" and claims.user_id is not None:
+            state = self._user_states.get(claims.user_id)
+            return min(until, state[0]) if state is not None else 0.0
+        deadline, record = self._token_states.get(claims.token_id or "", (0.0, None))
+        if record is None or record.one_time:
+            return 0.0
+        if record.expires_at is not None:
+            until = min(until, now + record.expires_at / 1000 - time.time())
+        return min(until, deadline)
+
     def mint(
         self, principal: Principal, audience: str, access: list[Scope], *, refresh: bool = False
     ) -> tuple[str, Claims]:

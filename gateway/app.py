@@ -14,7 +14,7 @@ from ocigate.storage.registries import DEFAULT_REGISTRY, Registries
 from ocigate.storage.registry import Registry
 from ocigate.storage.usage import UsageCounters
 
-from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, Denied, authorize
+from .authz import ACCESS, ANONYMOUS_ALLOWED, AUTHENTICATOR, BearerDecisions, Denied, authorize
 from .clients import client_address
 from .console import install_console
 from .drain import DRAIN, Drain
@@ -31,7 +31,7 @@ from .metrics import install_metrics
 from .request_stats import ENDPOINT, REGISTRY, RequestStats
 from .routes import Endpoint, parse_route
 from .settings import Settings
-from .subnets import address_allowed
+from .subnets import address_allowed, has_allow_list
 from .tracing import install_tracing
 from .upkeep import UploadReclaim, install_upkeep
 from .usage import install_usage
@@ -77,6 +77,7 @@ class DistributionApi:
         self._registries = registries
         self._domain = domain
         self._authenticator = authenticator
+        self._decisions = BearerDecisions(authenticator) if authenticator is not None else None
 
     async def registry_for(self, request: web.Request) -> tuple[Registry, RegistryRef]:
         """The registry the Host names, once the client's address may reach it."""
@@ -85,7 +86,8 @@ class DistributionApi:
         if registry is None:
             raise RegistryUnknown(name)
         record = registry.record
-        if not address_allowed(record.properties, client_address(request)):
+        properties = record.properties
+        if has_allow_list(properties) and not address_allowed(properties, client_address(request)):
             raise Denied(message="this registry does not accept requests from your network")
         service = f"{record.name}.{self._domain}" if self._domain else record.name
         return registry, RegistryRef(record.id, record.account_id, service)
@@ -113,7 +115,7 @@ class DistributionApi:
         if self._authenticator is None:
             request[ACCESS] = ANONYMOUS_ALLOWED
         else:
-            request[ACCESS] = await authorize(request, self._authenticator, ref, route)
+            request[ACCESS] = await authorize(request, self._authenticator, ref, route, self._decisions)
         return await handler(request, registry, route.repository, route.argument)
 
 
@@ -126,8 +128,10 @@ def build_app(
     api = DistributionApi(registries, settings.server.domain, authenticator)
     app.router.add_route("GET", "/token", api.token)
     app.router.add_route("POST", "/token", api.token)
-    app.router.add_route("*", "/v2", api)
-    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api)  # [\s\S]: %0A too
+    # the bound method, not the instance: aiohttp wraps a callable that is not a coroutine
+    # function in a per-request shim that checks what it returned
+    app.router.add_route("*", "/v2", api.__call__)
+    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", api.__call__)  # [\s\S]: %0A too
     app[DRAIN] = Drain(settings.drain.delay, settings.drain.timeout)
     install_health(app, registries, app[DRAIN])
     usage = UsageCounters(registries.metadata.views)

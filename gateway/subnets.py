@@ -18,6 +18,11 @@ def _allow_list(properties: str) -> tuple[Network, ...] | None:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
+def has_allow_list(properties: str) -> bool:
+    """Whether the client's address matters at all (working it out costs a tenth of a manifest GET)."""
+    return _allow_list(properties) is not None
+
+
 def address_allowed(properties: str, address: str | None) -> bool:
     networks = _allow_list(properties)
     if networks is None:
