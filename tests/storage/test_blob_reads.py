@@ -1,5 +1,5 @@
 """Reads of a blob in a remote store (Ceph RGW, SSE-KMS) shared by concurrent readers, and the
-edge cache (storage/blobs/fanout.py, edge_cache.py, reads.py). Counts, not timings: the store's
+edge cache (storage/blobs/fanout.py, flight.py, edge_cache.py, reads.py). Counts, not timings: the store's
 reads and bytes as the reads' own counters give them, and the bytes every reader received."""
 
 from __future__ import annotations
