@@ -180,7 +180,11 @@ class Flight:
         """Move the followers that hold the window back out of memory (someone waits): those
         lagging half a window that do not move when given their turn. A follower that lags only
         because the event loop has not run it yet since the last pieces came is no slow reader;
-        one whose client does not take its bytes (its task waits for the socket) is."""
+        one whose client does not take its bytes (its task waits for the socket) is. Nobody is
+        moved while the spool is being opened: the fill holds the window at the flight's start
+        until then anyway, and a laggard moved a moment later goes to the spool, not the store."""
+        if self._filler is not None and self._spool is None:
+            return
         laggards = {
             follower: follower.cursor
             for follower in self._followers
