@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from .base import Piece
+from .base import Piece, SocketStretch
 from .flight import Flight
 from .spool import OpenSpool
 
@@ -53,13 +53,14 @@ class FanoutCounters:
     joined: int = 0  # reads that followed a flight another read had started
     spooled: int = 0  # followers moved from memory to the spool
     detached: int = 0  # followers that left a flight before their end (without a spool)
+    spliced: int = 0  # bytes of store_bytes handed to a lone reader on the store's socket
 
 
 @dataclass
 class ReadFanout:
     """The flights of one process, by blob location."""
 
-    source: Callable[[str, int, int], AsyncIterator[Piece]]
+    source: Callable[[str, int, int], AsyncIterator[Piece | SocketStretch]]
     window: int = WINDOW
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
@@ -71,9 +72,20 @@ class ReadFanout:
                 return flight
         return None
 
-    def start(self, location: str, start: int, end: int, open_spool: OpenSpool | None = None) -> Flight:
-        """A flight of bytes [start, end); with `open_spool`, also written to the spool it opens."""
-        flight = Flight(self, location, start, end, self.source(location, start, end), open_spool)
+    def handed_on_past(self, location: str, offset: int) -> Flight | None:
+        """A flight whose bytes from `offset` went to a lone reader, and which goes on."""
+        for flight in self._flights.get(location, ()):
+            if flight.handed_on_past(offset):
+                return flight
+        return None
+
+    def start(
+        self, location: str, start: int, end: int, open_spool: OpenSpool | None = None, hand_on: bool = True
+    ) -> Flight:
+        """A flight of bytes [start, end); with `open_spool`, also written to the spool it opens;
+        with `hand_on`, its body handed to its reader on the store's socket while it is alone."""
+        source = self.source(location, start, end)
+        flight = Flight(self, location, start, end, source, open_spool, hand_on)
         self._flights.setdefault(location, []).append(flight)
         self.counters.flights += 1
         return flight

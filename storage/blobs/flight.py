@@ -16,7 +16,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Piece
+from .base import Piece, SocketStretch
+from .flight_splice import SLICE, Handoff
 from .flight_window import Window
 from .spool import FILL_STALL, OpenSpool, Spool, discard_when_opened
 
@@ -54,8 +55,9 @@ class Flight:
         location: str,
         start: int,
         end: int,
-        source: AsyncIterator[Piece],
+        source: AsyncIterator[Piece | SocketStretch],
         open_spool: OpenSpool | None,
+        hand_on: bool = True,
     ) -> None:
         self._fanout = fanout
         self.location = location
@@ -78,6 +80,9 @@ class Flight:
             self._filler = Follower(start, end, _Mode.MEMORY, fill=True)
             self._followers.add(self._filler)
             self._fill_task = asyncio.create_task(self._fill(open_spool))
+        self._may_hand_on = hand_on  # whether a lone reader may be handed the store's body
+        self._handoff: Handoff | None = None  # a slice of the body out to a lone reader
+        self._handed_on = False  # whether bytes of this flight went by without entering memory
         self._settled = False
         self._pump_task = asyncio.create_task(self._pump(source))
 
@@ -87,9 +92,30 @@ class Flight:
         """Whether a read from `offset` can follow this flight now."""
         if self._error is not None or self._stopped or not self.start <= offset < self.end:
             return False
-        if self.base <= offset <= self.position + self._window // 2:
+        if self._low() <= offset <= self.position + self._window // 2:
             return True  # its bytes are in memory, or will soon be (a range a little ahead)
         return self._filler is not None and self._spool is not None and offset < self._spool.written
+
+    def handed_on_past(self, offset: int) -> bool:
+        """Whether bytes from `offset` went to a lone reader without entering memory, and the
+        flight goes on: a read from there can follow it after reading them on its own."""
+        return (
+            self._handed_on
+            and self._pumping
+            and self._error is None
+            and not self._stopped
+            and self.start <= offset < self._low()
+        )
+
+    def join_behind(self, end: int) -> Follower | None:
+        """A follower from the first byte the flight will still hold in memory (None: none of
+        [that, end)); the caller reads the bytes before it on its own meanwhile."""
+        cursor = self._low()
+        return self.join(cursor, end) if cursor < min(end, self.end) else None
+
+    def _low(self) -> int:
+        """The first byte a follower joining now can read from memory."""
+        return self._handoff.end if self._handoff is not None else self.base
 
     def join(self, start: int, end: int) -> Follower:
         mode = _Mode.MEMORY if start >= self.base else _Mode.SPOOL
@@ -113,12 +139,21 @@ class Flight:
         self._progress()
         self._release_spool()
 
-    async def pieces(self, follower: Follower) -> AsyncGenerator[Piece, None]:
+    async def pieces(self, follower: Follower) -> AsyncGenerator[Piece | SocketStretch, None]:
         """Bytes [cursor, end) as they come. Ends early (quietly) only when the follower was
         detached: the caller goes on from `follower.cursor` without this flight."""
         while follower.cursor < follower.end:
             if follower.mode is _Mode.SPOOL and self.base <= follower.cursor <= self.position:
                 follower.mode = _Mode.MEMORY  # caught up: the window has its bytes again
+            handoff = self._handoff
+            if handoff is not None and handoff.reader is follower:
+                try:
+                    yield handoff.stretch
+                finally:
+                    self._handed(handoff)
+                if not handoff.stretch.whole:
+                    raise OSError(f"blob {self.location}: a stretch of the store's body was not read whole")
+                continue
             if follower.mode is _Mode.MEMORY:
                 piece = self._memory.piece(follower.cursor, follower.end)
                 if piece is not None:
@@ -210,14 +245,14 @@ class Flight:
 
     # --- the store's read and the fill ----------------------------------------------------------
 
-    async def _pump(self, source: AsyncIterator[Piece]) -> None:
+    async def _pump(self, source: AsyncIterator[Piece | SocketStretch]) -> None:
         try:
-            async for piece in source:
-                self._memory.append(piece)
-                self._fanout.counters.store_bytes += len(piece)
-                self._trim()
-                self._announce()
-                await self._room()
+            async for chunk in source:
+                if isinstance(chunk, (bytes, bytearray, memoryview)):
+                    await self._received(chunk)
+                elif not await self._hand_on(chunk):
+                    self._stopped = True  # its reader let go of a slice: the rest is out of reach
+                    return
             if self.position != self.end:  # the drivers check this; a wrong count must not pass
                 raise OSError(f"blob {self.location}: the store sent {self.position - self.start} bytes")
         except asyncio.CancelledError:
@@ -232,6 +267,50 @@ class Flight:
                     await closing()
             self._announce()
             self._settle()
+
+    async def _received(self, piece: Piece) -> None:
+        self._memory.append(piece)
+        self._fanout.counters.store_bytes += len(piece)
+        self._trim()
+        self._announce()
+        await self._room()
+
+    async def _hand_on(self, stretch: SocketStretch) -> bool:
+        """Bytes on the store's socket: to a lone reader in slices, while it is alone (the
+        kernel may move them to its client); the rest into memory. False: a slice was let go."""
+        while len(stretch) and (reader := self._lone()) is not None:
+            if reader.cursor < self.position:  # still taking the bytes received before
+                await self._paused()
+                continue
+            if reader.cursor > self.position:  # a range a little ahead: it waits in memory
+                break
+            length = min(len(stretch), SLICE, reader.end - self.position)
+            self._handoff = Handoff(reader, self.position, stretch.take(length))
+            self._handed_on = True
+            self._announce()
+            if not await self._handoff.done:
+                return False
+        if len(stretch):
+            async for piece in stretch:
+                await self._received(piece)
+        return True
+
+    def _lone(self) -> Follower | None:
+        """The reader of a flight it alone follows, filling no spool, if it reads from memory."""
+        if self._readers != 1 or self._filler is not None or not self._may_hand_on:
+            return None
+        reader = next(iter(self._followers))
+        return reader if reader.mode is _Mode.MEMORY and self.position < reader.end else None
+
+    def _handed(self, handoff: Handoff) -> None:
+        """A slice's reader is back (or gone): the flight goes on past the slice, or stops."""
+        self._handoff = None
+        if handoff.settle():
+            length = len(handoff.stretch)
+            self._memory.skip(length)
+            handoff.reader.cursor += length
+            self._fanout.counters.store_bytes += length
+            self._fanout.counters.spliced += length
 
     async def _room(self) -> None:
         """Wait while the window is full; shed laggards when that holds back a waiting reader,
@@ -256,11 +335,15 @@ class Flight:
                         self._give_up_spool()
                         continue
                     timeout = FILL_STALL - (loop.time() - since)
-            self._pump_waiter = loop.create_future()
-            try:
-                await asyncio.wait([self._pump_waiter], timeout=timeout)
-            finally:
-                self._pump_waiter = None
+            await self._paused(timeout)
+
+    async def _paused(self, seconds: float | None = None) -> None:
+        """Until a follower moves or leaves (or `seconds` pass)."""
+        self._pump_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait([self._pump_waiter], timeout=seconds)
+        finally:
+            self._pump_waiter = None
 
     async def _fill(self, open_spool: OpenSpool) -> None:
         assert self._filler is not None
@@ -287,6 +370,7 @@ class Flight:
         batch = bytearray()
         try:
             async for piece in self.pieces(follower):
+                assert isinstance(piece, (bytes, bytearray, memoryview))  # the fill is handed no slice
                 batch += piece
                 if len(batch) >= spool.granule:
                     whole = len(batch) - len(batch) % spool.granule

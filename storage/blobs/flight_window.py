@@ -20,10 +20,12 @@ class Window:
         self.position += len(piece)
 
     def skip(self, length: int) -> None:
-        """`length` bytes went by without entering memory (spliced to a lone reader)."""
+        """`length` bytes went by without entering memory (to a lone reader): what was held
+        goes too, as nothing could follow on from it."""
+        self._pieces.clear()
+        self._offsets.clear()
         self.position += length
-        if not self._pieces:
-            self.base = self.position
+        self.base = self.position
 
     def piece(self, cursor: int, end: int) -> memoryview | None:
         """The bytes from `cursor` to the end of the piece holding them (at most to `end`)."""
