@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .base import Piece, SocketStretch
 from .flight_splice import SLICE, Handoff
 from .flight_window import Window
-from .spool import FILL_STALL, OpenSpool, Spool, discard_when_opened
+from .spool import FILL_STALL, OpenSpool, Spool, opened, write_batched
 
 if TYPE_CHECKING:
     from .fanout import ReadFanout
@@ -348,15 +348,7 @@ class Flight:
     async def _fill(self, open_spool: OpenSpool) -> None:
         assert self._filler is not None
         follower = self._filler
-        opening = asyncio.ensure_future(open_spool())
-        try:
-            spool = await asyncio.shield(opening)
-        except asyncio.CancelledError:  # nobody reads any more: what was opened is discarded
-            opening.add_done_callback(discard_when_opened)
-            spool = None
-        except Exception as exc:
-            log.debug("edge cache fill of %s not started: %r", self.location, exc)
-            spool = None
+        spool = await opened(open_spool, self.location)
         if spool is None or self._filler is None:
             if spool is not None:
                 await spool.finish(False)
@@ -367,20 +359,8 @@ class Flight:
             return
         self._spool = spool
         complete = False
-        batch = bytearray()
         try:
-            async for piece in self.pieces(follower):
-                assert isinstance(piece, (bytes, bytearray, memoryview))  # the fill is handed no slice
-                batch += piece
-                if len(batch) >= spool.granule:
-                    whole = len(batch) - len(batch) % spool.granule
-                    full, batch = batch, batch[whole:]
-                    del full[whole:]
-                    await spool.append(full)  # handed over
-                    self._announce()  # spool readers may go on
-                    self._progress()  # the window may move on
-            if batch:
-                await spool.append(batch)
+            await write_batched(spool, self._received_by(follower), self._spooled)
             complete = spool.written == self.end and self._error is None and not self._stopped
         except asyncio.CancelledError:
             pass
@@ -393,6 +373,15 @@ class Flight:
             finally:
                 self._fill_task = None
                 self._settle()
+
+    async def _received_by(self, follower: Follower) -> AsyncIterator[Piece]:
+        async for piece in self.pieces(follower):
+            assert isinstance(piece, (bytes, bytearray, memoryview))  # only a lone reader is handed on
+            yield piece
+
+    def _spooled(self) -> None:
+        self._announce()  # spool readers may go on
+        self._progress()  # the window may move on
 
     def _give_up_spool(self) -> None:
         """The spool grows no more: the window no longer waits for it, new reads no longer join

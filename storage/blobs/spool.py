@@ -5,10 +5,13 @@ read it back; once complete it is what later reads are served from."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from .base import Piece
+
+log = logging.getLogger(__name__)
 
 FILL_STALL = 10.0  # seconds a cache fill may hold back waiting readers without moving
 
@@ -33,7 +36,36 @@ class Spool(Protocol):
 OpenSpool = Callable[[], Awaitable[Spool | None]]  # None: this flight fills no spool after all
 
 
-def discard_when_opened(opening: asyncio.Future[Spool | None]) -> None:
+async def opened(open_spool: OpenSpool, location: str) -> Spool | None:
+    """The spool `open_spool` opens for a flight of `location`, or None: it failed (logged), or
+    the flight ended meanwhile (then what it opens later is discarded)."""
+    opening = asyncio.ensure_future(open_spool())
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:  # nobody reads any more
+        opening.add_done_callback(_discard_when_opened)
+    except Exception as exc:
+        log.debug("edge cache fill of %s not started: %r", location, exc)
+    return None
+
+
+async def write_batched(spool: Spool, pieces: AsyncIterator[Piece], appended: Callable[[], None]) -> None:
+    """Append `pieces` to `spool` in multiples of its granule (but the last bytes), calling
+    `appended` after each append."""
+    batch = bytearray()
+    async for piece in pieces:
+        batch += piece
+        if len(batch) >= spool.granule:
+            whole = len(batch) - len(batch) % spool.granule
+            full, batch = batch, batch[whole:]
+            del full[whole:]
+            await spool.append(full)  # handed over
+            appended()
+    if batch:
+        await spool.append(batch)
+
+
+def _discard_when_opened(opening: asyncio.Future[Spool | None]) -> None:
     """A done-callback for a spool being opened for a flight that ended meanwhile: discard it."""
     if opening.cancelled() or opening.exception() is not None:
         return
