@@ -54,6 +54,7 @@ class FanoutCounters:
     spooled: int = 0  # followers moved from memory to the spool
     detached: int = 0  # followers that left a flight before their end (without a spool)
     spliced: int = 0  # bytes of store_bytes handed to a lone reader on the store's socket
+    cache_flights: int = 0  # reads of an edge cache entry shared by the reads that came with them
 
 
 @dataclass
@@ -88,6 +89,14 @@ class ReadFanout:
         flight = Flight(self, location, start, end, source, open_spool, hand_on)
         self._flights.setdefault(location, []).append(flight)
         self.counters.flights += 1
+        return flight
+
+    def start_cached(self, location: str, start: int, end: int, source: AsyncIterator[Piece]) -> Flight:
+        """A flight of bytes [start, end) from `source`, an edge cache entry's, which may end
+        short (the entry gone or failing): its followers then go on elsewhere."""
+        flight = Flight(self, location, start, end, source, None, hand_on=False, of_cache=True)
+        self._flights.setdefault(location, []).append(flight)
+        self.counters.cache_flights += 1
         return flight
 
     def _remove(self, flight: Flight) -> None:

@@ -42,6 +42,11 @@ class Follower:
     mode: _Mode
     fill: bool = False  # the spool's writer: never shed, holds the window at `spool.written`
 
+    @property
+    def detached(self) -> bool:
+        """Left behind by its flight (a slow reader, without a spool)."""
+        return self.mode is _Mode.DETACHED
+
 
 class Flight:
     """One read of the store, bytes [start, end) of one blob, and the reads that follow it.
@@ -58,6 +63,7 @@ class Flight:
         source: AsyncIterator[Piece | SocketStretch],
         open_spool: OpenSpool | None,
         hand_on: bool = True,
+        of_cache: bool = False,
     ) -> None:
         self._fanout = fanout
         self.location = location
@@ -81,6 +87,7 @@ class Flight:
             self._followers.add(self._filler)
             self._fill_task = asyncio.create_task(self._fill(open_spool))
         self._may_hand_on = hand_on  # whether a lone reader may be handed the store's body
+        self.of_cache = of_cache  # reads the edge cache, not the store: may end short
         self._handoff: Handoff | None = None  # a slice of the body out to a lone reader
         self._handed_on = False  # whether bytes of this flight went by without entering memory
         self._settled = False
@@ -253,7 +260,9 @@ class Flight:
                 elif not await self._hand_on(chunk):
                     self._stopped = True  # its reader let go of a slice: the rest is out of reach
                     return
-            if self.position != self.end:  # the drivers check this; a wrong count must not pass
+            if self.position != self.end and self.of_cache:
+                self._stopped = True  # the entry went or failed: the followers go on elsewhere
+            elif self.position != self.end:  # the drivers check this; a wrong count must not pass
                 raise OSError(f"blob {self.location}: the store sent {self.position - self.start} bytes")
         except asyncio.CancelledError:
             self._stopped = True
@@ -270,7 +279,8 @@ class Flight:
 
     async def _received(self, piece: Piece) -> None:
         self._memory.append(piece)
-        self._fanout.counters.store_bytes += len(piece)
+        if not self.of_cache:
+            self._fanout.counters.store_bytes += len(piece)
         self._trim()
         self._announce()
         await self._room()

@@ -84,17 +84,25 @@ class BlobReads:
         name = EdgeCache.name(location, digest)
         position = start
         join = True  # a read that a flight left behind without a byte starts its own next
+        use_cache = cache is not None  # until the cache failed this read
+        hit = False  # whether the cache served this read bytes (a hit is counted once)
         while position < end:
-            follower, behind = None, None
+            follower, behind, started = None, None, False
             flight = fanout.find(location, position) if join else None
-            if flight is None and cache is not None:
+            if flight is None and cache is not None and use_cache and join and cache.holds(name):
+                # hits that come together share one decryption, as misses share one read
+                flight = fanout.start_cached(location, position, end, self._cached(name, position, end))
+                started = True
+            elif flight is None and cache is not None and use_cache:
                 async with contextlib.aclosing(self._cached(name, position, end)) as pieces:
                     async for cached in pieces:
                         position += len(cached)
+                        hit = self._served(name, len(cached), hit)
                         yield cached
                         del cached  # the driver reuses a buffer nobody holds
                 if position >= end:
                     return
+                use_cache = False
                 flight = fanout.find(location, position) if join else None
             if flight is None and join and (passed := fanout.handed_on_past(location, position)):
                 # its bytes up to `behind` went to a lone reader: read those on their own, then follow
@@ -103,7 +111,7 @@ class BlobReads:
                     flight, behind = passed, follower.cursor
             if flight is None:
                 flight = self._start(location, digest, size, position, end, catching_up)
-            else:
+            elif not started:
                 fanout.counters.joined += 1
             if follower is None:
                 follower = flight.join(position, end)
@@ -118,11 +126,16 @@ class BlobReads:
                 before = position
                 async for chunk in flight.pieces(follower):
                     position += len(chunk)
+                    if flight.of_cache:
+                        hit = self._served(name, len(chunk), hit)
                     yield chunk
                     del chunk
             finally:
                 flight.leave(follower)
             join = position > before
+            if flight.of_cache and position < end:
+                # left behind (a slow client): on its own from the cache file; else the cache failed
+                join, use_cache = not follower.detached, follower.detached
 
     def _start(
         self, location: str, digest: str, size: int, start: int, end: int, catching_up: bool
@@ -141,15 +154,9 @@ class BlobReads:
         a failure of its file (then the file is discarded and the caller goes on elsewhere)."""
         assert self.cache is not None
         cache = self.cache
-        served = 0
         try:
             async with contextlib.aclosing(cache.read(name, start, end)) as chunks:
                 async for chunk in chunks:
-                    if not served:
-                        cache.counters.hits += 1
-                        cache.touch(name)
-                    served += len(chunk)
-                    cache.counters.served_bytes += len(chunk)
                     yield chunk  # type: ignore[misc]
                     del chunk
         except FileNotFoundError:
@@ -160,6 +167,15 @@ class BlobReads:
                 await cache.discard(name)
         except OSError as exc:
             cache.health.failed(exc)
+
+    def _served(self, name: str, length: int, hit: bool) -> bool:
+        """Count `length` bytes the cache served a read (`hit`: it served it bytes before)."""
+        assert self.cache is not None
+        if not hit:
+            self.cache.counters.hits += 1
+            self.cache.touch(name)
+        self.cache.counters.served_bytes += length
+        return True
 
     async def discard(self, location: str, digest: str) -> None:
         """Make a blob's cached bytes go at once (garbage collection calls this when it deletes

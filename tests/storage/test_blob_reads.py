@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ocigate.storage.blobs.base import Piece, SocketStretch
+from ocigate.storage.blobs.base import Piece, ReadChunks, SocketStretch
 from ocigate.storage.blobs.edge_cache import EdgeCache
 from ocigate.storage.blobs.flight_splice import SLICE
 from ocigate.storage.blobs.reads import BlobReads
@@ -289,6 +289,32 @@ async def test_a_filled_blob_is_served_from_the_cache_ranges_too(
     assert reads.cache.counters.hits == 3
     [stored] = entries(tmp_path)
     assert blob.content[:4096] not in stored.read_bytes()  # encrypted at rest
+
+
+async def test_concurrent_hits_share_one_decryption(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm storm: the reads that come together follow one read of the cache file (one
+    decryption), as a cold storm's follow one read of the store; each is a hit of its own."""
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert reads.fanout is not None
+    assert reads.cache is not None
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    opened: list[tuple[int, int]] = []
+    cache_read = reads.cache.read
+
+    def counted(name: str, start: int, end: int) -> ReadChunks:
+        opened.append((start, end))
+        return cache_read(name, start, end)
+
+    monkeypatch.setattr(reads.cache, "read", counted)
+    assert await asyncio.gather(*(read(reads, blob) for _ in range(8))) == [blob.content] * 8
+    assert opened == [(0, blob.size)]
+    assert (reads.fanout.counters.cache_flights, reads.fanout.counters.joined) == (1, 7)
+    assert reads.fanout.counters.flights == 1  # the store was read once, by the first read
+    assert reads.fanout.counters.store_bytes == blob.size
+    assert (reads.cache.counters.hits, reads.cache.counters.served_bytes) == (8, 8 * blob.size)
 
 
 async def test_bytes_that_are_not_the_digest_are_never_cached(
