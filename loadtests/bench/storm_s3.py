@@ -14,7 +14,7 @@ workers': meaningful with --workers 1), wall time, bodies exact, and the gateway
 
 Cases, side by side in one run: this checkout with the edge cache (OCIGATE_CACHE_DIR), this
 checkout without it (shared reads only), and with `--baseline DIR` (an export of an older commit,
-e.g. `git archive eccb6af | tar -x -C /tmp/old`) the code before shared reads.
+e.g. `git archive eccb6af | tar -x -C /tmp/old`) that code with the cache and without it.
 Targets (issue 17): cold <= 1.1x the blob, warm <= 0.05x.
 """
 
@@ -95,7 +95,7 @@ async def run(ceph: Ceph, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
     blob = Blob.make(args.blob_mib * MIB + 4321, random.Random(args.seed))
     cases = [("ocigate+edge-cache", REPO_ROOT, True), ("ocigate (no cache)", REPO_ROOT, False)]
     if args.baseline is not None:
-        cases.append(("baseline", args.baseline, False))
+        cases += [("baseline+edge-cache", args.baseline, True), ("baseline (no cache)", args.baseline, False)]
     results: dict[str, Any] = {"blob_bytes": blob.size, "clients": args.clients}
     for name, source, cache in cases:
         results[name] = await case(ceph, args, tmp, name.split()[0], source, cache, blob)
