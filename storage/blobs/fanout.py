@@ -63,8 +63,13 @@ class ReadFanout:
 
     source: Callable[[str, int, int], AsyncIterator[Piece | SocketStretch]]
     window: int = WINDOW
+    hand_on_after: int = -1  # bytes of a flight always received into memory; -1: a window's
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.hand_on_after < 0:
+            self.hand_on_after = self.window
 
     def find(self, location: str, offset: int) -> Flight | None:
         """A flight a read of `location` from `offset` can follow now."""

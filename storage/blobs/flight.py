@@ -287,8 +287,15 @@ class Flight:
 
     async def _hand_on(self, stretch: SocketStretch) -> bool:
         """Bytes on the store's socket: to a lone reader in slices, while it is alone (the
-        kernel may move them to its client); the rest into memory. False: a slice was let go."""
+        kernel may move them to its client); the rest into memory. False: a slice was let go.
+        The first `hand_on_after` bytes always go to memory, where reads that come soon after
+        the first (a storm does not arrive in one instant) find them as without hand-ons."""
         while len(stretch) and (reader := self._lone()) is not None:
+            early = self.start + self._fanout.hand_on_after - self.position
+            if early > 0:
+                async for piece in stretch.take(min(early, len(stretch))):
+                    await self._received(piece)
+                continue
             if reader.cursor < self.position:  # still taking the bytes received before
                 await self._paused()
                 continue
