@@ -8,11 +8,13 @@ fresh `ocigate serve` whose S3 connections go through a byte-counting proxy (tes
 stalling_proxy.py). One blob of `--blob-mib` MiB (and a few odd bytes) is pushed, then
 `--clients` GETs of it start at once (the cold storm), every body checked; then the same again
 (the warm storm). Reported per storm: bytes the store sent through the proxy (body and headers)
-as a multiple of the blob, wall time, bodies exact, and the gateway's peak RSS (VmHWM).
+as a multiple of the blob, the gateway process's CPU seconds (user + system; its own, not its
+workers': meaningful with --workers 1), wall time, bodies exact, and the gateway's peak RSS
+(VmHWM).
 
 Cases, side by side in one run: this checkout with the edge cache (OCIGATE_CACHE_DIR), this
 checkout without it (shared reads only), and with `--baseline DIR` (an export of an older commit,
-e.g. `git archive eccb6af | tar -x -C /tmp/old`) the code before shared reads.
+e.g. `git archive eccb6af | tar -x -C /tmp/old`) that code with the cache and without it.
 Targets (issue 17): cold <= 1.1x the blob, warm <= 0.05x.
 """
 
@@ -66,17 +68,21 @@ async def case(
         storms: dict[str, Any] = {}
         for which in ("cold", "warm"):
             await asyncio.sleep(1)  # a fill finishing after the last body is not the next storm's
-            before = proxy.received
+            before, cpu = proxy.received, gateway.cpu_seconds()
             tally = await storm(gateway.url, blob, args.clients)
-            sent = proxy.received - before
+            sent, cpu = proxy.received - before, gateway.cpu_seconds() - cpu
             storms[which] = {
                 "store_bytes": sent,
                 "x_blob": sent / blob.size,
+                "gateway_cpu_s": cpu,
                 "seconds": tally.seconds,
                 "exact": tally.exact,
                 "summary": tally.summary(),
             }
-            print(f"{name:>22} {which}: the store sent {sent / blob.size:.3f}x the blob; {tally.summary()}")
+            print(
+                f"{name:>22} {which}: the store sent {sent / blob.size:.3f}x the blob; "
+                f"gateway CPU {cpu:.2f} s; {tally.summary()}"
+            )
         storms["peak_rss_mb"] = gateway.status("VmHWM") / 1e6
         return storms
     finally:
@@ -89,7 +95,7 @@ async def run(ceph: Ceph, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
     blob = Blob.make(args.blob_mib * MIB + 4321, random.Random(args.seed))
     cases = [("ocigate+edge-cache", REPO_ROOT, True), ("ocigate (no cache)", REPO_ROOT, False)]
     if args.baseline is not None:
-        cases.append(("baseline", args.baseline, False))
+        cases += [("baseline+edge-cache", args.baseline, True), ("baseline (no cache)", args.baseline, False)]
     results: dict[str, Any] = {"blob_bytes": blob.size, "clients": args.clients}
     for name, source, cache in cases:
         results[name] = await case(ceph, args, tmp, name.split()[0], source, cache, blob)

@@ -43,6 +43,11 @@ class SocketStretch(ABC):
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[Piece]: ...
 
+    @abstractmethod
+    def take(self, length: int) -> SocketStretch:
+        """The next `length` bytes as a stretch of their own, which must be consumed before the
+        rest (this stretch, shorter by `length`): a read handed on in slices."""
+
 
 ReadChunks = AsyncGenerator[Piece | SocketStretch, None]  # closed by the consumer (aclosing)
 

@@ -98,6 +98,10 @@ class EdgeCache:
         BlobIntegrityError when its file fails its checks."""
         return self._files.read(_entry(name), start, end)
 
+    def holds(self, name: str) -> bool:
+        """Whether entry `name` is there now (a read of it may still find it gone)."""
+        return self._path(name).exists()
+
     def touch(self, name: str) -> None:
         """A hit: the entry is recently used (for the eviction order)."""
         now = time.monotonic()

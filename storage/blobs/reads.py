@@ -13,16 +13,17 @@ cache when it reads a whole blob from its first byte. A read that a flight leave
 client, without a spool), or whose flight ends before its own end, goes on the same way from
 where it stands.
 
-The store's bytes enter the process (the take-over path's socket-to-socket splice is not
-used): every follower and the fill need them. That costs a copy per byte received
-(recv_into) and one per byte sent, against none when spliced: measured in the README.
+A flight with one reader and no cache fill hands the store's body to it still on the store's
+socket (flight_splice.py), so that a lone pull is spliced socket to socket as without flights;
+once a second read follows (or for the fill), the store's bytes enter the process: a copy per
+byte received (recv_into) and one per byte sent. Measured in the README.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from ..crypto import BlobIntegrityError
@@ -40,7 +41,7 @@ class BlobReads:
     def __init__(self, driver: BlobDriver, cache: EdgeCache | None = None, window: int = WINDOW) -> None:
         self._driver = driver
         self.cache = cache
-        self.fanout = None if driver.name == "filesystem" else ReadFanout(self._source, window)
+        self.fanout = None if driver.name == "filesystem" else ReadFanout(driver.read, window)
 
     @classmethod
     async def open(cls, driver: BlobDriver, config: StorageConfig) -> BlobReads:
@@ -73,42 +74,76 @@ class BlobReads:
         return self._shared(location, digest, size, start, end)
 
     async def _shared(
-        self, location: str, digest: str, size: int, start: int, end: int
-    ) -> AsyncGenerator[bytes | SocketStretch, None]:
+        self, location: str, digest: str, size: int, start: int, end: int, catching_up: bool = False
+    ) -> AsyncGenerator[Piece | SocketStretch, None]:
+        """`catching_up`: a read of bytes a flight handed to a lone reader before this read
+        came; its flights fill no cache and hand nothing on, so that reads coming later still
+        follow them instead of reading those bytes again."""
         assert self.fanout is not None
         fanout, cache = self.fanout, self.cache
         name = EdgeCache.name(location, digest)
         position = start
         join = True  # a read that a flight left behind without a byte starts its own next
+        use_cache = cache is not None  # until the cache failed this read
+        hit = False  # whether the cache served this read bytes (a hit is counted once)
         while position < end:
+            follower, behind, started = None, None, False
             flight = fanout.find(location, position) if join else None
-            if flight is None and cache is not None:
+            if flight is None and cache is not None and use_cache and join and cache.holds(name):
+                # hits that come together share one decryption, as misses share one read
+                flight = fanout.start_cached(location, position, end, self._cached(name, position, end))
+                started = True
+            elif flight is None and cache is not None and use_cache:
                 async with contextlib.aclosing(self._cached(name, position, end)) as pieces:
-                    async for piece in pieces:
-                        position += len(piece)
-                        yield piece  # type: ignore[misc]
-                        del piece  # the driver reuses a buffer nobody holds
+                    async for cached in pieces:
+                        position += len(cached)
+                        hit = self._served(name, len(cached), hit)
+                        yield cached
+                        del cached  # the driver reuses a buffer nobody holds
                 if position >= end:
                     return
+                use_cache = False
                 flight = fanout.find(location, position) if join else None
+            if flight is None and join and (passed := fanout.handed_on_past(location, position)):
+                # its bytes up to `behind` went to a lone reader: read those on their own, then follow
+                follower = passed.join_behind(end)
+                if follower is not None:
+                    flight, behind = passed, follower.cursor
             if flight is None:
-                flight = self._start(location, digest, size, position, end)
-            else:
+                flight = self._start(location, digest, size, position, end, catching_up)
+            elif not started:
                 fanout.counters.joined += 1
-            before = position
-            follower = flight.join(position, end)
+            if follower is None:
+                follower = flight.join(position, end)
             try:
-                async for piece in flight.pieces(follower):
-                    position += len(piece)
-                    yield piece  # type: ignore[misc]
-                    del piece
+                if behind is not None:
+                    gap = self._shared(location, digest, size, position, behind, catching_up=True)
+                    async with contextlib.aclosing(gap):
+                        async for chunk in gap:
+                            position += len(chunk)
+                            yield chunk
+                            del chunk
+                before = position
+                async for chunk in flight.pieces(follower):
+                    position += len(chunk)
+                    if flight.of_cache:
+                        hit = self._served(name, len(chunk), hit)
+                    yield chunk
+                    del chunk
             finally:
                 flight.leave(follower)
             join = position > before
+            if flight.of_cache and position < end:
+                # left behind (a slow client): on its own from the cache file; else the cache failed
+                join, use_cache = not follower.detached, follower.detached
 
-    def _start(self, location: str, digest: str, size: int, start: int, end: int) -> Flight:
+    def _start(
+        self, location: str, digest: str, size: int, start: int, end: int, catching_up: bool
+    ) -> Flight:
         assert self.fanout is not None
         cache = self.cache
+        if catching_up:
+            return self.fanout.start(location, start, end, hand_on=False)
         if cache is None or start != 0 or size > cache.max_bytes or not cache.health.up:
             return self.fanout.start(location, start, end)
         name = EdgeCache.name(location, digest)
@@ -119,15 +154,9 @@ class BlobReads:
         a failure of its file (then the file is discarded and the caller goes on elsewhere)."""
         assert self.cache is not None
         cache = self.cache
-        served = 0
         try:
             async with contextlib.aclosing(cache.read(name, start, end)) as chunks:
                 async for chunk in chunks:
-                    if not served:
-                        cache.counters.hits += 1
-                        cache.touch(name)
-                    served += len(chunk)
-                    cache.counters.served_bytes += len(chunk)
                     yield chunk  # type: ignore[misc]
                     del chunk
         except FileNotFoundError:
@@ -139,15 +168,14 @@ class BlobReads:
         except OSError as exc:
             cache.health.failed(exc)
 
-    async def _source(self, location: str, start: int, end: int) -> AsyncIterator[Piece]:
-        """The store's bytes as pieces: stretches left on the store's socket are received."""
-        async with contextlib.aclosing(self._driver.read(location, start, end)) as chunks:
-            async for chunk in chunks:
-                if isinstance(chunk, (bytes, bytearray, memoryview)):
-                    yield chunk
-                else:
-                    async for piece in chunk:
-                        yield piece
+    def _served(self, name: str, length: int, hit: bool) -> bool:
+        """Count `length` bytes the cache served a read (`hit`: it served it bytes before)."""
+        assert self.cache is not None
+        if not hit:
+            self.cache.counters.hits += 1
+            self.cache.touch(name)
+        self.cache.counters.served_bytes += length
+        return True
 
     async def discard(self, location: str, digest: str) -> None:
         """Make a blob's cached bytes go at once (garbage collection calls this when it deletes

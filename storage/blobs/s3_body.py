@@ -115,17 +115,27 @@ class SocketBody(SocketStretch):
     def __len__(self) -> int:
         return self._length
 
+    def take(self, length: int) -> SocketBody:
+        if not 0 < length <= self._length:
+            raise ValueError(f"{length} bytes of a stretch of {self._length}")
+        self._length -= length
+        return SocketBody(self._transport, length, self._buffer_size, self._stall, self._guard)
+
     async def __aiter__(self) -> AsyncIterator[Piece]:
         reader = _BodyReader(self._transport, self._length, self._buffer_size, self._stall)
         self._transport.set_protocol(reader)
         self._transport.resume_reading()
-        pieces = reader.pieces()
-        while True:
-            with self._guard():
-                piece = await anext(pieces, None)
-            if piece is None:
-                return
-            yield piece
+        try:
+            pieces = reader.pieces()
+            while True:
+                with self._guard():
+                    piece = await anext(pieces, None)
+                if piece is None:
+                    return
+                yield piece
+        finally:  # the bytes after this stretch stay on the socket for the next one
+            self._transport.pause_reading()
+            self._transport.set_protocol(_Parked())
 
     async def splice_to(self, fd: int) -> bool:
         sock = self._transport.get_extra_info("socket")
@@ -266,6 +276,8 @@ class _BodyReader(asyncio.BufferedProtocol):
         if self.remaining < 0:
             self._fail(ClientPayloadError("the S3 store sent more than the response's Content-Length"))
             return
+        if not self.remaining:  # what follows on the socket is not this stretch's
+            self._transport.pause_reading()
         waited_for = self._waiter is not None and self._worth_it()
         if self._filled == len(self._buffer) or not self.remaining or waited_for:
             self._hand_on()
@@ -291,7 +303,7 @@ class _BodyReader(asyncio.BufferedProtocol):
             if self._ready:
                 piece = self._ready.popleft()
                 self._queued -= len(piece)
-                if self._paused and self._queued <= self._buffer_size:
+                if self._paused and self._queued <= self._buffer_size and self.remaining:
                     self._paused = False
                     self._transport.resume_reading()
                 yield piece

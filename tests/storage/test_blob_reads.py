@@ -1,5 +1,5 @@
 """Reads of a blob in a remote store (Ceph RGW, SSE-KMS) shared by concurrent readers, and the
-edge cache (storage/blobs/fanout.py, edge_cache.py, reads.py). Counts, not timings: the store's
+edge cache (storage/blobs/fanout.py, flight.py, edge_cache.py, reads.py). Counts, not timings: the store's
 reads and bytes as the reads' own counters give them, and the bytes every reader received."""
 
 from __future__ import annotations
@@ -8,12 +8,15 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from ocigate.storage.blobs.base import Piece, ReadChunks, SocketStretch
 from ocigate.storage.blobs.edge_cache import EdgeCache
+from ocigate.storage.blobs.flight_splice import SLICE
 from ocigate.storage.blobs.reads import BlobReads
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB
@@ -65,8 +68,18 @@ def edge_cache(tmp_path: Path, max_bytes: int = 1 << 30) -> EdgeCache:
 async def read(reads: BlobReads, blob: Blob, start: int = 0, end: int | None = None) -> bytes:
     end = blob.size if end is None else end
     return b"".join(
-        [bytes(piece) async for piece in reads.read(blob.location, blob.digest, blob.size, start, end)]
-    )  # type: ignore[arg-type]
+        [
+            await content(chunk)
+            async for chunk in reads.read(blob.location, blob.digest, blob.size, start, end)
+        ]
+    )
+
+
+async def content(chunk: Piece | SocketStretch) -> bytes:
+    """A chunk's bytes: a stretch still on the store's socket is received."""
+    if isinstance(chunk, SocketStretch):
+        return b"".join([bytes(piece) async for piece in chunk])
+    return bytes(chunk)
 
 
 async def test_concurrent_cold_reads_share_one_store_read(driver: S3BlobDriver, blob: Blob) -> None:
@@ -102,9 +115,9 @@ async def test_a_slow_reader_holds_back_nobody(
     stopped = asyncio.Event()
 
     async def slow_reader() -> bytes:
-        first = bytes(await anext(slow))  # type: ignore[arg-type]
+        first = await content(await anext(slow))
         await stopped.wait()
-        return first + b"".join([bytes(piece) async for piece in slow])  # type: ignore[arg-type]
+        return first + b"".join([await content(chunk) async for chunk in slow])
 
     slow_task = asyncio.create_task(slow_reader())
     fast = await asyncio.wait_for(asyncio.gather(*(read(reads, blob) for _ in range(4))), 120)
@@ -137,6 +150,91 @@ async def test_the_first_reader_leaving_ends_nobody_elses_read(driver: S3BlobDri
     assert 0 < left < blob.size
     assert others == [blob.content] * 3
     assert reads.fanout.counters.flights == 1
+
+
+async def test_a_lone_read_is_handed_the_stores_socket(driver: S3BlobDriver, blob: Blob) -> None:
+    """A read nobody else follows gets the store's body on its socket, in slices, which the
+    kernel moves to a socket of the consumer's (spliced), not one byte entering the process;
+    all but the first window's bytes (kept in memory for reads that come soon after)."""
+    reads = BlobReads(driver, window=4 * MIB)
+    assert reads.fanout is not None
+    client, peer = socket.socketpair()
+    received = bytearray()
+
+    def receive() -> None:
+        while len(received) < blob.size and (data := peer.recv(1 << 20)):
+            received.extend(data)
+
+    receiving = asyncio.create_task(asyncio.to_thread(receive))
+    client.setblocking(False)
+    stretches = 0
+    try:
+        async for chunk in reads.read(blob.location, blob.digest, blob.size, 0, blob.size):
+            if isinstance(chunk, SocketStretch):
+                stretches += 1
+                assert await chunk.splice_to(client.fileno())
+            else:
+                await asyncio.get_running_loop().sock_sendall(client, chunk)
+        await asyncio.wait_for(receiving, 120)
+    finally:
+        client.close()
+        peer.close()
+    assert received == blob.content
+    counters = reads.fanout.counters
+    assert stretches == -(-counters.spliced // SLICE) > 1
+    assert counters.spliced == blob.size - 4 * MIB
+    assert counters.store_bytes == blob.size
+    assert (counters.flights, counters.joined) == (1, 0)
+
+
+async def test_a_read_coming_during_a_handoff_reads_what_went_by_then_follows(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """The bytes handed to the lone reader are gone from the flight: a read from the first byte
+    that comes meanwhile reads them on its own (at most a slice more from the store) and follows
+    the flight from the slice's end; both get every byte. (The window holds the whole blob: the
+    first reader, which does not wait for a client, never leaves the second behind.)"""
+    reads = BlobReads(driver, window=2 * SIZE)
+    assert reads.fanout is not None
+    reads.fanout.hand_on_after = 2 * MIB
+    counters = reads.fanout.counters
+    first = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    head = b""
+    while not isinstance(chunk := await anext(first), SocketStretch):
+        head += bytes(chunk)
+    second = asyncio.create_task(read(reads, blob))
+    for _ in range(1200):  # until it follows the flight (and reads the bytes before on its own)
+        if counters.joined:
+            break
+        await asyncio.sleep(0.05)
+    assert counters.joined == 1
+    rest = b"".join([await content(chunk), *[await content(chunk) async for chunk in first]])
+    assert head + rest == blob.content
+    assert await asyncio.wait_for(second, 120) == blob.content
+    assert counters.flights == 2
+    assert blob.size < counters.store_bytes <= blob.size + len(head) + SLICE
+
+
+async def test_a_lone_reader_letting_go_of_its_slice_leaves_the_others_whole(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """A client gone mid-slice leaves the rest of the store's body out of reach: the read that
+    was to follow goes on with a read of its own, and gets the exact bytes."""
+    reads = BlobReads(driver)
+    assert reads.fanout is not None
+    counters = reads.fanout.counters
+    first = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    while not isinstance(await anext(first), SocketStretch):
+        pass
+    second = asyncio.create_task(read(reads, blob))
+    for _ in range(1200):
+        if counters.joined:
+            break
+        await asyncio.sleep(0.05)
+    assert counters.joined == 1
+    await first.aclose()  # the client went away with the slice unread
+    assert await asyncio.wait_for(second, 120) == blob.content
+    assert counters.flights == 3  # the first, the second's read of what went by, and of the rest
 
 
 async def test_a_store_failing_mid_read_fails_every_reader(
@@ -194,6 +292,32 @@ async def test_a_filled_blob_is_served_from_the_cache_ranges_too(
     assert reads.cache.counters.hits == 3
     [stored] = entries(tmp_path)
     assert blob.content[:4096] not in stored.read_bytes()  # encrypted at rest
+
+
+async def test_concurrent_hits_share_one_decryption(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm storm: the reads that come together follow one read of the cache file (one
+    decryption), as a cold storm's follow one read of the store; each is a hit of its own."""
+    reads = BlobReads(driver, edge_cache(tmp_path))
+    assert reads.fanout is not None
+    assert reads.cache is not None
+    assert await read(reads, blob) == blob.content
+    await settled(reads)
+    opened: list[tuple[int, int]] = []
+    cache_read = reads.cache.read
+
+    def counted(name: str, start: int, end: int) -> ReadChunks:
+        opened.append((start, end))
+        return cache_read(name, start, end)
+
+    monkeypatch.setattr(reads.cache, "read", counted)
+    assert await asyncio.gather(*(read(reads, blob) for _ in range(8))) == [blob.content] * 8
+    assert opened == [(0, blob.size)]
+    assert (reads.fanout.counters.cache_flights, reads.fanout.counters.joined) == (1, 7)
+    assert reads.fanout.counters.flights == 1  # the store was read once, by the first read
+    assert reads.fanout.counters.store_bytes == blob.size
+    assert (reads.cache.counters.hits, reads.cache.counters.served_bytes) == (8, 8 * blob.size)
 
 
 async def test_bytes_that_are_not_the_digest_are_never_cached(
