@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import redis
 
+from ocigate.storage import cache as cache_module
 from ocigate.storage.cache import ABSENT, MemoryBackend, MetadataCache
 from ocigate.storage.cache_redis import NAMESPACE, RecordSerializer, open_redis_cache, redis_client
 from ocigate.storage.metadata import ManifestRecord, RegistryRecord
@@ -192,14 +194,20 @@ async def test_a_late_fill_does_not_resurrect_a_deleted_manifest(cache: Metadata
     assert await cache.get_manifest(7, D1) is None
 
 
-async def test_the_memory_backend_drops_expired_entries_it_is_never_asked_for() -> None:
+async def test_the_memory_backend_drops_expired_entries_it_is_never_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Tags of repositories nobody pulls again expire without a read: the entries are swept
-    whenever they have doubled since the last sweep, so they stay under twice the live ones."""
+    whenever they have doubled since the last sweep, so they stay under twice the live ones.
+    (On a clock of the test's own: on the real one, a slow machine lets some entries expire
+    during the first sweeps, which moves the later ones.)"""
+    now = [1000.0]
+    monkeypatch.setattr(cache_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     backend = MemoryBackend()
     for n in range(5000):
         await backend.set(f"t:{n}", "digest", ttl=0.01)
     await backend.set("m:kept", "manifest", ttl=3600)
-    await asyncio.sleep(0.05)
+    now[0] += 0.05
     for n in range(3500):  # live ones: the sweep at 8192 entries drops the 5000 dead
         await backend.set(f"t:live:{n}", "digest", ttl=3600)
     assert len(backend._entries) == 3501
