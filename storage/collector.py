@@ -261,6 +261,7 @@ class Collector:
         count = size = 0
         while queued := await self._sql.queued_deletions(self._batch):
             await self._blobs.delete_many([location for location, _ in queued])
+            await self._hook("bytes-deleted")
             await self._sql.forget_deletions([location for location, _ in queued])
             count += len(queued)
             size += sum(bytes_ for _, bytes_ in queued)
