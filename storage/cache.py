@@ -4,6 +4,14 @@ In-process memory by default (`MemoryBackend`), Redis when replicas must share i
 keyed by digest never change, so they live long; tag entries live briefly, so a tag moved by
 another process is seen within `tag_ttl` seconds, while this process drops its own entry at
 once on every write. `SingleFlight` makes concurrent misses of one key share one backend read.
+
+A manifest's bytes never change, but whether its repository still holds it does: another
+process may delete it (a user DELETE, garbage collection). A shared cache (Redis) learns of
+that at once: every deleting process drops the entry there. A cache of one process's memory
+does not, so there an entry answers a pull *by digest* only for `tag_ttl` seconds after it was
+loaded; after that the pull reads the manifest again (one row per hot manifest and second). A
+pull by tag needs no such check: the tag, itself at most `tag_ttl` old, names the manifest, and
+the database keeps no tag of a manifest that is gone.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from .health import StoreHealth
 from .metadata import ManifestRecord, RegistryRecord
@@ -24,7 +32,8 @@ _TAG_HIT, _TAG_MISS, _HIT, _MISS = ("tag", "hit"), ("tag", "miss"), ("manifest",
 
 class CacheBackend(Protocol):
     """What the cache asks of its store (aiocache's interface, which the Redis backend keeps):
-    `add` raises ValueError when the key holds an entry already."""
+    `add` raises ValueError when the key holds an entry already. A backend shared by all
+    processes (every invalidation reaches it) says so with a true `shared` attribute."""
 
     async def get(self, key: str) -> Any: ...
     async def set(self, key: str, value: Any, ttl: float | None = None) -> Any: ...
@@ -43,6 +52,9 @@ class MetadataCache:
         registry_ttl: float = 1.0,
     ) -> None:
         self._backend = backend or MemoryBackend()
+        # whether every process's invalidations reach this cache (Redis); else, by-digest
+        # manifest entries are confirmed against the metadata store every `tag_ttl` seconds
+        self.shared: bool = getattr(self._backend, "shared", False)
         self.health: StoreHealth | None = getattr(backend, "health", None)  # a shared cache's
         self.tag_ttl = tag_ttl
         self.manifest_ttl = manifest_ttl
@@ -78,9 +90,20 @@ class MetadataCache:
         for tag in tags:
             await self._backend.delete(f"t:{repository_id}:{tag}")
 
-    async def get_manifest(self, repository_id: int, digest: str) -> ManifestRecord | None:
-        cached = await self._backend.get(f"m:{repository_id}:{digest}")
-        if isinstance(cached, ManifestRecord):
+    async def get_manifest(
+        self, repository_id: int, digest: str, *, tagged: bool = False
+    ) -> ManifestRecord | None:
+        """The cached manifest, or None. `tagged`: a tag read within `tag_ttl` named it, so the
+        repository holds it; otherwise a process-local entry older than `tag_ttl` is a miss
+        (another process may have deleted the manifest since: the module docstring)."""
+        key = f"m:{repository_id}:{digest}"
+        cached = await self._backend.get(key)
+        if type(cached) is _Local:
+            if tagged or cached.confirmed_until > time.monotonic():
+                self.lookups[_HIT] += 1
+                return cached.manifest
+            await self._backend.delete(key)  # the reload that follows fills it again
+        elif isinstance(cached, ManifestRecord):
             self.lookups[_HIT] += 1
             return cached
         self.lookups[_MISS] += 1
@@ -89,8 +112,9 @@ class MetadataCache:
     async def set_manifest(self, repository_id: int, manifest: ManifestRecord) -> None:
         """Fill only if nothing is there: a reader that loaded the manifest just before another
         process deleted it must not put it back over the deletion's tombstone."""
+        entry = manifest if self.shared else _Local(manifest, time.monotonic() + self.tag_ttl)
         with contextlib.suppress(ValueError):  # already cached, or deleted moments ago
-            await self._backend.add(f"m:{repository_id}:{manifest.digest}", manifest, ttl=self.manifest_ttl)
+            await self._backend.add(f"m:{repository_id}:{manifest.digest}", entry, ttl=self.manifest_ttl)
 
     async def drop_manifest(self, repository_id: int, digest: str) -> None:
         key = f"m:{repository_id}:{digest}"
@@ -104,12 +128,22 @@ class MetadataCache:
 ABSENT = _ABSENT
 
 
+class _Local(NamedTuple):
+    """A manifest in a process-local cache, with until when (monotonic) its repository is known
+    to hold it."""
+
+    manifest: ManifestRecord
+    confirmed_until: float
+
+
 class MemoryBackend:
     """Entries in a dict, each with its deadline; an expired entry is dropped when read, and all
     of them whenever the dict has doubled since the last sweep (memory stays bounded by what is
     live). A manifest GET by tag makes four lookups here: aiocache's SimpleMemoryCache, used
     before, cost about a tenth of the request's CPU in its decorators (an environment variable
     read, a timeout wrapper and plugin hooks per call) and a timer per entry."""
+
+    shared = False  # one process's: other processes' invalidations never reach it
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Any, float]] = {}

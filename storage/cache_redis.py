@@ -130,6 +130,8 @@ return 1
 class RedisCacheBackend:
     """get / set / add / delete / close, as the metadata cache asks of its backend."""
 
+    shared = True  # every replica's invalidations reach it
+
     def __init__(self, client: aioredis.Redis, probe_interval: float = PROBE_INTERVAL) -> None:
         self._client = client
         self._serializer = RecordSerializer()

@@ -38,7 +38,7 @@ from .blobs import BlobDriver
 from .cache import MetadataCache
 from .errors import RegistryError
 from .manifests import parse_manifest
-from .metadata import MetadataStore, RegistryRecord
+from .metadata import BlobRecord, MetadataStore, RegistryRecord
 from .metadata.collection import Candidate, GcRun, SqlCollection
 from .metadata.engine import Lease
 
@@ -53,6 +53,7 @@ _UPLOAD_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 
 log = logging.getLogger("ocigate.gc")
 Hook = Callable[[str], Awaitable[None]]
+Discard = Callable[[BlobRecord], Awaitable[None]]  # drops a blob from this process's edge cache
 
 
 @dataclass(slots=True)
@@ -96,6 +97,7 @@ class Collector:
         *,
         batch: int = BATCH,
         hook: Hook | None = None,
+        discard: Discard | None = None,
     ) -> None:
         self._engine = metadata.engine
         self._sql = SqlCollection(metadata.engine)
@@ -104,6 +106,7 @@ class Collector:
         self._cache = cache
         self._batch = batch
         self._hook = hook or _no_hook  # tests pause here to interleave pushes deterministically
+        self._discard = discard
 
     async def collect(
         self,
@@ -160,8 +163,11 @@ class Collector:
                     size += sum(blob.size for blob in found)
                     continue
                 await self._hook("blobs-read")
-                await self._sql.delete_blobs(found)
+                deleted = await self._sql.delete_blobs(found)
                 await self._hook("blob-rows-deleted")
+                if self._discard is not None:  # other replicas' copies: unreachable, evicted in time
+                    for blob in deleted:
+                        await self._discard(blob)
                 await lease.keep()
             if dry_run:
                 return count, size
@@ -256,6 +262,7 @@ class Collector:
         count = size = 0
         while queued := await self._sql.queued_deletions(DELETE_BATCH):
             await self._blobs.delete_many([location for location, _ in queued])
+            await self._hook("bytes-deleted")
             await self._sql.forget_deletions([location for location, _ in queued])
             count += len(queued)
             size += sum(bytes_ for _, bytes_ in queued)

@@ -123,7 +123,7 @@ class Registries:
 
     def collector(self, hook: Hook | None = None) -> Collector:
         """The garbage collector over these stores (storage/collector.py)."""
-        return Collector(self.metadata, self.blobs, self.cache, hook=hook)
+        return Collector(self.metadata, self.blobs, self.cache, hook=hook, discard=self.discard_cached_blob)
 
     @property
     def health(self) -> list[StoreHealth]:

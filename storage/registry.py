@@ -168,7 +168,7 @@ class Registry:
         repository_id = await self._require_repository(repository, ManifestUnknown)
         if tag is not None:
             digest = await self._resolve_tag(repository_id, tag)
-        manifest = await self._cache.get_manifest(repository_id, digest)
+        manifest = await self._cache.get_manifest(repository_id, digest, tagged=tag is not None)
         if manifest is None:
             manifest = await self._flights.do(
                 ("m", repository_id, digest), lambda: self._load_manifest(repository_id, digest)

@@ -63,7 +63,15 @@ class World:
         )
 
     def collector(self, hook: Hook | None = None, batch: int = 200) -> Collector:
-        return Collector(self.metadata, self.registries.blobs, self.registries.cache, hook=hook, batch=batch)
+        registries = self.registries
+        return Collector(
+            self.metadata,
+            registries.blobs,
+            registries.cache,
+            hook=hook,
+            batch=batch,
+            discard=registries.discard_cached_blob,
+        )
 
     async def collect(self, *, grace: float = 0, untagged: bool = True, hook: Hook | None = None) -> GcReport:
         return await self.collector(hook).collect(self.record, grace=grace, untagged=untagged)
