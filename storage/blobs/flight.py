@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import enum
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .base import Piece, SocketStretch
+from .flight_failure import fresh as _fresh
 from .flight_splice import SLICE, Handoff
 from .flight_window import Window
 from .spool import FILL_STALL, OpenSpool, Spool, opened, write_batched
@@ -82,6 +82,7 @@ class Flight:
         self._spool: Spool | None = None  # once opened
         self._filler: Follower | None = None  # while the spool is (to be) filled
         self._fill_task: asyncio.Task[None] | None = None
+        self._may_spill = not of_cache and fanout.spill  # laggards to a spill file (spill.py)
         if open_spool is not None:
             self._filler = Follower(start, end, _Mode.MEMORY, fill=True)
             self._followers.add(self._filler)
@@ -101,7 +102,8 @@ class Flight:
             return False
         if self._low() <= offset <= self.position + self._window // 2:
             return True  # its bytes are in memory, or will soon be (a range a little ahead)
-        return self._filler is not None and self._spool is not None and offset < self._spool.written
+        spool = self._spool if self._filler is not None else None
+        return spool is not None and spool.start <= offset < spool.written
 
     def handed_on_past(self, offset: int) -> bool:
         """Whether bytes from `offset` went to a lone reader without entering memory, and the
@@ -211,7 +213,7 @@ class Flight:
             if follower.mode is _Mode.MEMORY:
                 held = follower.cursor
                 if follower.fill:  # bytes are dropped only once they are in the spool
-                    held = self._spool.written if self._spool is not None else self.start
+                    held = self._spool.written if self._spool is not None else follower.cursor
                 floor = min(floor, held)
         return floor
 
@@ -227,6 +229,8 @@ class Flight:
         until then anyway, and a laggard moved a moment later goes to the spool, not the store."""
         if self._filler is not None and self._spool is None:
             return
+        if self._filler is None and self._may_spill and self._spool is None:
+            return self._spill()  # the laggards go there once it is open
         laggards = {
             follower: follower.cursor
             for follower in self._followers
@@ -391,6 +395,13 @@ class Flight:
                 self._fill_task = None
                 self._settle()
 
+    def _spill(self) -> None:  # to a spill file from the first byte in memory on, once a flight
+        self._may_spill = False
+        self._fanout.counters.spills += 1
+        self._filler = Follower(self.base, self.end, _Mode.MEMORY, fill=True)
+        self._followers.add(self._filler)
+        self._fill_task = asyncio.create_task(self._fill(self._fanout.open_spill(self.base)))
+
     async def _received_by(self, follower: Follower) -> AsyncIterator[Piece]:
         async for piece in self.pieces(follower):
             assert isinstance(piece, (bytes, bytearray, memoryview))  # only a lone reader is handed on
@@ -448,15 +459,3 @@ class Flight:
         """Wake the store's read if it waits for room."""
         if self._pump_waiter is not None and not self._pump_waiter.done():
             self._pump_waiter.set_result(None)
-
-
-def _fresh(exc: BaseException) -> BaseException:
-    """An exception like `exc` for one follower: raising one object in many tasks would chain
-    their tracebacks and contexts into each other."""
-    try:
-        clone = copy.copy(exc)
-    except Exception:
-        clone = OSError(f"the store's read failed: {exc!r}")
-    clone.__cause__ = exc
-    clone.__traceback__ = None
-    return clone
