@@ -146,7 +146,7 @@ class Flight:
             if self._fill_task is not None:
                 self._fill_task.cancel()
         self._progress()
-        self._release_spool()
+        self._settle()
 
     async def pieces(self, follower: Follower) -> AsyncGenerator[Piece | SocketStretch, None]:
         """Bytes [cursor, end) as they come. Ends early (quietly) only when the follower was
@@ -424,9 +424,9 @@ class Flight:
         self._progress()
 
     def _settle(self) -> None:
-        """Once the store's read and the fill are over, later reads find the cache (or start
-        anew): the flight leaves the registry."""
-        if not self._settled and not self._pumping and self._fill_task is None:
+        """Once the store's read and the fill are over and its last reader has left (until then
+        later reads follow what it holds), later reads find the cache (or start anew)."""
+        if not self._settled and not self._pumping and self._fill_task is None and not self._readers:
             self._settled = True
             self._fanout._remove(self)
         self._release_spool()
