@@ -138,6 +138,30 @@ async def test_a_slow_reader_holds_back_nobody(
         assert counters.store_bytes == blob.size
 
 
+async def test_a_read_after_the_stores_read_ended_follows_what_a_reader_still_holds(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """The store has sent the whole blob (it fits the window) while its first reader still
+    streams it: a read coming now follows that flight from memory instead of reading the store
+    again (in a storm, nodes keep coming after the store's read of a small layer is over)."""
+    reads = BlobReads(driver, window=32 * MIB)
+    assert reads.fanout is not None
+    first = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    head = await content(await anext(first))
+    for _ in range(12_000):  # the store's read runs on while the first reader holds still
+        if reads.fanout.counters.store_bytes == blob.size:
+            break
+        await asyncio.sleep(0.01)
+    assert reads.fanout.counters.store_bytes == blob.size
+    for _ in range(10):  # the read's task ends
+        await asyncio.sleep(0)
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert head + b"".join([await content(chunk) async for chunk in first]) == blob.content
+    counters = reads.fanout.counters
+    assert (counters.flights, counters.joined, counters.store_bytes) == (1, 1, blob.size)
+    assert reads.fanout.in_flight() == 0
+
+
 @pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "another-worker-fills"])
 async def test_slow_readers_left_behind_share_one_store_read(
     driver: S3BlobDriver, blob: Blob, tmp_path: Path, cached: bool
