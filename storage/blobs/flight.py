@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .base import Piece, SocketStretch
 from .flight_failure import fresh as _fresh
+from .flight_follower import Follower
+from .flight_follower import Mode as _Mode
 from .flight_splice import SLICE, Handoff
 from .flight_window import Window
 from .spool import FILL_STALL, OpenSpool, Spool, opened, write_batched
@@ -25,27 +25,6 @@ if TYPE_CHECKING:
     from .fanout import ReadFanout
 
 log = logging.getLogger(__name__)
-
-
-class _Mode(enum.Enum):
-    MEMORY = 1
-    SPOOL = 2
-    DETACHED = 3
-
-
-@dataclass(eq=False)
-class Follower:
-    """One read following a flight: the next byte it needs, where it stops, where it reads."""
-
-    cursor: int
-    end: int
-    mode: _Mode
-    fill: bool = False  # the spool's writer: never shed, holds the window at `spool.written`
-
-    @property
-    def detached(self) -> bool:
-        """Left behind by its flight (a slow reader, without a spool)."""
-        return self.mode is _Mode.DETACHED
 
 
 class Flight:
@@ -229,8 +208,8 @@ class Flight:
         until then anyway, and a laggard moved a moment later goes to the spool, not the store."""
         if self._filler is not None and self._spool is None:
             return
-        if self._filler is None and self._may_spill and self._spool is None:
-            return self._spill()  # the laggards go there once it is open
+        if self._spill():
+            return  # the laggards go there once it is open
         laggards = {
             follower: follower.cursor
             for follower in self._followers
@@ -283,6 +262,8 @@ class Flight:
 
     async def _received(self, piece: Piece) -> None:
         self._memory.append(piece)
+        if self._readers > 1 and self.position - self.start > self._window:
+            self._spill()  # before the first bytes leave memory: later reads from there follow it
         if not self.of_cache:
             self._fanout.counters.store_bytes += len(piece)
         self._trim()
@@ -395,12 +376,16 @@ class Flight:
                 self._fill_task = None
                 self._settle()
 
-    def _spill(self) -> None:  # to a spill file from the first byte in memory on, once a flight
+    def _spill(self) -> bool:
+        """Spool to a spill file from the first byte in memory on (once a flight, without a spool)."""
+        if not self._may_spill or self._filler is not None or self._spool is not None:
+            return False
         self._may_spill = False
         self._fanout.counters.spills += 1
         self._filler = Follower(self.base, self.end, _Mode.MEMORY, fill=True)
         self._followers.add(self._filler)
         self._fill_task = asyncio.create_task(self._fill(self._fanout.open_spill(self.base)))
+        return True
 
     async def _received_by(self, follower: Follower) -> AsyncIterator[Piece]:
         async for piece in self.pieces(follower):
