@@ -81,8 +81,10 @@ class Flight:
             return False
         if self._low() <= offset <= self.position + self._window // 2:
             return True  # its bytes are in memory, or will soon be (a range a little ahead)
-        spool = self._spool if self._filler is not None else None
-        return spool is not None and spool.start <= offset < spool.written
+        spool = self._spool  # followed while it grows, or once whole (not a given-up fill's)
+        if spool is None or not spool.start <= offset < spool.written:
+            return False
+        return self._filler is not None or spool.written == self.end
 
     def handed_on_past(self, offset: int) -> bool:
         """Whether bytes from `offset` went to a lone reader without entering memory, and the

@@ -162,6 +162,25 @@ async def test_a_read_after_the_stores_read_ended_follows_what_a_reader_still_ho
     assert reads.fanout.in_flight() == 0
 
 
+async def test_a_read_from_the_start_after_the_window_moved_on_follows_the_spill(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """Two readers, one stopping after a piece: the store's read spills from its first byte on
+    (it is read by several) and runs to the end with the other. A third read from the first
+    byte, long gone from the 4 MiB window, follows the spill instead of reading the store."""
+    reads = BlobReads(driver, window=4 * MIB)
+    assert reads.fanout is not None
+    slow = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    head = await content(await anext(slow))
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert reads.fanout.counters.store_bytes == blob.size
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert head + b"".join([await content(chunk) async for chunk in slow]) == blob.content
+    counters = reads.fanout.counters
+    assert (counters.flights, counters.spills, counters.store_bytes) == (1, 1, blob.size)
+    assert reads.fanout.in_flight() == 0
+
+
 @pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "another-worker-fills"])
 async def test_slow_readers_left_behind_share_one_store_read(
     driver: S3BlobDriver, blob: Blob, tmp_path: Path, cached: bool
