@@ -160,7 +160,7 @@ class Flight:
                 spool = self._spool
                 assert spool is not None  # released only once nobody follows
                 if follower.cursor < spool.written:
-                    stop = min(follower.end, spool.written, follower.cursor + self._window // 16)
+                    stop = min(follower.end, spool.written, follower.cursor + self._window // 64)
                     data = await spool.read(follower.cursor, stop)
                     follower.cursor += len(data)
                     yield data
