@@ -199,7 +199,12 @@ def _reads(exporter: Exporter, reads: BlobReads) -> None:
             (
                 "blob_reads_spooled",
                 "spooled",
-                "Slow readers moved from memory to the cache file being filled.",
+                "Slow readers moved from memory to the cache file being filled or a spill file.",
+            ),
+            (
+                "store_reads_spilled",
+                "spills",
+                "Reads of the store that spilled to a temporary file for slow readers.",
             ),
             ("blob_reads_detached", "detached", "Slow readers that went on with a read of their own."),
         ):

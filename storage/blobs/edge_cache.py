@@ -231,6 +231,7 @@ class CacheFill:
     was written can be read back (by readers the window left behind) before it is complete."""
 
     granule = FILL_BATCH
+    start = 0
 
     def __init__(
         self, cache: EdgeCache, name: str, digest: str, size: int, lock: int, reader: int, cipher: BlobCipher

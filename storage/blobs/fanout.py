@@ -11,9 +11,12 @@ the first byte the store sent on (no waiting for the whole blob).
   the window has room, so a flight holds at most `window` bytes (and one piece).
 - **A slow reader holds back nobody.** When the window is full and another follower waits for
   bytes, the followers lagging more than half a window leave memory: to the flight's *spool*
-  (the edge cache's file being filled, which holds every byte before the floor), or, without a
-  spool, *detached*: their read goes on without this flight (BlobReads starts another from their
-  offset). A follower reading the spool comes back to memory once it catches up.
+  (the edge cache's file being filled, which holds every byte before the floor). A flight
+  without one (no cache, or another worker fills the blob) starts a *spill* then, a private
+  encrypted temporary file, from the first byte in memory on (spill.py): one read of the store
+  per flight however slow its readers. Only when that fails are they *detached*: their read
+  goes on without this flight (BlobReads starts another from their offset). A follower reading
+  the spool comes back to memory once it catches up.
 - **The spool has priority.** The cache fill is never shed: its bytes are what later reads are
   served from. It is written about as fast as a socket (AES-GCM and SHA-256 in a thread, about
   1 GB/s here), and dropped if it stops moving for `FILL_STALL` seconds while someone waits.
@@ -29,17 +32,20 @@ past the flight's end they go on with another (BlobReads). Flights live per proc
 worker); the edge cache is what the workers of a replica share.
 
 The parts: a flight and its followers (flight.py), the bytes it holds in memory
-(flight_window.py), its spool (spool.py); here, the flights of a process by blob.
+(flight_window.py), its spool (spool.py) or spill file (spill.py); here, the flights of a
+process by blob.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .base import Piece, SocketStretch
 from .flight import Flight
-from .spool import OpenSpool
+from .spill import Spill
+from .spool import OpenSpool, Spool
 
 __all__ = ["WINDOW", "FanoutCounters", "Flight", "Piece", "ReadFanout"]
 
@@ -53,6 +59,7 @@ class FanoutCounters:
     joined: int = 0  # reads that followed a flight another read had started
     spooled: int = 0  # followers moved from memory to the spool
     detached: int = 0  # followers that left a flight before their end (without a spool)
+    spills: int = 0  # flights that spooled to a spill file for their laggards
     spliced: int = 0  # bytes of store_bytes handed to a lone reader on the store's socket
     cache_flights: int = 0  # reads of an edge cache entry shared by the reads that came with them
 
@@ -64,6 +71,8 @@ class ReadFanout:
     source: Callable[[str, int, int], AsyncIterator[Piece | SocketStretch]]
     window: int = WINDOW
     hand_on_after: int = -1  # bytes of a flight always received into memory; -1: a window's
+    spill: bool = True  # whether a flight without a spool spills for its laggards (spill.py)
+    spill_dir: Path | None = None  # where spill files go; None: the system's temporary directory
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
 
@@ -103,6 +112,14 @@ class ReadFanout:
         self._flights.setdefault(location, []).append(flight)
         self.counters.cache_flights += 1
         return flight
+
+    def open_spill(self, start: int) -> OpenSpool:
+        """What opens a spill file of a flight from byte `start` on."""
+
+        async def opening() -> Spool | None:
+            return await Spill.open(self.spill_dir, start)
+
+        return opening
 
     def _remove(self, flight: Flight) -> None:
         flights = self._flights.get(flight.location)

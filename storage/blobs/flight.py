@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import enum
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .base import Piece, SocketStretch
+from .flight_failure import fresh as _fresh
+from .flight_follower import Follower
+from .flight_follower import Mode as _Mode
 from .flight_splice import SLICE, Handoff
 from .flight_window import Window
 from .spool import FILL_STALL, OpenSpool, Spool, opened, write_batched
@@ -25,27 +25,6 @@ if TYPE_CHECKING:
     from .fanout import ReadFanout
 
 log = logging.getLogger(__name__)
-
-
-class _Mode(enum.Enum):
-    MEMORY = 1
-    SPOOL = 2
-    DETACHED = 3
-
-
-@dataclass(eq=False)
-class Follower:
-    """One read following a flight: the next byte it needs, where it stops, where it reads."""
-
-    cursor: int
-    end: int
-    mode: _Mode
-    fill: bool = False  # the spool's writer: never shed, holds the window at `spool.written`
-
-    @property
-    def detached(self) -> bool:
-        """Left behind by its flight (a slow reader, without a spool)."""
-        return self.mode is _Mode.DETACHED
 
 
 class Flight:
@@ -82,6 +61,7 @@ class Flight:
         self._spool: Spool | None = None  # once opened
         self._filler: Follower | None = None  # while the spool is (to be) filled
         self._fill_task: asyncio.Task[None] | None = None
+        self._may_spill = not of_cache and fanout.spill  # laggards to a spill file (spill.py)
         if open_spool is not None:
             self._filler = Follower(start, end, _Mode.MEMORY, fill=True)
             self._followers.add(self._filler)
@@ -101,7 +81,10 @@ class Flight:
             return False
         if self._low() <= offset <= self.position + self._window // 2:
             return True  # its bytes are in memory, or will soon be (a range a little ahead)
-        return self._filler is not None and self._spool is not None and offset < self._spool.written
+        spool = self._spool  # followed while it grows, or once whole (not a given-up fill's)
+        if spool is None or not spool.start <= offset < spool.written:
+            return False
+        return self._filler is not None or spool.written == self.end
 
     def handed_on_past(self, offset: int) -> bool:
         """Whether bytes from `offset` went to a lone reader without entering memory, and the
@@ -144,7 +127,7 @@ class Flight:
             if self._fill_task is not None:
                 self._fill_task.cancel()
         self._progress()
-        self._release_spool()
+        self._settle()
 
     async def pieces(self, follower: Follower) -> AsyncGenerator[Piece | SocketStretch, None]:
         """Bytes [cursor, end) as they come. Ends early (quietly) only when the follower was
@@ -177,7 +160,7 @@ class Flight:
                 spool = self._spool
                 assert spool is not None  # released only once nobody follows
                 if follower.cursor < spool.written:
-                    stop = min(follower.end, spool.written, follower.cursor + self._window // 4)
+                    stop = min(follower.end, spool.written, follower.cursor + self._window // 64)
                     data = await spool.read(follower.cursor, stop)
                     follower.cursor += len(data)
                     yield data
@@ -211,7 +194,7 @@ class Flight:
             if follower.mode is _Mode.MEMORY:
                 held = follower.cursor
                 if follower.fill:  # bytes are dropped only once they are in the spool
-                    held = self._spool.written if self._spool is not None else self.start
+                    held = self._spool.written if self._spool is not None else follower.cursor
                 floor = min(floor, held)
         return floor
 
@@ -227,6 +210,8 @@ class Flight:
         until then anyway, and a laggard moved a moment later goes to the spool, not the store."""
         if self._filler is not None and self._spool is None:
             return
+        if self._spill():
+            return  # the laggards go there once it is open
         laggards = {
             follower: follower.cursor
             for follower in self._followers
@@ -279,6 +264,8 @@ class Flight:
 
     async def _received(self, piece: Piece) -> None:
         self._memory.append(piece)
+        if self._readers > 1 and self.position - self.start > self._window:
+            self._spill()  # before the first bytes leave memory: later reads from there follow it
         if not self.of_cache:
             self._fanout.counters.store_bytes += len(piece)
         self._trim()
@@ -391,6 +378,17 @@ class Flight:
                 self._fill_task = None
                 self._settle()
 
+    def _spill(self) -> bool:
+        """Spool to a spill file from the first byte in memory on (once a flight, without a spool)."""
+        if not self._may_spill or self._filler is not None or self._spool is not None:
+            return False
+        self._may_spill = False
+        self._fanout.counters.spills += 1
+        self._filler = Follower(self.base, self.end, _Mode.MEMORY, fill=True)
+        self._followers.add(self._filler)
+        self._fill_task = asyncio.create_task(self._fill(self._fanout.open_spill(self.base)))
+        return True
+
     async def _received_by(self, follower: Follower) -> AsyncIterator[Piece]:
         async for piece in self.pieces(follower):
             assert isinstance(piece, (bytes, bytearray, memoryview))  # only a lone reader is handed on
@@ -413,9 +411,9 @@ class Flight:
         self._progress()
 
     def _settle(self) -> None:
-        """Once the store's read and the fill are over, later reads find the cache (or start
-        anew): the flight leaves the registry."""
-        if not self._settled and not self._pumping and self._fill_task is None:
+        """Once the store's read and the fill are over and its last reader has left (until then
+        later reads follow what it holds), later reads find the cache (or start anew)."""
+        if not self._settled and not self._pumping and self._fill_task is None and not self._readers:
             self._settled = True
             self._fanout._remove(self)
         self._release_spool()
@@ -448,15 +446,3 @@ class Flight:
         """Wake the store's read if it waits for room."""
         if self._pump_waiter is not None and not self._pump_waiter.done():
             self._pump_waiter.set_result(None)
-
-
-def _fresh(exc: BaseException) -> BaseException:
-    """An exception like `exc` for one follower: raising one object in many tasks would chain
-    their tracebacks and contexts into each other."""
-    try:
-        clone = copy.copy(exc)
-    except Exception:
-        clone = OSError(f"the store's read failed: {exc!r}")
-    clone.__cause__ = exc
-    clone.__traceback__ = None
-    return clone

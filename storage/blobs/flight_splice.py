@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .base import Piece, SocketStretch
 
 if TYPE_CHECKING:
-    from .flight import Follower
+    from .flight_follower import Follower
 
 SLICE = 4 * 1024 * 1024  # bytes handed on at a time: what a read coming late reads on its own
 

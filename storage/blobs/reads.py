@@ -42,6 +42,8 @@ class BlobReads:
         self._driver = driver
         self.cache = cache
         self.fanout = None if driver.name == "filesystem" else ReadFanout(driver.read, window)
+        if self.fanout is not None and cache is not None:
+            self.fanout.spill_dir = cache.directory  # the disk the operator gave the gateway
 
     @classmethod
     async def open(cls, driver: BlobDriver, config: StorageConfig) -> BlobReads:

@@ -1,6 +1,7 @@
 """The spool of a flight: where every byte of one read of the store also goes, from its first
-byte on (the edge cache's fill, edge_cache.CacheFill). Readers the flight's window left behind
-read it back; once complete it is what later reads are served from."""
+byte on (the edge cache's fill, edge_cache.CacheFill), or from the first byte still in memory
+when the flight would leave readers behind (a spill file, spill.py). Readers the flight's window
+left behind read it back; a complete cache fill is what later reads are served from."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ FILL_STALL = 10.0  # seconds a cache fill may hold back waiting readers without 
 
 class Spool(Protocol):
     granule: int  # `append` takes multiples of this, but for the last bytes
-    written: int  # bytes [0, written) can be read back
+    start: int  # the blob's first byte it holds
+    written: int  # bytes [start, written) of the blob can be read back
 
     async def append(self, data: bytearray) -> None:
         """Add `data` (handed over: the caller no longer touches it) at `written`."""

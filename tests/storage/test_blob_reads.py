@@ -102,15 +102,18 @@ async def test_overlapping_ranges_share_the_read(driver: S3BlobDriver, blob: Blo
     assert reads.fanout.counters.store_bytes == blob.size
 
 
-@pytest.mark.parametrize("cached", [False, True], ids=["alone", "with-edge-cache"])
+@pytest.mark.parametrize(
+    "kind", ["spill", "with-edge-cache", "detached"], ids=["alone", "with-edge-cache", "no-spill"]
+)
 async def test_a_slow_reader_holds_back_nobody(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path, cached: bool
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, kind: str
 ) -> None:
     """The slow reader takes one piece and stops; the others read every byte meanwhile (the
     window is 8 MiB of a 24 MiB blob). The slow one then gets the rest: from the cache file it
-    was moved to, or from a read of the store of its own."""
-    reads = BlobReads(driver, edge_cache(tmp_path) if cached else None, window=8 * MIB)
+    was moved to, from the flight's spill file, or (spills off) from a read of its own."""
+    reads = BlobReads(driver, edge_cache(tmp_path) if kind == "with-edge-cache" else None, window=8 * MIB)
     assert reads.fanout is not None
+    reads.fanout.spill = kind != "detached"
     slow = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
     stopped = asyncio.Event()
 
@@ -126,12 +129,98 @@ async def test_a_slow_reader_holds_back_nobody(
     stopped.set()
     assert await asyncio.wait_for(slow_task, 120) == blob.content
     counters = reads.fanout.counters
-    if cached:
-        assert (counters.flights, counters.spooled, counters.detached) == (1, 1, 0)
-        assert counters.store_bytes == blob.size
-    else:
+    if kind == "detached":
         assert (counters.flights, counters.spooled, counters.detached) == (2, 0, 1)
         assert blob.size < counters.store_bytes < 2 * blob.size
+    else:
+        assert (counters.flights, counters.spooled, counters.detached) == (1, 1, 0)
+        assert counters.spills == (kind == "spill")
+        assert counters.store_bytes == blob.size
+
+
+async def test_a_read_after_the_stores_read_ended_follows_what_a_reader_still_holds(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """The store has sent the whole blob (it fits the window) while its first reader still
+    streams it: a read coming now follows that flight from memory instead of reading the store
+    again (in a storm, nodes keep coming after the store's read of a small layer is over)."""
+    reads = BlobReads(driver, window=32 * MIB)
+    assert reads.fanout is not None
+    first = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    head = await content(await anext(first))
+    for _ in range(12_000):  # the store's read runs on while the first reader holds still
+        if reads.fanout.counters.store_bytes == blob.size:
+            break
+        await asyncio.sleep(0.01)
+    assert reads.fanout.counters.store_bytes == blob.size
+    for _ in range(10):  # the read's task ends
+        await asyncio.sleep(0)
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert head + b"".join([await content(chunk) async for chunk in first]) == blob.content
+    counters = reads.fanout.counters
+    assert (counters.flights, counters.joined, counters.store_bytes) == (1, 1, blob.size)
+    assert reads.fanout.in_flight() == 0
+
+
+async def test_a_read_from_the_start_after_the_window_moved_on_follows_the_spill(
+    driver: S3BlobDriver, blob: Blob
+) -> None:
+    """Two readers, one stopping after a piece: the store's read spills from its first byte on
+    (it is read by several) and runs to the end with the other. A third read from the first
+    byte, long gone from the 4 MiB window, follows the spill instead of reading the store."""
+    reads = BlobReads(driver, window=4 * MIB)
+    assert reads.fanout is not None
+    slow = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    head = await content(await anext(slow))
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert reads.fanout.counters.store_bytes == blob.size
+    assert await asyncio.wait_for(read(reads, blob), 120) == blob.content
+    assert head + b"".join([await content(chunk) async for chunk in slow]) == blob.content
+    counters = reads.fanout.counters
+    assert (counters.flights, counters.spills, counters.store_bytes) == (1, 1, blob.size)
+    assert reads.fanout.in_flight() == 0
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "another-worker-fills"])
+async def test_slow_readers_left_behind_share_one_store_read(
+    driver: S3BlobDriver, blob: Blob, tmp_path: Path, cached: bool
+) -> None:
+    """Six readers stop after one piece while two read on: the window (4 MiB of 24) leaves the
+    six behind. They read on from the flight's spill file, not each from the store: without an
+    edge cache, and with one whose fill of this blob another process holds (a second worker),
+    the store sends the blob once."""
+    cache = edge_cache(tmp_path) if cached else None
+    other = None
+    if cache is not None:  # another process's fill: the flock is per open file, so this holds it
+        other = await edge_cache(tmp_path).fill(
+            EdgeCache.name(blob.location, blob.digest), blob.digest, blob.size
+        )
+        assert other is not None
+    reads = BlobReads(driver, cache, window=4 * MIB)
+    assert reads.fanout is not None
+    stopped = asyncio.Event()
+
+    async def slow_reader() -> bytes:
+        chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+        first = await content(await anext(chunks))
+        await stopped.wait()
+        return first + b"".join([await content(chunk) async for chunk in chunks])
+
+    try:
+        slow = [asyncio.create_task(slow_reader()) for _ in range(6)]
+        fast = await asyncio.wait_for(asyncio.gather(*(read(reads, blob) for _ in range(2))), 120)
+        assert fast == [blob.content] * 2
+        assert not any(task.done() for task in slow)
+        stopped.set()
+        assert await asyncio.wait_for(asyncio.gather(*slow), 120) == [blob.content] * 6
+    finally:
+        if other is not None:
+            await other.finish(False)
+            other.close()
+    counters = reads.fanout.counters
+    assert (counters.flights, counters.store_bytes) == (1, blob.size)
+    assert (counters.spills, counters.spooled, counters.detached) == (1, 6, 0)
+    assert cache is None or cache.counters.fills == 0
 
 
 async def test_the_first_reader_leaving_ends_nobody_elses_read(driver: S3BlobDriver, blob: Blob) -> None:
