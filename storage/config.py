@@ -21,6 +21,7 @@ MAX_PART = 5 * 1024 * MIB
 UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
 CACHE_BYTES = 10 * 1024**3
+SPILL_BYTES = 2 * 1024**3
 GC_GRACE = 24 * 3600
 
 # frozen, strict about unknown names, and never echoing a rejected value (keys, passwords)
@@ -120,6 +121,13 @@ class EdgeCacheConfig(BaseModel):
     )
     bytes: int = Field(
         CACHE_BYTES, ge=1, description="most bytes the edge cache holds; least recently used blobs go first"
+    )
+    spill_bytes: int = Field(
+        SPILL_BYTES,
+        ge=0,
+        description="most bytes a process keeps at once in spill files, where readers of a shared S3 "
+        "read that fall behind follow it (in the cache directory, else TMPDIR: a disk, not tmpfs); past "
+        "it they read S3 on their own; 0: no spills",
     )
 
 

@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import SPILL_BYTES
 from .base import Piece, SocketStretch
 from .flight import Flight
 from .spill import Spill
@@ -60,6 +61,7 @@ class FanoutCounters:
     spooled: int = 0  # followers moved from memory to the spool
     detached: int = 0  # followers that left a flight before their end (without a spool)
     spills: int = 0  # flights that spooled to a spill file for their laggards
+    spills_refused: int = 0  # spill files not opened: the open ones held `spill_bytes` already
     spliced: int = 0  # bytes of store_bytes handed to a lone reader on the store's socket
     cache_flights: int = 0  # reads of an edge cache entry shared by the reads that came with them
 
@@ -73,6 +75,8 @@ class ReadFanout:
     hand_on_after: int = -1  # bytes of a flight always received into memory; -1: a window's
     spill: bool = True  # whether a flight without a spool spills for its laggards (spill.py)
     spill_dir: Path | None = None  # where spill files go; None: the system's temporary directory
+    spill_bytes: int = SPILL_BYTES  # most bytes open spill files may hold at once (their blobs' rest)
+    spilling: int = 0  # bytes reserved by the spill files open now
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
 
@@ -113,13 +117,26 @@ class ReadFanout:
         self.counters.cache_flights += 1
         return flight
 
-    def open_spill(self, start: int) -> OpenSpool:
-        """What opens a spill file of a flight from byte `start` on."""
+    def open_spill(self, start: int, end: int) -> OpenSpool:
+        """What opens a spill file of a flight's bytes [start, end): none (the laggards read the
+        store on their own) when the files open already hold `spill_bytes` between them."""
+        size = end - start
 
         async def opening() -> Spool | None:
-            return await Spill.open(self.spill_dir, start)
+            if self.spilling + size > self.spill_bytes:
+                self.counters.spills_refused += 1
+                return None
+            self.spilling += size
+            try:
+                return await Spill.open(self.spill_dir, start, on_close=lambda: self._unreserve(size))
+            except BaseException:
+                self.spilling -= size
+                raise
 
         return opening
+
+    def _unreserve(self, size: int) -> None:
+        self.spilling -= size
 
     def _remove(self, flight: Flight) -> None:
         flights = self._flights.get(flight.location)

@@ -386,7 +386,7 @@ class Flight:
         self._fanout.counters.spills += 1
         self._filler = Follower(self.base, self.end, _Mode.MEMORY, fill=True)
         self._followers.add(self._filler)
-        self._fill_task = asyncio.create_task(self._fill(self._fanout.open_spill(self.base)))
+        self._fill_task = asyncio.create_task(self._fill(self._fanout.open_spill(self.base, self.end)))
         return True
 
     async def _received_by(self, follower: Follower) -> AsyncIterator[Piece]:

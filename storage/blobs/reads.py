@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
+from ..config import SPILL_BYTES
 from ..crypto import BlobIntegrityError
 from .base import BlobDriver, ReadChunks, SocketStretch
 from .edge_cache import EdgeCache
@@ -38,10 +39,18 @@ log = logging.getLogger(__name__)
 
 
 class BlobReads:
-    def __init__(self, driver: BlobDriver, cache: EdgeCache | None = None, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        driver: BlobDriver,
+        cache: EdgeCache | None = None,
+        window: int = WINDOW,
+        spill_bytes: int = SPILL_BYTES,
+    ) -> None:
         self._driver = driver
         self.cache = cache
-        self.fanout = None if driver.name == "filesystem" else ReadFanout(driver.read, window)
+        self.fanout = (
+            None if driver.name == "filesystem" else ReadFanout(driver.read, window, spill_bytes=spill_bytes)
+        )
         if self.fanout is not None and cache is not None:
             self.fanout.spill_dir = cache.directory  # the disk the operator gave the gateway
 
@@ -67,7 +76,7 @@ class BlobReads:
             log.warning(
                 "no edge cache: the filesystem store is local already (the cache directory is ignored)"
             )
-        return cls(driver, cache)
+        return cls(driver, cache, spill_bytes=wanted.spill_bytes)
 
     def read(self, location: str, digest: str, size: int, start: int, end: int) -> ReadChunks:
         """Bytes [start, end) of the blob at `location` (of `digest`, `size` bytes)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..crypto import CHUNK_SIZE, KEY_SIZE, RECORD_SIZE, BlobCipher, records_size
@@ -32,18 +33,21 @@ class Spill:
 
     granule = SPILL_GRANULE
 
-    def __init__(self, fd: int, start: int) -> None:
+    def __init__(self, fd: int, start: int, on_close: Callable[[], None] = lambda: None) -> None:
         self._fd = fd
+        self._on_close = on_close  # the space it reserved is free again
         self._cipher = BlobCipher.create(os.urandom(KEY_SIZE))  # this file's key: only in memory
         self.start = self.written = start
 
     @classmethod
-    async def open(cls, directory: Path | None, start: int) -> Spill:
+    async def open(
+        cls, directory: Path | None, start: int, on_close: Callable[[], None] = lambda: None
+    ) -> Spill:
         def create() -> int:
             with tempfile.TemporaryFile(dir=directory, prefix="ocigate-spill-") as file:
                 return os.dup(file.fileno())  # already unlinked
 
-        return cls(await asyncio.to_thread(create), start)
+        return cls(await asyncio.to_thread(create), start, on_close)
 
     async def append(self, data: bytearray) -> None:
         await asyncio.to_thread(self._append, data)
@@ -74,4 +78,7 @@ class Spill:
         """Nothing to keep: the file goes when it is closed."""
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._on_close()

@@ -42,6 +42,7 @@ NAMES = [
     "S3_TIMEOUT",
     "CACHE_DIR",
     "CACHE_BYTES",
+    "CACHE_SPILL_BYTES",
     "UPLOAD_TTL",
     "UPLOAD_PRESSURE_TTL",
     "GC_GRACE",

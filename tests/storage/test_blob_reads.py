@@ -221,6 +221,35 @@ async def test_slow_readers_left_behind_share_one_store_read(
     assert (counters.flights, counters.store_bytes) == (1, blob.size)
     assert (counters.spills, counters.spooled, counters.detached) == (1, 6, 0)
     assert cache is None or cache.counters.fills == 0
+    await settled(reads)
+    assert reads.fanout.spilling == 0  # the spill file closed, its reservation freed
+
+
+async def test_spills_stay_within_their_byte_bound(driver: S3BlobDriver, blob: Blob) -> None:
+    """A spill would hold the rest of its blob: with less than that left of `spill_bytes`, none
+    is opened and readers left behind read the store on their own, whole (disk use is bounded)."""
+    reads = BlobReads(driver, window=4 * MIB, spill_bytes=blob.size - 1)
+    assert reads.fanout is not None
+    stopped = asyncio.Event()
+
+    async def slow_reader() -> bytes:
+        chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+        first = await content(await anext(chunks))
+        await stopped.wait()
+        return first + b"".join([await content(chunk) async for chunk in chunks])
+
+    slow = [asyncio.create_task(slow_reader()) for _ in range(2)]
+    fast = await asyncio.wait_for(read(reads, blob), 120)
+    assert fast == blob.content
+    stopped.set()
+    assert await asyncio.wait_for(asyncio.gather(*slow), 120) == [blob.content] * 2
+    counters = reads.fanout.counters
+    assert (counters.spills_refused, counters.detached) == (1, 2)
+    # the two left behind share a second read of the store (its own spill fits: less is left)
+    assert counters.flights == 2
+    assert blob.size < counters.store_bytes < 2 * blob.size
+    await settled(reads)
+    assert reads.fanout.spilling == 0
 
 
 async def test_the_first_reader_leaving_ends_nobody_elses_read(driver: S3BlobDriver, blob: Blob) -> None:
