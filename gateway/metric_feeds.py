@@ -206,6 +206,11 @@ def _reads(exporter: Exporter, reads: BlobReads) -> None:
                 "spills",
                 "Reads of the store that spilled to a temporary file for slow readers.",
             ),
+            (
+                "store_reads_spills_refused",
+                "spills_refused",
+                "Spill files not opened: the open ones held OCIGATE_CACHE_SPILL_BYTES already.",
+            ),
             ("blob_reads_detached", "detached", "Slow readers that went on with a read of their own."),
         ):
             exporter.counter(f"ocigate_{name}", text, (), _field(fanout.counters, field))
