@@ -78,6 +78,8 @@ class DistributionApi:
         self._domain = domain
         self._authenticator = authenticator
         self._decisions = BearerDecisions(authenticator) if authenticator is not None else None
+        # one per bound registry (Registries.bind: one object per record, so never stale)
+        self._refs: dict[Registry, RegistryRef] = {}
 
     async def registry_for(self, request: web.Request) -> tuple[Registry, RegistryRef]:
         """The registry the Host names, once the client's address may reach it."""
@@ -89,8 +91,13 @@ class DistributionApi:
         properties = record.properties
         if has_allow_list(properties) and not address_allowed(properties, client_address(request)):
             raise Denied(message="this registry does not accept requests from your network")
-        service = f"{record.name}.{self._domain}" if self._domain else record.name
-        return registry, RegistryRef(record.id, record.account_id, service)
+        ref = self._refs.get(registry)
+        if ref is None:
+            if len(self._refs) >= 1024:
+                self._refs.clear()
+            service = f"{record.name}.{self._domain}" if self._domain else record.name
+            ref = self._refs[registry] = RegistryRef(record.id, record.account_id, service)
+        return registry, ref
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         if self._authenticator is None:

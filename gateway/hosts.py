@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ class HostInvalid(RegistryError):
     code, status, message = "UNSUPPORTED", 400, "invalid Host header: expected host[:port]"
 
 
+@lru_cache(maxsize=1024)  # every request checks it; clients send the same few hosts
 def is_valid_host(host: str) -> bool:
     match = _HOST.fullmatch(host)
     if match is None:

@@ -20,6 +20,7 @@ from .access_log import access_logger_class
 from .app import REQUEST_STATS, build_app
 from .connection import handler_factory
 from .drain import DRAIN
+from .fast_path import v2_fast_path
 from .limits import GATE
 from .listener import Listener
 from .logs import configure_logging
@@ -101,6 +102,7 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
     watching: asyncio.Task[None] | None = None
     try:
         assert runner.server is not None
+        runner.server.request_handler = v2_fast_path(app)  # type: ignore[assignment]
         drain = app[DRAIN]
         handler = handler_factory(runner.server, settings.http.header_timeout, drain, **options)
         gate = app.get(GATE)

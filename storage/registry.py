@@ -311,6 +311,7 @@ def _properties(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@functools.lru_cache(maxsize=1024)  # pulls name the same few tags; a refused one raises, uncached
 def _parse_reference(reference: str) -> tuple[str | None, str]:
     """(tag, "") for a tag, (None, digest) for a digest, to read or delete.
 

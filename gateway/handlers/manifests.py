@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from functools import lru_cache
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from ocigate.storage.errors import ManifestTooLarge
 from ocigate.storage.registry import MAX_MANIFEST_BYTES, Registry
@@ -20,10 +23,17 @@ async def head_or_get(
         record_pull(request, registry.id, repository)
     # Always the stored bytes and media type: clients list what they can read, and containerd
     # sends `*/*`; converting or refusing would break digests that clients pinned.
-    headers = {"Docker-Content-Digest": manifest.digest, "ETag": f'"{manifest.digest}"'}
-    if manifest.subject:
-        headers["OCI-Subject"] = manifest.subject
-    return web.Response(body=manifest.content, content_type=manifest.media_type, headers=headers)
+    headers = _headers(manifest.digest, manifest.media_type, manifest.subject)
+    return web.Response(body=manifest.content, headers=headers)  # Response copies them
+
+
+@lru_cache(maxsize=1024)  # the hot manifests' headers, built once (a copy per response is cheap)
+def _headers(digest: str, media_type: str, subject: str | None) -> CIMultiDict[str]:
+    headers = CIMultiDict({"Docker-Content-Digest": digest, "ETag": f'"{digest}"'})
+    if subject:
+        headers["OCI-Subject"] = subject
+    headers[hdrs.CONTENT_TYPE] = media_type
+    return headers
 
 
 async def put(
