@@ -236,7 +236,9 @@ def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
         tls.write(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         raw.sendall(outgoing.read())
         answer = b""
-        while chunk := raw.recv(65536):
+        # until the whole response is in: the connection's TLS shutdown may take the server's
+        # shutdown timeout (30 s) with a client that never answers its close_notify, as this one
+        while not _complete(answer) and (chunk := raw.recv(65536)):
             incoming.write(chunk)
             try:
                 while data := tls.read(65536):
@@ -246,6 +248,18 @@ def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
             except ssl.SSLZeroReturnError:
                 break
     return answer, serial_of(tls)
+
+
+def _complete(response: bytes) -> bool:
+    """Whether `response` holds a whole HTTP response with a Content-Length body."""
+    head, separator, body = response.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False
 
 
 def test_proxy_protocol_header_before_the_handshake(
