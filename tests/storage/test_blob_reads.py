@@ -200,14 +200,8 @@ async def test_slow_readers_left_behind_share_one_store_read(
     assert reads.fanout is not None
     stopped = asyncio.Event()
 
-    async def slow_reader() -> bytes:
-        chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
-        first = await content(await anext(chunks))
-        await stopped.wait()
-        return first + b"".join([await content(chunk) async for chunk in chunks])
-
     try:
-        slow = [asyncio.create_task(slow_reader()) for _ in range(6)]
+        slow = [asyncio.create_task(slow_reader(reads, blob, stopped)) for _ in range(6)]
         fast = await asyncio.wait_for(asyncio.gather(*(read(reads, blob) for _ in range(2))), 120)
         assert fast == [blob.content] * 2
         assert not any(task.done() for task in slow)
@@ -232,13 +226,7 @@ async def test_spills_stay_within_their_byte_bound(driver: S3BlobDriver, blob: B
     assert reads.fanout is not None
     stopped = asyncio.Event()
 
-    async def slow_reader() -> bytes:
-        chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
-        first = await content(await anext(chunks))
-        await stopped.wait()
-        return first + b"".join([await content(chunk) async for chunk in chunks])
-
-    slow = [asyncio.create_task(slow_reader()) for _ in range(2)]
+    slow = [asyncio.create_task(slow_reader(reads, blob, stopped)) for _ in range(2)]
     fast = await asyncio.wait_for(read(reads, blob), 120)
     assert fast == blob.content
     stopped.set()
@@ -556,6 +544,14 @@ async def test_a_new_location_of_a_digest_is_a_new_entry(
 
 def entries(tmp_path: Path) -> list[Path]:
     return sorted(path for path in (tmp_path / "cache" / "blobs").rglob("*") if path.is_file())
+
+
+async def slow_reader(reads: BlobReads, blob: Blob, stopped: asyncio.Event) -> bytes:
+    """The whole blob, read one piece, then the rest once `stopped` is set."""
+    chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
+    first = await content(await anext(chunks))
+    await stopped.wait()
+    return first + b"".join([await content(chunk) async for chunk in chunks])
 
 
 async def settled(reads: BlobReads) -> None:
