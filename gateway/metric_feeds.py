@@ -212,6 +212,11 @@ def _reads(exporter: Exporter, reads: BlobReads) -> None:
                 "Spill files not opened: the open ones held OCIGATE_CACHE_SPILL_BYTES already.",
             ),
             ("blob_reads_detached", "detached", "Slow readers that went on with a read of their own."),
+            (
+                "blob_reads_lingered",
+                "revived",
+                "Blob reads that followed an ended read of the store still holding the blob in memory.",
+            ),
         ):
             exporter.counter(f"ocigate_{name}", text, (), _field(fanout.counters, field))
         exporter.gauge(
@@ -219,6 +224,13 @@ def _reads(exporter: Exporter, reads: BlobReads) -> None:
             "Reads of the store in progress.",
             (),
             lambda: {(): fanout.in_flight()},
+            "livesum",
+        )
+        exporter.gauge(
+            "ocigate_blob_reads_lingering_bytes",
+            "Bytes of blobs held in memory by ended reads of the store, for reads that come soon after.",
+            (),
+            lambda: {(): fanout.lingering_bytes},
             "livesum",
         )
     cache = reads.cache

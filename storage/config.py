@@ -22,6 +22,7 @@ UPLOAD_TTL = 7 * 24 * 3600  # as CNCF Distribution's upload purging: a week
 MAX_BLOB_SIZE = 100 * 1024**3
 CACHE_BYTES = 10 * 1024**3
 SPILL_BYTES = 2 * 1024**3
+LINGER_BYTES = 128 * MIB
 GC_GRACE = 24 * 3600
 
 # frozen, strict about unknown names, and never echoing a rejected value (keys, passwords)
@@ -128,6 +129,13 @@ class EdgeCacheConfig(BaseModel):
         description="most bytes a process keeps at once in spill files, where readers of a shared S3 "
         "read that fall behind follow it (in the cache directory, else TMPDIR: a disk, not tmpfs); past "
         "it they read S3 on their own; 0: no spills",
+    )
+    linger_bytes: int = Field(
+        LINGER_BYTES,
+        ge=0,
+        description="most bytes a process keeps in memory of blobs of up to 16 MiB whose shared S3 read "
+        "ended, for 10 s after their last reader, for the reads that come soon after (a rollout's later "
+        "nodes); oldest first; 0: none",
     )
 
 

@@ -27,6 +27,12 @@ the first byte the store sent on (no waiting for the whole blob).
   that point, with an exception of its own (the same type and message): never a short body
   that looks complete.
 
+- **A small blob lingers.** A flight that ended holding all its bytes in memory (a blob that
+  fits the window) stays joinable `linger` seconds after its last reader left, the lingering
+  ones of a process holding at most `linger_bytes` (the oldest go first): in a rollout nodes
+  keep asking for a small layer for as long as the storm lasts, and without an edge cache each
+  would otherwise be a new read of the store once the previous readers are done.
+
 Range reads follow a flight whose window holds their first byte or will within half a window;
 past the flight's end they go on with another (BlobReads). Flights live per process (per
 worker); the edge cache is what the workers of a replica share.
@@ -38,11 +44,12 @@ process by blob.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import SPILL_BYTES
+from ..config import LINGER_BYTES, SPILL_BYTES
 from .base import Piece, SocketStretch
 from .flight import Flight
 from .spill import Spill
@@ -51,6 +58,7 @@ from .spool import OpenSpool, Spool
 __all__ = ["WINDOW", "FanoutCounters", "Flight", "Piece", "ReadFanout"]
 
 WINDOW = 16 * 1024 * 1024  # bytes of a flight held in memory, at most
+LINGER = 10.0  # seconds a flight holding a whole blob in memory stays joinable after its last reader
 
 
 @dataclass
@@ -63,6 +71,7 @@ class FanoutCounters:
     spills: int = 0  # flights that spooled to a spill file for their laggards
     spills_refused: int = 0  # spill files not opened: the open ones held `spill_bytes` already
     spliced: int = 0  # bytes of store_bytes handed to a lone reader on the store's socket
+    revived: int = 0  # reads that followed a lingering flight (no read of the store)
     cache_flights: int = 0  # reads of an edge cache entry shared by the reads that came with them
 
 
@@ -77,8 +86,12 @@ class ReadFanout:
     spill_dir: Path | None = None  # where spill files go; None: the system's temporary directory
     spill_bytes: int = SPILL_BYTES  # most bytes open spill files may hold at once (their blobs' rest)
     spilling: int = 0  # bytes reserved by the spill files open now
+    linger: float = LINGER  # seconds a flight holding its whole blob stays after its last reader
+    linger_bytes: int = LINGER_BYTES  # most bytes the lingering flights hold at once
+    lingering_bytes: int = 0  # bytes the lingering flights hold now
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
+    _lingering: dict[Flight, asyncio.TimerHandle] = field(default_factory=dict)  # oldest first
 
     def __post_init__(self) -> None:
         if self.hand_on_after < 0:
@@ -138,7 +151,37 @@ class ReadFanout:
     def _unreserve(self, size: int) -> None:
         self.spilling -= size
 
+    def _settled(self, flight: Flight) -> None:
+        """A flight's read and readers are over: it lingers if it holds its whole range in
+        memory and the lingering ones have room for it, else it goes."""
+        size = flight.end - flight.start
+        if not flight.held_whole or self.linger <= 0 or size > self.linger_bytes:
+            self._remove(flight)
+            return
+        while self.lingering_bytes + size > self.linger_bytes:
+            self._remove(next(iter(self._lingering)))
+        loop = asyncio.get_running_loop()
+        self._lingering[flight] = loop.call_later(self.linger, self._remove, flight)
+        self.lingering_bytes += size
+
+    def _revived(self, flight: Flight) -> None:
+        """A read follows a lingering flight: it is no longer lingering (until it settles again)."""
+        handle = self._lingering.pop(flight, None)
+        if handle is not None:
+            handle.cancel()
+            self.lingering_bytes -= flight.end - flight.start
+            self.counters.revived += 1
+
+    def forget(self, location: str) -> None:
+        """Drop the lingering flights of `location` (its blob was deleted)."""
+        for flight in [flight for flight in self._lingering if flight.location == location]:
+            self._remove(flight)
+
     def _remove(self, flight: Flight) -> None:
+        handle = self._lingering.pop(flight, None)
+        if handle is not None:
+            handle.cancel()
+            self.lingering_bytes -= flight.end - flight.start
         flights = self._flights.get(flight.location)
         if flights is not None and flight in flights:
             flights.remove(flight)
@@ -146,4 +189,8 @@ class ReadFanout:
                 del self._flights[flight.location]
 
     def in_flight(self) -> int:
-        return sum(len(flights) for flights in self._flights.values())
+        """Flights being read (not the lingering ones)."""
+        return sum(len(flights) for flights in self._flights.values()) - len(self._lingering)
+
+    def lingering(self) -> int:
+        return len(self._lingering)

@@ -108,6 +108,9 @@ class Flight:
         return self._handoff.end if self._handoff is not None else self.base
 
     def join(self, start: int, end: int) -> Follower:
+        if self._settled:  # it lingered (fanout.py): it is read again
+            self._settled = False
+            self._fanout._revived(self)
         mode = _Mode.MEMORY if start >= self.base else _Mode.SPOOL
         follower = Follower(start, min(end, self.end), mode)
         self._followers.add(follower)
@@ -412,11 +415,23 @@ class Flight:
 
     def _settle(self) -> None:
         """Once the store's read and the fill are over and its last reader has left (until then
-        later reads follow what it holds), later reads find the cache (or start anew)."""
+        later reads follow what it holds), the flight lingers if it holds all its bytes in
+        memory (fanout.py); else later reads find the cache (or start anew)."""
         if not self._settled and not self._pumping and self._fill_task is None and not self._readers:
             self._settled = True
-            self._fanout._remove(self)
+            self._fanout._settled(self)
         self._release_spool()
+
+    @property
+    def held_whole(self) -> bool:
+        """Whether the flight read all its bytes and holds them in memory."""
+        return (
+            not self._pumping
+            and self._error is None
+            and not self._stopped
+            and self.base == self.start
+            and self.position == self.end
+        )
 
     def _release_spool(self) -> None:
         if self._settled and not self._followers and self._spool is not None:

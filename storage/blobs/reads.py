@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from ..config import SPILL_BYTES
+from ..config import LINGER_BYTES, SPILL_BYTES
 from ..crypto import BlobIntegrityError
 from .base import BlobDriver, ReadChunks, SocketStretch
 from .edge_cache import EdgeCache
@@ -45,12 +45,13 @@ class BlobReads:
         cache: EdgeCache | None = None,
         window: int = WINDOW,
         spill_bytes: int = SPILL_BYTES,
+        linger_bytes: int = LINGER_BYTES,
     ) -> None:
         self._driver = driver
         self.cache = cache
-        self.fanout = (
-            None if driver.name == "filesystem" else ReadFanout(driver.read, window, spill_bytes=spill_bytes)
-        )
+        self.fanout: ReadFanout | None = None
+        if driver.name != "filesystem":
+            self.fanout = ReadFanout(driver.read, window, spill_bytes=spill_bytes, linger_bytes=linger_bytes)
         if self.fanout is not None and cache is not None:
             self.fanout.spill_dir = cache.directory  # the disk the operator gave the gateway
 
@@ -76,7 +77,7 @@ class BlobReads:
             log.warning(
                 "no edge cache: the filesystem store is local already (the cache directory is ignored)"
             )
-        return cls(driver, cache, spill_bytes=wanted.spill_bytes)
+        return cls(driver, cache, spill_bytes=wanted.spill_bytes, linger_bytes=wanted.linger_bytes)
 
     def read(self, location: str, digest: str, size: int, start: int, end: int) -> ReadChunks:
         """Bytes [start, end) of the blob at `location` (of `digest`, `size` bytes)."""
@@ -189,8 +190,11 @@ class BlobReads:
         return True
 
     async def discard(self, location: str, digest: str) -> None:
-        """Make a blob's cached bytes go at once (garbage collection calls this when it deletes
-        a blob's bytes; the metadata row has gone first, so no replica serves them anyway)."""
+        """Make a blob's cached bytes (and those a lingering flight holds) go at once (garbage
+        collection calls this when it deletes a blob's bytes; the metadata row has gone first,
+        so no replica serves them anyway)."""
+        if self.fanout is not None:
+            self.fanout.forget(location)
         if self.cache is not None:
             await self.cache.discard(EdgeCache.name(location, digest))
 

@@ -24,7 +24,7 @@ from ocigate.storage.metadata import MetadataStore
 from ocigate.storage.registries import Registries
 from tests.services.ceph import open_backend
 from tests.services.redis import RedisServer
-from tests.storage.test_blob_reads import settled
+from tests.storage.shared_reads import settled
 
 from .world import World, another_engine, config, filesystem_driver, layer, open_world
 

@@ -18,6 +18,8 @@ from tests.services.ceph import BACKENDS as S3_BACKENDS
 from tests.services.ceph import S3Service
 from tests.services.ceph import open_backend as open_s3_backend
 from tests.storage.metadata_stores import metadata as metadata
+from tests.storage.shared_reads import blob as blob
+from tests.storage.shared_reads import driver as driver
 
 
 @pytest.fixture(params=["filesystem", *S3_BACKENDS])

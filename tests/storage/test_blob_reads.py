@@ -1,20 +1,19 @@
-"""Reads of a blob in a remote store (Ceph RGW, SSE-KMS) shared by concurrent readers, and the
-edge cache (storage/blobs/fanout.py, flight.py, edge_cache.py, reads.py). Counts, not timings: the store's
-reads and bytes as the reads' own counters give them, and the bytes every reader received."""
+"""Reads of a blob in a remote store (Ceph RGW, SSE-KMS) shared by concurrent readers
+(storage/blobs/fanout.py, flight.py, reads.py). Counts, not timings: the store's reads and bytes
+as the reads' own counters give them, and the bytes every reader received. The edge cache's
+part: test_edge_cache_reads.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import os
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from ocigate.storage.blobs.base import Piece, ReadChunks, SocketStretch
+from ocigate.storage.blobs.base import SocketStretch
 from ocigate.storage.blobs.edge_cache import EdgeCache
 from ocigate.storage.blobs.flight_splice import SLICE
 from ocigate.storage.blobs.reads import BlobReads
@@ -23,63 +22,17 @@ from ocigate.storage.config import MIB
 from ocigate.storage.errors import StorageUnavailable
 from tests.services.ceph import S3Service
 from tests.stalling_proxy import StallingProxy
-from tests.storage.test_s3_driver import pieces
-
-SIZE = 24 * MIB + 12_345  # read through the take-over path (s3.TAKE_OVER_MIN), not a whole chunk
-
-
-@dataclasses.dataclass
-class Blob:
-    location: str
-    digest: str
-    content: bytes
-
-    @property
-    def size(self) -> int:
-        return len(self.content)
-
-
-async def store(driver: S3BlobDriver, content: bytes) -> Blob:
-    upload_id = os.urandom(16).hex()
-    state = await driver.start_upload(upload_id)
-    state = await driver.write_upload(upload_id, state, 0, pieces(content, MIB))
-    location = await driver.commit_upload(upload_id, state, len(content), "unused")
-    return Blob(location, "sha256:" + hashlib.sha256(content).hexdigest(), content)
-
-
-@pytest.fixture
-async def driver(
-    ceph_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> AsyncIterator[S3BlobDriver]:
-    driver = await ceph_s3.open_driver(monkeypatch, "aws:kms", tmp_path)
-    yield driver
-    await driver.close()
-
-
-@pytest.fixture
-async def blob(driver: S3BlobDriver) -> Blob:
-    return await store(driver, os.urandom(SIZE))
-
-
-def edge_cache(tmp_path: Path, max_bytes: int = 1 << 30) -> EdgeCache:
-    return EdgeCache(tmp_path / "cache", max_bytes, os.urandom(32))
-
-
-async def read(reads: BlobReads, blob: Blob, start: int = 0, end: int | None = None) -> bytes:
-    end = blob.size if end is None else end
-    return b"".join(
-        [
-            await content(chunk)
-            async for chunk in reads.read(blob.location, blob.digest, blob.size, start, end)
-        ]
-    )
-
-
-async def content(chunk: Piece | SocketStretch) -> bytes:
-    """A chunk's bytes: a stretch still on the store's socket is received."""
-    if isinstance(chunk, SocketStretch):
-        return b"".join([bytes(piece) async for piece in chunk])
-    return bytes(chunk)
+from tests.storage.shared_reads import (
+    SIZE,
+    Blob,
+    content,
+    edge_cache,
+    entries,
+    read,
+    settled,
+    slow_reader,
+    store,
+)
 
 
 async def test_concurrent_cold_reads_share_one_store_read(driver: S3BlobDriver, blob: Blob) -> None:
@@ -380,185 +333,62 @@ async def test_a_store_failing_mid_read_fails_every_reader(
         await proxy.close()
 
 
-# --- the edge cache ------------------------------------------------------------------------------
+# --- lingering ----------------------------------------------------------------------------------
 
 
-async def test_a_filled_blob_is_served_from_the_cache_ranges_too(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
+async def test_a_read_soon_after_a_small_blobs_read_ended_follows_it_from_memory(
+    driver: S3BlobDriver, blob: Blob
 ) -> None:
-    reads = BlobReads(driver, edge_cache(tmp_path))
-    assert reads.fanout is not None
-    assert reads.cache is not None
+    """A blob that fits the window stays in memory after its last reader left: a node asking for
+    it a moment later is served without a read of the store. One larger than the window does not
+    linger (its first bytes left memory as it streamed)."""
+    small = await store(driver, os.urandom(3 * MIB + 5))
+    reads = BlobReads(driver)
+    fanout = reads.fanout
+    assert fanout is not None
+    assert await read(reads, small) == small.content
+    await settled(reads)
+    assert (fanout.lingering(), fanout.lingering_bytes) == (1, small.size)
+    assert await read(reads, small) == small.content
+    assert await read(reads, small, MIB, 2 * MIB) == small.content[MIB : 2 * MIB]  # ranges too
+    assert (fanout.counters.flights, fanout.counters.store_bytes) == (1, small.size)
+    assert fanout.counters.revived == 2
     assert await read(reads, blob) == blob.content
     await settled(reads)
-    assert reads.cache.counters.fills == 1
-    for start, end in [(0, blob.size), (MIB - 3, 2 * MIB + 5), (blob.size - 1, blob.size)]:
-        assert await read(reads, blob, start, end) == blob.content[start:end]
-    assert reads.fanout.counters.flights == 1  # only the first read reached the store
-    assert reads.cache.counters.hits == 3
-    [stored] = entries(tmp_path)
-    assert blob.content[:4096] not in stored.read_bytes()  # encrypted at rest
+    assert (fanout.lingering(), fanout.lingering_bytes) == (1, small.size)  # the small one only
 
 
-async def test_concurrent_hits_share_one_decryption(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A warm storm: the reads that come together follow one read of the cache file (one
-    decryption), as a cold storm's follow one read of the store; each is a hit of its own."""
-    reads = BlobReads(driver, edge_cache(tmp_path))
-    assert reads.fanout is not None
-    assert reads.cache is not None
-    assert await read(reads, blob) == blob.content
-    await settled(reads)
-    opened: list[tuple[int, int]] = []
-    cache_read = reads.cache.read
-
-    def counted(name: str, start: int, end: int) -> ReadChunks:
-        opened.append((start, end))
-        return cache_read(name, start, end)
-
-    monkeypatch.setattr(reads.cache, "read", counted)
-    assert await asyncio.gather(*(read(reads, blob) for _ in range(8))) == [blob.content] * 8
-    assert opened == [(0, blob.size)]
-    assert (reads.fanout.counters.cache_flights, reads.fanout.counters.joined) == (1, 7)
-    assert reads.fanout.counters.flights == 1  # the store was read once, by the first read
-    assert reads.fanout.counters.store_bytes == blob.size
-    assert (reads.cache.counters.hits, reads.cache.counters.served_bytes) == (8, 8 * blob.size)
-
-
-async def test_bytes_that_are_not_the_digest_are_never_cached(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
-) -> None:
-    reads = BlobReads(driver, edge_cache(tmp_path))
-    assert reads.cache is not None
-    wrong = dataclasses.replace(blob, digest="sha256:" + hashlib.sha256(b"other").hexdigest())
-    assert await read(reads, wrong) == blob.content  # streamed as the store sent it (as ever)
-    await settled(reads)
-    assert reads.cache.counters.rejected == 1
-    assert reads.cache.counters.fills == 0
-    assert await read(reads, wrong) == blob.content
-    assert reads.fanout is not None
-    assert reads.fanout.counters.flights == 2  # not served from the cache
-
-
-@pytest.mark.parametrize("damage", ["flipped-bit", "truncated"])
-async def test_a_damaged_cache_file_is_discarded_and_the_store_read(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path, damage: str
-) -> None:
-    key = os.urandom(32)
-    reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))
-    assert await read(reads, blob) == blob.content
-    await settled(reads)
-    [path] = entries(tmp_path)
-    data = bytearray(path.read_bytes())
-    if damage == "flipped-bit":
-        data[len(data) // 2] ^= 1
-    else:
-        del data[len(data) // 2 :]  # as a disk that lost the file's tail
-    path.write_bytes(data)
-    reads = BlobReads(driver, EdgeCache(tmp_path / "cache", 1 << 30, key))  # as after a restart
-    assert await read(reads, blob) == blob.content
-    assert reads.cache is not None
-    assert reads.cache.counters.discarded == 1
-    assert reads.fanout is not None
-    assert reads.fanout.counters.flights == 1
-    await settled(reads)
-    if damage == "flipped-bit":
-        assert reads.cache.counters.hits == 1  # served up to the broken chunk, then from the store
-        assert reads.cache.counters.fills == 0  # a flight from the middle fills nothing
-        assert entries(tmp_path) == []
-    else:  # the sealed header names the length: refused before a byte is served
-        assert reads.cache.counters.hits == 0
-        assert reads.cache.counters.fills == 1  # read again from the store, and cached again
-        [again] = entries(tmp_path)
-        assert again.stat().st_size > len(data)
-        assert await read(reads, blob) == blob.content
-        assert reads.cache.counters.hits == 1
-        assert reads.fanout.counters.flights == 1
-
-
-async def test_least_recently_used_blobs_are_evicted_within_the_bound(
-    driver: S3BlobDriver, tmp_path: Path
-) -> None:
-    blobs = [await store(driver, os.urandom(3 * MIB)) for _ in range(3)]
-    # room for two entries (3 MiB and 12 chunk records' overhead each) but not three
-    reads = BlobReads(driver, edge_cache(tmp_path, max_bytes=7 * MIB))
-    assert reads.cache is not None
-    for blob in blobs[:2]:
-        assert await read(reads, blob) == blob.content
+async def test_lingering_flights_go_with_time_bytes_and_deletes(driver: S3BlobDriver) -> None:
+    """Memory is bounded: the oldest lingering flight goes when another would pass `linger_bytes`;
+    each goes `linger` seconds after its last reader; a deleted blob's goes at once."""
+    blobs = [await store(driver, os.urandom(2 * MIB)) for _ in range(4)]
+    reads = BlobReads(driver)
+    fanout = reads.fanout
+    assert fanout is not None
+    fanout.linger_bytes = 5 * MIB  # room for two
+    for small in blobs[:3]:
+        assert await read(reads, small) == small.content
         await settled(reads)
-    assert await read(reads, blobs[0]) == blobs[0].content  # a hit: now the most recent
-    assert reads.cache.counters.hits == 1
+    assert (fanout.lingering(), fanout.lingering_bytes) == (2, 4 * MIB)
+    assert await read(reads, blobs[0]) == blobs[0].content  # went first: read again
+    assert await read(reads, blobs[2]) == blobs[2].content  # still there
+    assert (fanout.counters.flights, fanout.counters.revived) == (4, 1)
+
+    await settled(reads)
+    await reads.discard(blobs[2].location, blobs[2].digest)
+    assert fanout.lingering() == 1
     assert await read(reads, blobs[2]) == blobs[2].content
-    await settled(reads)
-    assert reads.cache.counters.evicted == 1
-    assert len(entries(tmp_path)) == 2
-    assert sum(path.stat().st_size for path in entries(tmp_path)) <= 7 * MIB
-    assert reads.fanout is not None
-    flights = reads.fanout.counters.flights
-    assert await read(reads, blobs[0]) == blobs[0].content  # kept
-    assert await read(reads, blobs[2]) == blobs[2].content  # kept
-    assert reads.fanout.counters.flights == flights
-    assert await read(reads, blobs[1]) == blobs[1].content  # evicted: from the store again
-    assert reads.fanout.counters.flights == flights + 1
+    assert fanout.counters.flights == 5
 
-
-async def test_a_blob_larger_than_the_bound_is_not_cached(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
-) -> None:
-    reads = BlobReads(driver, edge_cache(tmp_path, max_bytes=blob.size - 1))
-    assert await read(reads, blob) == blob.content
-    await settled(reads)
-    assert entries(tmp_path) == []
-    assert reads.cache is not None
-    assert reads.cache.counters.fills == 0
-
-
-async def test_discard_removes_a_cached_blob_at_once(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
-) -> None:
-    reads = BlobReads(driver, edge_cache(tmp_path))
-    assert await read(reads, blob) == blob.content
-    await settled(reads)
-    assert len(entries(tmp_path)) == 1
-    await reads.discard(blob.location, blob.digest)
-    assert entries(tmp_path) == []
-    assert await read(reads, blob) == blob.content
-    assert reads.fanout is not None
-    assert reads.fanout.counters.flights == 2
-
-
-async def test_a_new_location_of_a_digest_is_a_new_entry(
-    driver: S3BlobDriver, blob: Blob, tmp_path: Path
-) -> None:
-    """A digest deleted and pushed again lives at a new location: the old entry is never found."""
-    reads = BlobReads(driver, edge_cache(tmp_path))
-    assert await read(reads, blob) == blob.content
-    await settled(reads)
-    again = await store(driver, blob.content)
-    assert again.location != blob.location
-    assert await read(reads, again) == blob.content
-    assert reads.fanout is not None
-    assert reads.fanout.counters.flights == 2
-
-
-def entries(tmp_path: Path) -> list[Path]:
-    return sorted(path for path in (tmp_path / "cache" / "blobs").rglob("*") if path.is_file())
-
-
-async def slow_reader(reads: BlobReads, blob: Blob, stopped: asyncio.Event) -> bytes:
-    """The whole blob, read one piece, then the rest once `stopped` is set."""
-    chunks = reads.read(blob.location, blob.digest, blob.size, 0, blob.size)
-    first = await content(await anext(chunks))
-    await stopped.wait()
-    return first + b"".join([await content(chunk) async for chunk in chunks])
-
-
-async def settled(reads: BlobReads) -> None:
-    """Until no flight is left (the last fill committed or discarded)."""
-    assert reads.fanout is not None
+    reads = BlobReads(driver)  # another process, whose flights linger a tenth of a second
+    fanout = reads.fanout
+    assert fanout is not None
+    fanout.linger = 0.1
+    assert await read(reads, blobs[3]) == blobs[3].content
     for _ in range(600):
-        if not reads.fanout.in_flight():
-            return
+        if not fanout.lingering():
+            break
         await asyncio.sleep(0.05)
-    raise AssertionError("a flight did not end in 30 s")
+    assert (fanout.lingering(), fanout.lingering_bytes) == (0, 0)
+    assert await read(reads, blobs[3]) == blobs[3].content
+    assert fanout.counters.flights == 2
