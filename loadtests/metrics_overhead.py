@@ -30,13 +30,13 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import callgrind  # noqa: E402
 from limiter_cost import _connect, _get, _wait  # noqa: E402
 from seed import REPOSITORY, seed_image  # noqa: E402
 from services import HIGH, REPO_ROOT, Services, free_port, running  # noqa: E402
@@ -67,37 +67,22 @@ def instructions(services: Services, metrics: str, count: int, source: Path = RE
         **({"OCIGATE_METRICS": metrics} if source == REPO_ROOT else {}),  # a baseline may not know it
     }
     out = services.workdir / f"{metrics}-{source.name}.callgrind"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    process = subprocess.Popen(
-        [*command, sys.executable, "-c", _LAUNCH, str(source), "50"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [sys.executable, "-c", _LAUNCH, str(source), "50"]
+    process = callgrind.started(argv, env, out, REPO_ROOT)
     connection = None
     try:
         base = f"http://127.0.0.1:{port}"
         _wait(base, process)
         seed_image(base)
-        connection = _connect(port)
+        connection = live = _connect(port)
         path = f"/v2/{REPOSITORY}/manifests/v1"
-        _get(connection, path, 200)
-        control = ["callgrind_control", "-i"]
-        subprocess.run([*control, "on", str(process.pid)], capture_output=True, check=True)
-        _get(connection, path, count)
-        subprocess.run([*control, "off", str(process.pid)], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-d", str(process.pid)], capture_output=True, check=True)
+        _get(live, path, 200)
+        callgrind.counted(process.pid, lambda: _get(live, path, count))
     finally:
         if connection is not None:
             connection.close()
         stop(process, grace=120)
-    total = 0
-    for dump in out.parent.glob(f"{out.name}*"):
-        for line in dump.read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                total = max(total, int(line.split()[1]))
-    return total / count
+    return callgrind.total(out) / count
 
 
 def main() -> int:

@@ -86,6 +86,21 @@ async def seed(base: str) -> tuple[str, dict[str, str], bytes]:
     return token, kept, body
 
 
+def ocigate_env(port: int, data_dir: Path) -> dict[str, str]:
+    """ocigate as measured here: auth on (a bearer JWT per request), the limiter on but set high."""
+    return {
+        **os.environ,
+        "OCIGATE_LISTEN": f"127.0.0.1:{port}",
+        "OCIGATE_DATA_DIR": str(data_dir),
+        "OCIGATE_LOG_LEVEL": "warning",
+        "OCIGATE_AUTH": "token",
+        "OCIGATE_ADMIN_PASSWORD": PASSWORD,
+        "OCIGATE_TOKEN_TTL": "3600",
+        "OCIGATE_LIMIT_RPS": "1000000",
+        "OCIGATE_LIMIT_CONNECTIONS": "100000",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per load run")
@@ -108,18 +123,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="ocigate-hot-"))
     oci_port = free_port()
-    oci_env = {
-        **os.environ,
-        "OCIGATE_LISTEN": f"127.0.0.1:{oci_port}",
-        "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
-        "OCIGATE_LOG_LEVEL": "warning",
-        "OCIGATE_AUTH": "token",
-        "OCIGATE_ADMIN_PASSWORD": PASSWORD,
-        "OCIGATE_TOKEN_TTL": "3600",
-        "OCIGATE_LIMIT_RPS": "1000000",
-        "OCIGATE_LIMIT_CONNECTIONS": "100000",
-        **dict(item.split("=", 1) for item in args.ocigate_env),
-    }
+    extra = dict(item.split("=", 1) for item in args.ocigate_env)
+    oci_env = {**ocigate_env(oci_port, tmp / "ocigate"), **extra}
     argv = serve_argv(args.source) if args.source else [sys.executable, "-m", "ocigate.gateway.cli", "serve"]
     ocigate = Server(
         "ocigate",

@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench_hot_path import PASSWORD, seed  # noqa: E402
+import callgrind  # noqa: E402
+from bench_hot_path import ocigate_env, seed  # noqa: E402
 from bench_registry import MANIFEST_TYPE, REPO, Server  # noqa: E402
 from services import REPO_ROOT, serve_argv  # noqa: E402
 
@@ -53,10 +52,7 @@ def instructions(
     argv: list[str], env: dict[str, str], port: int, method: str, token: str, count: int
 ) -> float:
     out = Path(tempfile.mkdtemp(prefix="ocigate-cg-")) / "callgrind.out"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    process = subprocess.Popen(
-        [*command, *argv], env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = callgrind.started(argv, env, out, REPO_ROOT)
     try:
         wait_until(
             lambda: http_status(f"http://127.0.0.1:{port}/v2/", 10) > 0,
@@ -66,19 +62,10 @@ def instructions(
             0.2,
         )
         _requests(port, method, token, 200)
-        control = ["callgrind_control", "-i"]
-        subprocess.run([*control, "on", str(process.pid)], capture_output=True, check=True)
-        _requests(port, method, token, count)
-        subprocess.run([*control, "off", str(process.pid)], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-d", str(process.pid)], capture_output=True, check=True)
+        callgrind.counted(process.pid, lambda: _requests(port, method, token, count))
     finally:
         stop(process, grace=120)
-    total = 0
-    for dump in out.parent.glob(f"{out.name}*"):
-        for line in dump.read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                total = max(total, int(line.split()[1]))
-    return total / count
+    return callgrind.total(out) / count
 
 
 def main() -> int:
@@ -88,17 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ocigate-hot-cg-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "OCIGATE_LISTEN": f"127.0.0.1:{port}",
-        "OCIGATE_DATA_DIR": str(tmp / "ocigate"),
-        "OCIGATE_LOG_LEVEL": "warning",
-        "OCIGATE_AUTH": "token",
-        "OCIGATE_ADMIN_PASSWORD": PASSWORD,
-        "OCIGATE_TOKEN_TTL": "3600",
-        "OCIGATE_LIMIT_RPS": "1000000",
-        "OCIGATE_LIMIT_CONNECTIONS": "100000",
-    }
+    env = ocigate_env(port, tmp / "ocigate")
     seeding = Server("ocigate", serve_argv(), env, port, tmp / "seed.log", None)
     seeding.start()
     try:
