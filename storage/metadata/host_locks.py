@@ -6,9 +6,10 @@ needed. A process killed with -9 loses it with its descriptors, at once (a lease
 database outlived it by its whole lease). `flock` belongs to the open file description, so two
 attempts in one process, each opening the file, exclude each other too.
 
-The holder unlinks the file before letting go, so none are left behind (one per registry would
-be). Whoever locked a file just unlinked (opened before the unlink) sees that the path no longer
-names it, and takes the path's new file instead.
+The holder unlinks the file before letting go, so files do not pile up (there would be one per
+registry ever collected; a killed holder's stays until the next holder of its name). Whoever
+locked a file just unlinked (opened before the unlink) sees that the path no longer names it, and
+takes the path's new file instead: a holder always holds the file the path names.
 """
 
 from __future__ import annotations
