@@ -40,7 +40,6 @@ from .errors import RegistryError
 from .manifests import parse_manifest
 from .metadata import BlobRecord, MetadataStore, RegistryRecord
 from .metadata.collection import Candidate, GcRun, SqlCollection
-from .metadata.engine import Lease
 
 BATCH = 200  # rows per transaction: serving never waits long behind the collector
 DELETE_BATCH = 1000  # queued locations per store call: as many keys as one S3 DeleteObjects takes
@@ -123,16 +122,16 @@ class Collector:
         another replica did meanwhile). `started_at` (ms): the time it counts as started, if not now."""
         report = GcReport(registry.name, dry_run=dry_run)
         started = _now_ms() if started_at is None else started_at
-        async with self._engine.try_lock(f"gc:registry:{registry.id}") as lease:
+        async with self._engine.try_lock(f"gc:registry:{registry.id}") as held:
             last = await self._sql.last_run(registry.id) if unless_run_since is not None else None
-            if lease is None or (last is not None and last.started_at >= (unless_run_since or 0)):
+            if not held or (last is not None and last.started_at >= (unless_run_since or 0)):
                 report.skipped = True
                 return report
             cutoff = started - int(grace * 1000)
-            await self._index(registry.id, lease)
+            await self._index(registry.id)
             if untagged:
-                report.manifests = await self._untagged(registry.id, cutoff, lease, dry_run)
-            report.links = await self._links(registry.id, cutoff, lease, dry_run)
+                report.manifests = await self._untagged(registry.id, cutoff, dry_run)
+            report.links = await self._links(registry.id, cutoff, dry_run)
             swept = await self.sweep(dry_run=dry_run)
             if swept is None:
                 report.swept = False
@@ -151,8 +150,8 @@ class Collector:
     async def sweep(self, *, dry_run: bool = False) -> tuple[int, int] | None:
         """Delete blobs no repository links (rows, then bytes); (blobs, bytes) freed, or None if
         another process is sweeping."""
-        async with self._engine.try_lock(SWEEP_LOCK) as lease:
-            if lease is None:
+        async with self._engine.try_lock(SWEEP_LOCK) as held:
+            if not held:
                 return None
             count = size = 0
             after = ""
@@ -168,18 +167,17 @@ class Collector:
                 if self._discard is not None:  # other replicas' copies: unreachable, evicted in time
                     for blob in deleted:
                         await self._discard(blob)
-                await lease.keep()
             if dry_run:
                 return count, size
-            return await self._delete_queued(lease)
+            return await self._delete_queued()
 
     async def reconcile(self, *, older_than: float = RECONCILE_AGE, limit: int = RECONCILE_PAGE) -> int:
         """One bounded page of the reconciling scan: delete objects of the store that no blob
         row, queued deletion or live upload session names and that are older than `older_than`
         seconds (what a crash between a store write and its commit left). The scan goes on from
         where the last page stopped, around and around; returns how many objects it deleted."""
-        async with self._engine.try_lock(SWEEP_LOCK) as lease:
-            if lease is None:
+        async with self._engine.try_lock(SWEEP_LOCK) as held:
+            if not held:
                 return 0
             mark = await self._sql.get_mark("reconcile")
             page = await self._blobs.list_blobs(mark, limit)
@@ -202,7 +200,7 @@ class Collector:
 
     # -----------------------------------------------------------------------------------------
 
-    async def _index(self, registry_id: str, lease: Lease) -> None:
+    async def _index(self, registry_id: str) -> None:
         """Record the references of manifests stored before references were (a migrated
         database), or whose references an explicit DELETE removed: before anything goes."""
         while found := await self._sql.unindexed_manifests(registry_id, self._batch):
@@ -214,9 +212,8 @@ class Collector:
                 except RegistryError:  # stored before today's checks: it references nothing we know
                     blobs, children = [], []
                 await self._sql.index_references(manifest, blobs, children)
-            await lease.keep()
 
-    async def _untagged(self, registry_id: str, cutoff: int, lease: Lease, dry_run: bool) -> int:
+    async def _untagged(self, registry_id: str, cutoff: int, dry_run: bool) -> int:
         removed = 0
         for _ in range(PASSES):
             in_pass = 0
@@ -230,7 +227,6 @@ class Collector:
                 deleted = await self._sql.delete_manifests(found)
                 await self._forget(deleted)
                 in_pass += len(deleted)
-                await lease.keep()
                 await asyncio.sleep(0)
             removed += in_pass
             if dry_run or not in_pass:
@@ -242,7 +238,7 @@ class Collector:
             for manifest in manifests:
                 await self._cache.drop_manifest(manifest.repository_id, manifest.digest)
 
-    async def _links(self, registry_id: str, cutoff: int, lease: Lease, dry_run: bool) -> int:
+    async def _links(self, registry_id: str, cutoff: int, dry_run: bool) -> int:
         removed = 0
         after: tuple[int, str] = (0, "")
         while found := await self._sql.unreferenced_links(registry_id, cutoff, after, self._batch):
@@ -252,11 +248,10 @@ class Collector:
                 continue
             await self._hook("links-read")
             removed += len(await self._sql.delete_links(found))
-            await lease.keep()
             await asyncio.sleep(0)
         return removed
 
-    async def _delete_queued(self, lease: Lease) -> tuple[int, int]:
+    async def _delete_queued(self) -> tuple[int, int]:
         """Delete the bytes of queued locations (this run's and any a crash left), then their
         queue rows; a store that fails leaves them queued for the next run."""
         count = size = 0
@@ -266,7 +261,6 @@ class Collector:
             await self._sql.forget_deletions([location for location, _ in queued])
             count += len(queued)
             size += sum(bytes_ for _, bytes_ in queued)
-            await lease.keep()
         return count, size
 
 

@@ -32,18 +32,6 @@ class ReferenceMissing(Exception):
     blob link the garbage collector removed meanwhile. Its transaction is rolled back."""
 
 
-class Lease(ABC):
-    """A named lock held by one process of all sharing the database (`SqlEngine.try_lock`)."""
-
-    @abstractmethod
-    async def keep(self) -> None:
-        """Call now and then while holding it: raises LeaseLost if another process took it."""
-
-
-class LeaseLost(Exception):
-    pass
-
-
 class Transaction(ABC):
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> int:
@@ -73,9 +61,10 @@ class SqlEngine(Transaction):
         """A transaction that also keeps other processes from migrating at the same time."""
 
     @abstractmethod
-    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
-        """Hold the lock `name` for the block, or None at once if another process holds it.
-        A process that dies loses it (PostgreSQL: with its session; SQLite: its lease expires)."""
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the lock `name` for the block (True), or False at once if another process holds
+        it. A process that dies loses it at once (PostgreSQL: with its session; SQLite: with its
+        descriptors, storage/metadata/host_locks.py)."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -25,7 +25,7 @@ from asyncpg.pool import PoolConnectionProxy
 from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..stats import SPANS, Timings
-from .engine import READ, WHILE_DOWN, WRITE, Lease, ReferenceMissing, Row, SqlEngine, Transaction
+from .engine import READ, WHILE_DOWN, WRITE, ReferenceMissing, Row, SqlEngine, Transaction
 
 # pg_advisory_xact_lock key for migrations ("ocigate" in ASCII): one replica migrates, the
 # others wait and then find nothing left to do
@@ -182,11 +182,11 @@ class PostgresEngine(SqlEngine):
                     await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
                 yield _Connection(connection, self.health, self.timings)
 
-    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[bool]:
         return self._try_lock(name)
 
     @asynccontextmanager
-    async def _try_lock(self, name: str) -> AsyncIterator[Lease | None]:
+    async def _try_lock(self, name: str) -> AsyncIterator[bool]:
         # a session-level advisory lock on a connection kept for the block: a process that dies
         # closes its connection, and the lock goes with it
         key = _lock_key(name)
@@ -196,10 +196,10 @@ class PostgresEngine(SqlEngine):
             with _translated(self.health):
                 taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", key)
             if not taken:
-                yield None
+                yield False
                 return
             try:
-                yield _AdvisoryLease()
+                yield True
             finally:
                 with _translated(self.health):
                     await connection.execute("SELECT pg_advisory_unlock($1)", key)
@@ -208,11 +208,6 @@ class PostgresEngine(SqlEngine):
 
     async def close(self) -> None:
         await self._pool.close()
-
-
-class _AdvisoryLease(Lease):
-    async def keep(self) -> None:
-        """Held as long as the session lives: nothing to renew."""
 
 
 def _lock_key(name: str) -> int:

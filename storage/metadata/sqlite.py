@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -22,7 +21,8 @@ from ..errors import StorageFull, StorageUnavailable
 from ..health import StoreHealth
 from ..private import private_file, tighten_file
 from ..stats import SPANS, Timings
-from .engine import READ, WHILE_DOWN, WRITE, Lease, LeaseLost, ReferenceMissing, Row, SqlEngine, Transaction
+from .engine import READ, WHILE_DOWN, WRITE, ReferenceMissing, Row, SqlEngine, Transaction
+from .host_locks import HostLocks
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -35,7 +35,6 @@ _PRAGMAS = (
 # SQLite's result codes (the primary code is the low byte of an extended one)
 _FULL = {sqlite3.SQLITE_FULL}
 _UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN}
-LEASE_MS = 10 * 60 * 1000  # a lock whose holder died is free again after this long
 
 
 class _Connection(Transaction):
@@ -107,13 +106,14 @@ class SqliteEngine(SqlEngine):
         "text_sorted": "TEXT",  # SQLite's default BINARY collation is bytewise
     }
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
         self.health = StoreHealth("metadata", WHILE_DOWN)
         self.timings = Timings()
         self._writer = _Connection(writer, self.health, self.timings)
         self._reader = _Connection(reader, self.health, self.timings)
         self._raw = (writer, reader)
         self._write_lock = asyncio.Lock()
+        self._locks = HostLocks(path)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteEngine:
@@ -129,7 +129,8 @@ class SqliteEngine(SqlEngine):
             for pragma in _PRAGMAS:
                 await connection.execute(pragma)
             connections.append(connection)
-        return cls(*connections)
+        writer, reader = connections
+        return cls(writer, reader, path)
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self._write_lock:
@@ -167,57 +168,27 @@ class SqliteEngine(SqlEngine):
         if self._raw[0].in_transaction:
             await self._writer.execute("ROLLBACK")
 
-    def try_lock(self, name: str) -> AbstractAsyncContextManager[Lease | None]:
+    def try_lock(self, name: str) -> AbstractAsyncContextManager[bool]:
         return self._try_lock(name)
 
     @asynccontextmanager
-    async def _try_lock(self, name: str) -> AsyncIterator[Lease | None]:
-        # a lease row rather than SQLite's own lock: other processes on the file (workers, the
-        # `ocigate gc` command) must go on writing while a collection runs
-        holder = uuid.uuid4().hex
-        async with self._transaction() as tx:
-            await tx.execute("DELETE FROM gc_leases WHERE name = ? AND expires_at < ?", name, _now_ms())
-            taken = await tx.execute(
-                "INSERT INTO gc_leases (name, holder, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                name,
-                holder,
-                _now_ms() + LEASE_MS,
-            )
-        if not taken:
-            yield None
+    async def _try_lock(self, name: str) -> AsyncIterator[bool]:
+        # a lock file rather than SQLite's own lock (other processes on the file, workers or
+        # `ocigate gc`, must go on writing while a collection runs) or a row (which outlives a
+        # holder killed with -9)
+        try:
+            lock = await self._locks.take(name)
+        except OSError as exc:  # e.g. the database's directory went away
+            self.health.failed(exc)
+            raise StorageUnavailable(message="metadata store unavailable, retry later") from exc
+        if lock is None:
+            yield False
             return
         try:
-            yield _SqliteLease(self, name, holder)
+            yield True
         finally:
-            await self.execute("DELETE FROM gc_leases WHERE name = ? AND holder = ?", name, holder)
+            await lock.release()
 
     async def close(self) -> None:
         for connection in self._raw:
             await connection.close()
-
-
-class _SqliteLease(Lease):
-    def __init__(self, engine: SqliteEngine, name: str, holder: str) -> None:
-        self._engine = engine
-        self._name = name
-        self._holder = holder
-        self._renewed = _now_ms()
-
-    async def keep(self) -> None:
-        now = _now_ms()
-        if now - self._renewed < LEASE_MS // 4:
-            return
-        renewed = await self._engine.execute(
-            "UPDATE gc_leases SET expires_at = ? WHERE name = ? AND holder = ?",
-            now + LEASE_MS,
-            self._name,
-            self._holder,
-        )
-        if not renewed:
-            raise LeaseLost(self._name)
-        self._renewed = now
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
