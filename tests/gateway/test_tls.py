@@ -242,7 +242,7 @@ def _get_after(
         raw.sendall(outgoing.read())
         answer = b""
         # until the whole response is in: the connection's TLS shutdown may take the server's
-        # shutdown timeout (30 s) with a client that never answers its close_notify, as this one
+        # shutdown timeout (5 s) with a client that never answers its close_notify, as this one
         while not _complete(answer) and (chunk := raw.recv(65536)):
             incoming.write(chunk)
             try:
