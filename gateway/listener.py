@@ -13,6 +13,11 @@ import ssl
 
 from ocigate.limiter.gate import ProtocolFactory
 
+# Seconds a closing TLS connection waits for the client's close_notify after sending its own.
+# asyncio's default, 30 s, lets a client that keeps TCP open without answering (many do not
+# bother) hold the connection, and a slot of its per-client limit, long after its last response.
+TLS_SHUTDOWN_TIMEOUT = 5.0
+
 
 class Listener:
     def __init__(self, host: str, port: int, *, backlog: int = 1024, reuse_port: bool = False) -> None:
@@ -38,6 +43,7 @@ class Listener:
             reuse_port=self._reuse_port,
             ssl=tls,
             ssl_handshake_timeout=handshake_timeout if tls is not None else None,
+            ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT if tls is not None else None,
         )
         if self._server.sockets:
             self.port = self._server.sockets[0].getsockname()[1]

@@ -22,7 +22,7 @@ from .connection import handler_factory
 from .drain import DRAIN
 from .fast_path import v2_fast_path
 from .limits import GATE
-from .listener import Listener
+from .listener import TLS_SHUTDOWN_TIMEOUT, Listener
 from .logs import configure_logging
 from .settings import Settings
 from .tls import Certificates, TlsError, server_context
@@ -113,6 +113,7 @@ async def _serve(settings: Settings, reuse_port: bool = False) -> None:
             tls = certificates.context
             if gate is not None and gate.proxy_protocol:  # the PROXY header comes before TLS
                 gate.tls, gate.tls_handshake_timeout = tls, handshake_timeout
+                gate.tls_shutdown_timeout = TLS_SHUTDOWN_TIMEOUT
                 tls = None
         await listener.start(handler if gate is None else gate.factory(handler), tls, handshake_timeout)
         log.info(

@@ -55,6 +55,7 @@ class GateConfig:
         # set by the listener's owner when the gate, not the listener, starts TLS (PROXY protocol)
         self.tls: ssl.SSLContext | None = None
         self.tls_handshake_timeout: float | None = None
+        self.tls_shutdown_timeout: float | None = None
 
     def factory(self, inner: ProtocolFactory) -> ProtocolFactory:
         """A protocol factory for `loop.create_server` that gates `inner`'s connections."""
@@ -211,6 +212,7 @@ class ConnectionGate(asyncio.Protocol):
                 config.tls,
                 server_side=True,
                 ssl_handshake_timeout=config.tls_handshake_timeout,
+                ssl_shutdown_timeout=config.tls_shutdown_timeout,
             )
         except (TimeoutError, OSError) as exc:
             log.debug("TLS handshake with %s failed: %s", address, exc)

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,10 +215,14 @@ def test_new_files_that_do_not_load_leave_the_previous_certificate(
     wait_until(lambda: new_connections_get(3003, gateway.port, ca), 30, "the renewed certificate")
 
 
-def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
+def _get_after(
+    prefix: bytes, port: int, ca: PrivateCA, closed: list[float] | None = None
+) -> tuple[bytes, int]:
     """A GET of /v2/ over TLS whose ClientHello goes out in one write with `prefix` (as a load
     balancer coalesces its PROXY header with the client's first bytes): the response and the
-    serial of the certificate."""
+    serial of the certificate. With `closed`, the connection is then held open without an
+    answer to the server's close_notify until the server closes it: appended, the seconds that
+    took after the response."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = client_context(ca).wrap_bio(incoming, outgoing, server_hostname="localhost")
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -237,7 +242,7 @@ def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
         raw.sendall(outgoing.read())
         answer = b""
         # until the whole response is in: the connection's TLS shutdown may take the server's
-        # shutdown timeout (30 s) with a client that never answers its close_notify, as this one
+        # shutdown timeout (5 s) with a client that never answers its close_notify, as this one
         while not _complete(answer) and (chunk := raw.recv(65536)):
             incoming.write(chunk)
             try:
@@ -247,6 +252,12 @@ def _get_after(prefix: bytes, port: int, ca: PrivateCA) -> tuple[bytes, int]:
                 continue
             except ssl.SSLZeroReturnError:
                 break
+        if closed is not None:
+            answered = time.monotonic()
+            raw.settimeout(120)
+            while raw.recv(65536):  # the close_notify, never answered; then the server's FIN
+                pass
+            closed.append(time.monotonic() - answered)
     return answer, serial_of(tls)
 
 
@@ -287,6 +298,26 @@ def test_proxy_protocol_header_before_the_handshake(
 
         result = healthcheck(gateway.port, **gateway.env)
         assert result.returncode == 0, result.stderr
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.parametrize("proxied", [False, True], ids=["tls-listener", "after-proxy-header"])
+def test_a_client_that_never_answers_close_notify_is_let_go(
+    tmp_path: Path, certificate: ServerFiles, ca: PrivateCA, proxied: bool
+) -> None:
+    """After a `Connection: close` response the server sends its close_notify and waits for the
+    client's. A client that keeps TCP open without answering holds the connection (and a slot
+    of its per-client limit) TLS_SHUTDOWN_TIMEOUT (5 s), not asyncio's default 30 s. Bound
+    loosely: it only has to come before the default."""
+    env = {"OCIGATE_PROXY_PROTOCOL": "true", "OCIGATE_TRUSTED_PROXIES": "127.0.0.1"} if proxied else {}
+    gateway = tls_gateway(tmp_path, certificate, **env)
+    try:
+        closed: list[float] = []
+        prefix = b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n" if proxied else b""
+        answer, _ = _get_after(prefix, gateway.port, ca, closed)
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+        assert closed[0] < 25, f"the server held the connection {closed[0]:.1f} s"
     finally:
         gateway.stop()
 
