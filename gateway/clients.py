@@ -62,7 +62,7 @@ class ClientIdentity:
         else:
             trusted, proxy_tls = request.remote in self.trusted_proxies, False
         if trusted:
-            proto = forwarded_proto(request.headers.getall("X-Forwarded-Proto", ()))
+            proto = forwarded_proto(request.headers.getall("X-Forwarded-Proto", []))
             if proto is not None:
                 return proto
         return "https" if proxy_tls else "http"
