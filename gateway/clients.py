@@ -50,9 +50,9 @@ class ClientIdentity:
     def scheme(self, request: web.BaseRequest) -> str:
         """The scheme ("https" or "http") the client reached us with, or the proxy in front of us.
 
-        SECURITY: proxies' words count only from the peers whose X-Forwarded-For counts, so a
-        client can neither downgrade its realm nor have one sent to others; the gateway's own
-        TLS is never downgraded."""
+        SECURITY: a proxy's word counts only from the peers whose X-Forwarded-For counts (with
+        the PROXY protocol: the client its header names is itself a trusted proxy), so a client
+        can neither downgrade nor spoof the scheme; the gateway's own TLS is never downgraded."""
         if request.secure:
             return "https"
         transport = request.transport
