@@ -189,7 +189,7 @@ def test_the_gateways_own_tls_is_never_downgraded(tmp_path: Path) -> None:
             response = requests.get(
                 f"https://localhost:{gateway.port}/v2/",
                 headers={"Host": HOST, "X-Forwarded-Proto": value},
-                verify=ca.ca_file,
+                verify=str(ca.ca_file),
                 timeout=30,
             )
             assert response.status_code == 401
