@@ -23,7 +23,7 @@ from ocigate.auth.service import Authenticator, Principal, RegistryRef
 from ocigate.auth.throttle import Throttled
 from ocigate.storage.errors import RegistryError
 
-from .clients import client_key_of
+from .clients import client_key_of, client_scheme
 from .routes import Endpoint, Route
 
 _READ = frozenset({"pull"})
@@ -92,7 +92,7 @@ def required_scope(route: Route, method: str) -> tuple[Scope | None, frozenset[s
 
 
 def challenge(request: web.Request, service: str, scope: Scope | None, error: str | None = None) -> str:
-    realm = f"{request.scheme}://{request.host}/token"
+    realm = f"{client_scheme(request)}://{request.host}/token"
     parts = [f'realm="{realm}"', f'service="{service}"']
     if scope is not None:
         parts.append(f'scope="{scope}"')

@@ -5,6 +5,12 @@ The TCP peer, unless a trusted proxy names the client: the PROXY protocol header
 connection by the limiter's gate, and only from a trusted peer) or, for each request, the
 `X-Forwarded-For` a trusted peer added (read from the right, `limiter/identity.py`). Worked out
 once per connection, or once per request when a trusted proxy forwards it, and kept there.
+
+And the scheme the client used, for the absolute URLs and cookies it is sent back (the token
+realm, the console cookie's `Secure`): https over the gateway's own TLS; else what the same
+trusted proxies say: the `X-Forwarded-Proto` the nearest one added, or the PROXY v2 header's
+SSL TLV. A proxy that terminates TLS hands the gateway plain HTTP, and a realm saying http
+would have docker send the user's password in the clear.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from ocigate.limiter import TrustedProxies, client_key
 from ocigate.limiter.gate import ConnectionGate
 
 _ADDRESS = "ocigate.client_address"  # request key: the address worked out for this request
+_SCHEMES = frozenset({"http", "https"})
 
 
 class ClientIdentity:
@@ -40,6 +47,26 @@ class ClientIdentity:
             request[_ADDRESS] = known
         return known
 
+    def scheme(self, request: web.BaseRequest) -> str:
+        """The scheme ("https" or "http") the client reached us with, or the proxy in front of us.
+
+        SECURITY: a proxy's word counts only from the peers whose X-Forwarded-For counts (with
+        the PROXY protocol: the client its header names is itself a trusted proxy), so a client
+        can neither downgrade nor spoof the scheme; the gateway's own TLS is never downgraded."""
+        if request.secure:
+            return "https"
+        transport = request.transport
+        gate = transport.get_protocol() if transport is not None else None
+        if isinstance(gate, ConnectionGate):
+            trusted, proxy_tls = gate.forwarded_trusted, gate.client_tls
+        else:
+            trusted, proxy_tls = request.remote in self.trusted_proxies, False
+        if trusted:
+            proto = forwarded_proto(request.headers.getall("X-Forwarded-Proto", []))
+            if proto is not None:
+                return proto
+        return "https" if proxy_tls else "http"
+
     def key(self, request: web.BaseRequest) -> str:
         """The counting key (IPv6 clients by network prefix) of the request's client."""
         return client_key(self.address(request), self.ipv6_prefix)
@@ -54,6 +81,20 @@ def client_address(request: web.BaseRequest) -> str | None:
     except AssertionError:  # never routed: malformed HTTP (aiohttp asserts there is no app)
         identity = None
     return identity.address(request) if identity is not None else request.remote  # before routing
+
+
+def forwarded_proto(headers: list[str]) -> str | None:
+    """The scheme the nearest proxy wrote: the last value of the last `X-Forwarded-Proto` line
+    (proxies that append do so on the right), if it is http or https; anything else: None."""
+    if not headers:
+        return None
+    proto = headers[-1].rpartition(",")[2].strip().lower()
+    return proto if proto in _SCHEMES else None
+
+
+def client_scheme(request: web.Request) -> str:
+    identity = request.config_dict.get(CLIENTS)
+    return identity.scheme(request) if identity is not None else request.scheme
 
 
 def client_key_of(request: web.Request) -> str:

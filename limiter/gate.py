@@ -75,6 +75,7 @@ class ConnectionGate(asyncio.Protocol):
         "_transport",
         "client_address",
         "client_key",
+        "client_tls",
         "forwarded_trusted",
     )
 
@@ -90,6 +91,7 @@ class ConnectionGate(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self.client_address: str | None = None
         self.client_key = ""
+        self.client_tls = False  # the PROXY header says the client reached the proxy over TLS
         self.forwarded_trusted = False  # the peer is a trusted proxy: X-Forwarded-For counts
 
     # -- before the HTTP protocol takes over ---------------------------------------------------
@@ -174,6 +176,7 @@ class ConnectionGate(asyncio.Protocol):
         self._buffer = self._buffer[header.length :]
         # the peer is a trusted proxy (connection_made); LOCAL / UNKNOWN: it speaks for itself
         address = header.source if header.source is not None else self.client_address
+        self.client_tls = header.tls
         assert self._transport is not None
         self._transport.pause_reading()  # until the slot is decided; _open resumes
         self._paused = True

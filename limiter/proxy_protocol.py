@@ -1,8 +1,10 @@
 """PROXY protocol v1 (text) and v2 (binary) headers, as HAProxy, AWS NLB and others send them.
 
 Spec: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt. Only the source address is
-used; TLVs are skipped. The header comes before any HTTP byte, so `gate.py` parses it before the
-HTTP parser sees the connection.
+used, and of the v2 TLVs only PP2_TYPE_SSL (§2.2.5): whether the client reached the proxy over TLS
+(a balancer that terminates TLS, e.g. an NLB with a TLS listener), so the gateway tells clients
+to come back over https (`gateway/clients.py`). The header comes before any HTTP byte, so
+`gate.py` parses it before the HTTP parser sees the connection.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _V1_PREFIX = b"PROXY "
 _V1_MAX = 107  # spec §2.1: the longest v1 line, CRLF included
 _FAMILIES = {0x1: 4, 0x2: 16}  # address family → bytes of one address
+_ADDRESS_BLOCKS = {0x1: 12, 0x2: 36, 0x3: 216}  # family → bytes of addresses and ports (§2.2)
+_PP2_TYPE_SSL = 0x20
+_PP2_CLIENT_SSL = 0x01  # in the SSL TLV's first byte: the client connected over TLS
 
 
 class ProxyProtocolError(ValueError):
@@ -24,6 +29,7 @@ class ProxyProtocolError(ValueError):
 class ProxyHeader:
     source: str | None  # None: LOCAL / UNKNOWN, i.e. the proxy speaking for itself (health checks)
     length: int  # bytes of the header, to skip before HTTP starts
+    tls: bool = False  # the client reached the proxy over TLS (v2 only: PP2_CLIENT_SSL)
 
 
 def parse_proxy_header(data: bytes) -> ProxyHeader | None:
@@ -71,10 +77,33 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
     if len(data) < length:
         return None
     family = data[13] >> 4
-    if command == 0 or family not in _FAMILIES:  # LOCAL, or AF_UNSPEC / AF_UNIX
+    if command == 0 or family not in _ADDRESS_BLOCKS:  # LOCAL (the proxy itself), or AF_UNSPEC
         return ProxyHeader(None, length)
-    size = _FAMILIES[family]
-    if length < 16 + 2 * size + 4:
+    tlvs = 16 + _ADDRESS_BLOCKS[family]
+    if length < tlvs:
         raise ProxyProtocolError("PROXY v2 address block too short")
-    source = ipaddress.ip_address(data[16 : 16 + size])
-    return ProxyHeader(str(source), length)
+    tls = _client_tls(data[tlvs:length])
+    if family not in _FAMILIES:  # AF_UNIX: no address to name the client by
+        return ProxyHeader(None, length, tls)
+    source = ipaddress.ip_address(data[16 : 16 + _FAMILIES[family]])
+    return ProxyHeader(str(source), length, tls)
+
+
+def _client_tls(tlvs: bytes) -> bool:
+    """Whether the TLVs hold PP2_TYPE_SSL with PP2_CLIENT_SSL set. Every TLV must fit in the
+    header (as haproxy checks); the SSL one carries at least its client byte and verify word."""
+    offset = 0
+    tls = False
+    while offset < len(tlvs):
+        if len(tlvs) - offset < 3:
+            raise ProxyProtocolError("PROXY v2 TLV truncated")
+        kind, size = tlvs[offset], int.from_bytes(tlvs[offset + 1 : offset + 3], "big")
+        value = tlvs[offset + 3 : offset + 3 + size]
+        if len(value) < size:
+            raise ProxyProtocolError("PROXY v2 TLV longer than the header")
+        if kind == _PP2_TYPE_SSL:
+            if size < 5:
+                raise ProxyProtocolError("PROXY v2 SSL TLV too short")
+            tls = bool(value[0] & _PP2_CLIENT_SSL)
+        offset += 3 + size
+    return tls

@@ -15,7 +15,7 @@ from aiohttp import web
 from ocigate.auth.sessions import Session as StoredSession
 from ocigate.auth.sessions import csrf_token
 
-from ..clients import client_address
+from ..clients import client_address, client_scheme
 from .authn import SESSION_COOKIE, account_user, check_console_network, check_same_origin, unauthorized
 from .context import Call, Services
 from .envelope import href, json_response, timestamp
@@ -72,7 +72,7 @@ async def sign_in(services: Services, call: Call, body: SessionCreate) -> web.Re
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,  # the request came over TLS (issue 13 serves it)
+        secure=client_scheme(request) == "https",  # over TLS: ours (issue 13), or a proxy's
     )
     return response
 
