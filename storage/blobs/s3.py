@@ -19,18 +19,14 @@ commit and abort. Memory per upload: one part buffer plus the chunk being copied
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
-import hashlib
 import logging
-import mmap
 import secrets
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +42,11 @@ from ..errors import BlobUploadInvalid, StorageUnavailable
 from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
+from .s3_parts import PartBody, PartBuffer, md5, md5_base64
+from .s3_sse import REDACT, Sse
 from .s3_stats import S3Stats
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ..config import S3Config
 
 MAX_PARTS = 10_000
@@ -59,7 +55,6 @@ READ_CHUNK = MIB
 # 128 KiB): fewer pauses; also the size of the buffers of a taken-over body (s3_body.py)
 READ_BUFFER = MIB
 TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3_body.py)
-SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
 # a store that is down must turn into a 503, not a hung request; but a store (or a gateway)
 # busy with a pull storm may take a few seconds to accept: 2 s gave 503s to nodes of a storm
 CONNECT_TIMEOUT = 5.0
@@ -90,7 +85,7 @@ class S3StoreError(RuntimeError):
 class S3BlobDriver(BlobDriver):
     name = "s3"
 
-    def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: _Sse) -> None:
+    def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: Sse) -> None:
         self._client = client
         self._stack = stack
         self.stats = S3Stats()  # for /metrics
@@ -108,7 +103,7 @@ class S3BlobDriver(BlobDriver):
     async def open(cls, config: S3Config) -> S3BlobDriver:
         """A driver checked against the store: bucket created if missing, SSE round-tripped.
         (What the settings alone can rule out, `S3Config` did.)"""
-        sse = _Sse.from_config(config)
+        sse = Sse.from_config(config)
         client_config = AioConfig(
             signature_version="s3v4",
             # no SHA-256 of bodies on the event loop: ContentMD5 (hashed in a thread) guards them
@@ -129,7 +124,7 @@ class S3BlobDriver(BlobDriver):
                 config=client_config,
             )
         )
-        _REDACT.watch(sse.secrets)
+        REDACT.watch(sse.secrets)
         driver = cls(client, stack, config, sse)
         try:
             await driver._check_store()
@@ -153,7 +148,7 @@ class S3BlobDriver(BlobDriver):
         parts, keep = self._rewind(upload_id, previous, offset)
         number = max((part[0] for part in previous.parts), default=0) + 1
         mpu = previous.mpu
-        buffer = _PartBuffer(self._part_size)
+        buffer = PartBuffer(self._part_size)
         try:
             loaded = keep == 0  # the tail is read back only once there is more to add to it
             received = 0
@@ -201,7 +196,7 @@ class S3BlobDriver(BlobDriver):
         if not upload.parts:
             location = upload.tail or _blob_key(upload_id)
             if upload.tail is None:  # the empty blob
-                await self._put(location, _PartBody(memoryview(b"")))
+                await self._put(location, PartBody(memoryview(b"")))
         else:
             assert upload.mpu is not None  # parts exist only inside a multipart upload
             location = _blob_key(upload_id)
@@ -360,7 +355,7 @@ class S3BlobDriver(BlobDriver):
             raise OSError(f"upload {upload_id}: cannot rewind to {offset}, inside an uploaded part")
         return parts, keep
 
-    async def _read_tail(self, upload: _Upload, size: int, buffer: _PartBuffer) -> None:
+    async def _read_tail(self, upload: _Upload, size: int, buffer: PartBuffer) -> None:
         """Append the first `size` bytes of the upload's tail (less than a part) to `buffer`."""
         key = upload.tail
         assert key is not None  # only called to keep bytes of an existing tail
@@ -376,11 +371,11 @@ class S3BlobDriver(BlobDriver):
         if buffer.size - start != size:
             raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload")
 
-    async def _put(self, key: str, data: _PartBody) -> None:
-        md5 = await _md5(data.view)
+    async def _put(self, key: str, data: PartBody) -> None:
+        digest = await md5(data.view)
         with self._guard(key):
             await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentMD5=md5, **self._sse.write
+                Bucket=self._bucket, Key=key, Body=data, ContentMD5=digest, **self._sse.write
             )
 
     async def _create_multipart(self, upload_id: str) -> str:
@@ -391,12 +386,12 @@ class S3BlobDriver(BlobDriver):
         return str(response["UploadId"])
 
     async def _upload_part(
-        self, upload_id: str, mpu: str, number: int, buffer: _PartBuffer
+        self, upload_id: str, mpu: str, number: int, buffer: PartBuffer
     ) -> tuple[int, str, int]:
         if number > MAX_PARTS:
             raise BlobUploadInvalid(message=f"upload exceeds {MAX_PARTS} parts of the configured part size")
         data = buffer.body()
-        md5 = await _md5(data.view)
+        digest = await md5(data.view)
         with self._guard(upload_id, concurrent=True):
             response = await self._client.upload_part(
                 Bucket=self._bucket,
@@ -404,7 +399,7 @@ class S3BlobDriver(BlobDriver):
                 UploadId=mpu,
                 PartNumber=number,
                 Body=data,
-                ContentMD5=md5,
+                ContentMD5=digest,
                 **self._sse.request,
             )
         return number, str(response["ETag"]), len(data)
@@ -512,7 +507,7 @@ class S3BlobDriver(BlobDriver):
         payload = b"ocigate probe " + secrets.token_bytes(16)
         with self._guard(key):
             response = await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=payload, ContentMD5=_md5_base64(payload), **self._sse.write
+                Bucket=self._bucket, Key=key, Body=payload, ContentMD5=md5_base64(payload), **self._sse.write
             )
         try:
             if not self._sse.honoured(response):
@@ -568,89 +563,6 @@ class _Breaker:
             self._open_until = time.monotonic() + self._cooldown
 
 
-class _PartBuffer:
-    """The part being filled, in an anonymous mmap of exactly the part size: outside malloc, so
-    many concurrent uploads neither grow nor fragment the heap (a growing BytesIO reallocates to
-    1/8 over its size); reused for every part of a request, and only written pages are resident."""
-
-    def __init__(self, capacity: int) -> None:
-        self._map = mmap.mmap(-1, capacity)
-        self._view = memoryview(self._map)
-        self.size = 0
-
-    @property
-    def full(self) -> bool:
-        return self.size == len(self._view)
-
-    def fill(self, data: memoryview) -> memoryview:
-        """Copy in as much of `data` as fits; returns the rest."""
-        count = min(len(data), len(self._view) - self.size)
-        self._view[self.size : self.size + count] = data[:count]
-        self.size += count
-        return data[count:]
-
-    def body(self) -> _PartBody:
-        return _PartBody(self._view[: self.size])
-
-    def clear(self) -> None:
-        self.size = 0
-
-    def close(self) -> None:
-        # a send cut short may still hold a slice: the mapping then goes when that is collected
-        with contextlib.suppress(BufferError):
-            self._view.release()
-            self._map.close()
-
-
-class _PartBody:
-    """A request body over bytes in place: botocore sizes it (len) and rewinds it for a retry
-    (seek); aiohttp sends it as slices (_PartPayload), never copying it in user space."""
-
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self._position = 0
-
-    def __len__(self) -> int:
-        return len(self.view)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._position, 2: len(self.view)}[whence]
-        self._position = base + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.view) if size < 0 else min(len(self.view), self._position + size)
-        data = bytes(self.view[self._position : end])
-        self._position = end
-        return data
-
-
-class _PartPayload(aiohttp.payload.Payload):
-    _value: _PartBody
-
-    def __init__(self, value: _PartBody, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("content_type", "application/octet-stream")
-        super().__init__(value, *args, **kwargs)
-        self._size = len(value)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._value.view).decode(encoding, errors)
-
-    async def write(self, writer: Any) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        view = self._value.view[:content_length]
-        for start in range(0, len(view), SEND_PIECE):
-            await writer.write(view[start : start + SEND_PIECE])  # drains past its buffer limit
-
-
-aiohttp.payload.register_payload(_PartPayload, _PartBody, order=aiohttp.payload.Order.try_first)
-
-
 @dataclass(frozen=True)
 class _Upload:
     """The driver state of one upload (see the module docstring)."""
@@ -685,104 +597,6 @@ class _Upload:
         }
 
 
-@dataclass(frozen=True, repr=False)
-class _Sse:
-    """Request parameters for the configured server-side encryption. The SSE-C key lives only
-    here (and in botocore's request): never in reprs, messages or logs."""
-
-    mode: str
-    write: dict[str, Any] = field(default_factory=dict)  # PutObject, CreateMultipartUpload
-    request: dict[str, Any] = field(default_factory=dict)  # UploadPart, GetObject, HeadObject
-    copy_source: dict[str, Any] = field(default_factory=dict)  # UploadPartCopy's source
-    secrets: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return f"_Sse({self.mode!r})"
-
-    @classmethod
-    def from_config(cls, config: S3Config) -> _Sse:
-        mode = config.sse
-        if mode == "none":
-            return cls(mode)
-        if mode == "AES256":
-            return cls(mode, write={"ServerSideEncryption": "AES256"})
-        if mode == "aws:kms":
-            write = {"ServerSideEncryption": "aws:kms"}
-            if config.sse_kms_key_id:
-                write["SSEKMSKeyId"] = config.sse_kms_key_id
-            return cls(mode, write=write)
-        if mode == "sse-c":
-            text = config.sse_c_key.get_secret_value() if config.sse_c_key else None
-            key = _customer_key(text, config.sse_c_key_file)
-            request = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
-            copy_source = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": key}
-            b64 = base64.b64encode(key).decode()
-            return cls(mode, request, request, copy_source, (b64, repr(key)[2:-1]))
-        raise ValueError(f"unknown server-side encryption {mode!r}")
-
-    def honoured(self, response: dict[str, Any]) -> bool:
-        """Whether a PutObject response shows the store applied this encryption."""
-        if self.mode == "sse-c":
-            return response.get("SSECustomerAlgorithm") == "AES256"
-        if self.mode in ("AES256", "aws:kms"):
-            return response.get("ServerSideEncryption") == self.mode
-        return True
-
-
-class _Redactor(logging.Filter):
-    """Blanks SSE-C keys out of botocore's debug logs (it logs request headers and signing)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-
-    def watch(self, secret_forms: tuple[str, ...]) -> None:
-        if not secret_forms:
-            return
-        self._secrets.update(secret_forms)
-        # a logger filter sees only records logged at that very logger: attach to all of them
-        # (botocore's modules, and so their loggers, are loaded once a client exists)
-        names = [
-            name
-            for name in logging.root.manager.loggerDict
-            if name.split(".")[0] in ("botocore", "aiobotocore")
-        ]
-        for name in {"botocore", "aiobotocore", *names}:
-            logging.getLogger(name).addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's to report, not ours
-            return True
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, ()
-        return True
-
-
-_REDACT = _Redactor()
-
-
-def _customer_key(value: str | None, path: Path | None) -> bytes:
-    """The 32-byte SSE-C key from its base64 text, or a file holding that text (or raw bytes)."""
-    if value is None and path is not None:
-        raw = path.read_bytes()
-        if len(raw) == 32:
-            return raw
-        value = raw.decode("ascii", errors="replace").strip()
-    if value is None:
-        raise ValueError("sse-c needs a customer key or a file holding one")
-    try:
-        key = base64.b64decode(value, validate=True)
-    except ValueError:
-        key = b""
-    if len(key) != 32:  # the message never shows the key
-        raise ValueError("the SSE-C key must be base64 of 32 bytes")
-    return key
-
-
 @contextlib.contextmanager
 def _translate(what: str, *, concurrent: bool = False) -> Iterator[None]:
     """S3 failures as the domain's: a missing object is FileNotFoundError, a store that is down
@@ -809,18 +623,6 @@ def _code(exc: ClientError) -> str:
 
 def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-async def _md5(data: memoryview) -> str:
-    """Content-MD5 of a body, hashed off the event loop when big (hashlib releases the GIL):
-    bodies are not SHA-256 signed, so this is what guards them in transit."""
-    if data.nbytes >= 256 * 1024:
-        return await asyncio.to_thread(_md5_base64, data)
-    return _md5_base64(data)
-
-
-def _md5_base64(data: bytes | memoryview) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:

@@ -23,7 +23,8 @@ import pytest
 
 from ocigate.storage.blobs import SocketStretch, open_blob_driver
 from ocigate.storage.blobs import s3 as s3_module
-from ocigate.storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
+from ocigate.storage.blobs.s3 import S3BlobDriver, S3StoreError
+from ocigate.storage.blobs.s3_sse import customer_key
 from ocigate.storage.config import MIB
 from ocigate.storage.errors import BlobUploadInvalid, StorageUnavailable
 from tests.servers import free_port
@@ -216,11 +217,11 @@ def test_sse_c_key_from_file(tmp_path: Path) -> None:
     key = os.urandom(32)
     (tmp_path / "raw").write_bytes(key)
     (tmp_path / "text").write_text(base64.b64encode(key).decode() + "\n")
-    assert _customer_key(None, tmp_path / "raw") == key
-    assert _customer_key(None, tmp_path / "text") == key
+    assert customer_key(None, tmp_path / "raw") == key
+    assert customer_key(None, tmp_path / "text") == key
     (tmp_path / "short").write_text(base64.b64encode(key[:16]).decode())
     with pytest.raises(ValueError, match="32 bytes"):
-        _customer_key(None, tmp_path / "short")
+        customer_key(None, tmp_path / "short")
 
 
 async def test_store_down_is_a_quick_storage_unavailable(
