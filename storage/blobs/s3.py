@@ -22,9 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -34,8 +33,7 @@ import aiohttp
 import aiohttp.payload
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..config import MIB, MIN_PART
 from ..errors import BlobUploadInvalid, StorageUnavailable
@@ -43,6 +41,7 @@ from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
 from .s3_parts import PartBody, PartBuffer, md5, md5_base64
+from .s3_requests import S3Bucket, error_code
 from .s3_sse import REDACT, Sse
 from .s3_stats import S3Stats
 
@@ -60,20 +59,6 @@ TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3
 CONNECT_TIMEOUT = 5.0
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
-# consecutive failed requests (each after its retries) that open the circuit breaker: among
-# hundreds of concurrent reads, two slow connects in a row paused every read of the process
-BREAKER_FAILURES = 5
-BREAKER_COOLDOWN = 3.0  # seconds requests fail at once before one probes the store again
-_THROTTLED = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "RequestTimeout",
-}
-_CONCURRENT = {"NoSuchKey", "NoSuchUpload", "InvalidPart", "InvalidPartOrder"}
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +71,15 @@ class S3BlobDriver(BlobDriver):
     name = "s3"
 
     def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: Sse) -> None:
-        self._client = client
         self._stack = stack
         self.stats = S3Stats()  # for /metrics
         self.stats.watch(client)
-        self._bucket = config.bucket
         self._part_size = config.part_size
         self.max_blob_size = MAX_PARTS * config.part_size
-        self._sse = sse
         self._redirect = config.redirect
         self._timeout = config.timeout
-        self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
         self.health = StoreHealth("blobs", "requests that need blob bytes get 503 until S3 answers")
+        self._s3 = S3Bucket(client, config.bucket, sse, self.health)
 
     @classmethod
     async def open(cls, config: S3Config) -> S3BlobDriver:
@@ -206,7 +188,7 @@ class S3BlobDriver(BlobDriver):
                 parts.append(await self._copy_part(upload_id, upload.mpu, number, upload.tail))
             await self._complete(upload_id, upload.mpu, parts)
             # the ETag CompleteMultipartUpload answers is not to be trusted (Ceph sends it empty)
-            stored = await self._head(location)
+            stored = await self._s3.head(location)
             if stored != size:
                 raise OSError(f"S3 holds {stored} bytes for upload {upload_id}, expected {size}")
         await self._sweep(upload_id, keep=location, multipart=upload.mpu is not None)
@@ -222,11 +204,11 @@ class S3BlobDriver(BlobDriver):
 
     async def read(self, location: str, start: int, end: int) -> ReadChunks:
         if start >= end:
-            await self._head(location)  # FileNotFoundError if it is not there
+            await self._s3.head(location)  # FileNotFoundError if it is not there
             return
-        with self._guard(location):
-            response = await self._client.get_object(
-                Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
+        with self._s3.guard(location):
+            response = await self._s3.client.get_object(
+                Bucket=self._s3.name, Key=location, Range=f"bytes={start}-{end - 1}", **self._s3.sse.request
             )
         body = response["Body"]
         try:
@@ -234,7 +216,7 @@ class S3BlobDriver(BlobDriver):
             async with contextlib.aclosing(self._body(body.raw_stream, end - start, location)) as pieces:
                 remaining = end - start
                 while remaining:
-                    with self._guard(location, answered=True):
+                    with self._s3.guard(location, answered=True):
                         piece = await anext(pieces, b"")
                     if not piece:
                         raise OSError(f"blob {location} is shorter than recorded")
@@ -247,44 +229,44 @@ class S3BlobDriver(BlobDriver):
         self, raw: aiohttp.ClientResponse, length: int, location: str
     ) -> AsyncGenerator[Piece | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
-            guard = partial(self._guard, location, answered=True)
+            guard = partial(self._s3.guard, location, answered=True)
             return take_over(raw, length, READ_BUFFER, self._timeout, guard)
         return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:
-        with self._guard(location):
-            await self._client.delete_object(Bucket=self._bucket, Key=location)
+        with self._s3.guard(location):
+            await self._s3.client.delete_object(Bucket=self._s3.name, Key=location)
 
     async def delete_many(self, locations: list[str]) -> None:
         # DeleteObjects: up to 1000 keys a request; a key that fails stays queued (raise)
         for start in range(0, len(locations), 1000):
             batch = [{"Key": key} for key in locations[start : start + 1000]]
-            with self._guard("blobs"):
-                response = await self._client.delete_objects(
-                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+            with self._s3.guard("blobs"):
+                response = await self._s3.client.delete_objects(
+                    Bucket=self._s3.name, Delete={"Objects": batch, "Quiet": True}
                 )
             errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
             if errors:
                 raise OSError(f"S3 could not delete {len(errors)} blobs, e.g. {errors[0]}")
 
     async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
-        with self._guard("blobs"):
-            response = await self._client.list_objects_v2(
-                Bucket=self._bucket, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
+        with self._s3.guard("blobs"):
+            response = await self._s3.client.list_objects_v2(
+                Bucket=self._s3.name, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
             )
         return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", ())]
 
     async def check(self) -> None:
-        with self._guard(self._bucket):
-            await self._client.head_bucket(Bucket=self._bucket)
+        with self._s3.guard(self._s3.name):
+            await self._s3.client.head_bucket(Bucket=self._s3.name)
 
     async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
         # Only multipart uploads still open: aborting one never touches a committed object. Tails
         # cannot be told from committed small blobs by their keys, so they wait for their session.
         stale: list[tuple[str, str]] = []
-        with self._guard("multipart uploads"):
-            paginator = self._client.get_paginator("list_multipart_uploads")
-            async for page in paginator.paginate(Bucket=self._bucket, Prefix="blobs/"):
+        with self._s3.guard("multipart uploads"):
+            paginator = self._s3.client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self._s3.name, Prefix="blobs/"):
                 for item in page.get("Uploads", ()):
                     if item["Initiated"].timestamp() < before:
                         stale.append((item["Key"], item["UploadId"]))
@@ -300,44 +282,16 @@ class S3BlobDriver(BlobDriver):
 
     async def presigned_url(self, location: str, expires: int) -> str:
         """A URL that lets a client GET the blob straight from the store for `expires` seconds."""
-        if self._sse.mode == "sse-c":
+        if self._s3.sse.mode == "sse-c":
             raise ValueError("presigned URLs cannot carry an SSE-C key")
-        url: str = await self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": location}, ExpiresIn=expires
+        url: str = await self._s3.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._s3.name, "Key": location}, ExpiresIn=expires
         )
         return url
 
     async def size(self, location: str) -> int:
         """The stored size of a blob (HeadObject); FileNotFoundError if it is not there."""
-        return await self._head(location)
-
-    # --- requests --------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _guard(self, what: str, *, concurrent: bool = False, answered: bool = False) -> Iterator[None]:
-        """One request to the store: failures translated (_translate), and through the circuit
-        breaker, so that while the store is down requests get their 503 at once instead of
-        each waiting out timeouts and retries.
-
-        With `answered`, the store has already answered this request (a body being read): a
-        failure now (a body that stalls or ends early) fails that read alone and is no sign that
-        new requests would fail, so it does not count towards opening the breaker, and an open
-        breaker does not cut a body that is still flowing. Only its successes are recorded."""
-        if not answered:
-            self._breaker.check()
-        available = True
-        try:
-            with _translate(what, concurrent=concurrent):
-                yield
-        except StorageUnavailable as exc:
-            available = False
-            if not answered:
-                self.health.failed(exc.__cause__ or exc.message)
-            raise
-        finally:
-            if available or not answered:
-                self._breaker.record(available)
-        self.health.answered()
+        return await self._s3.head(location)
 
     def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
         """The parts kept when writing at `offset`, and how many tail bytes to keep."""
@@ -360,9 +314,9 @@ class S3BlobDriver(BlobDriver):
         key = upload.tail
         assert key is not None  # only called to keep bytes of an existing tail
         start = buffer.size
-        with self._guard(key, concurrent=True):
-            response = await self._client.get_object(
-                Bucket=self._bucket, Key=key, Range=f"bytes=0-{size - 1}", **self._sse.request
+        with self._s3.guard(key, concurrent=True):
+            response = await self._s3.client.get_object(
+                Bucket=self._s3.name, Key=key, Range=f"bytes=0-{size - 1}", **self._s3.sse.request
             )
             async with response["Body"] as body:
                 async for piece in body.iter_chunks(READ_CHUNK):
@@ -373,15 +327,15 @@ class S3BlobDriver(BlobDriver):
 
     async def _put(self, key: str, data: PartBody) -> None:
         digest = await md5(data.view)
-        with self._guard(key):
-            await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentMD5=digest, **self._sse.write
+        with self._s3.guard(key):
+            await self._s3.client.put_object(
+                Bucket=self._s3.name, Key=key, Body=data, ContentMD5=digest, **self._s3.sse.write
             )
 
     async def _create_multipart(self, upload_id: str) -> str:
-        with self._guard(upload_id):
-            response = await self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=_blob_key(upload_id), **self._sse.write
+        with self._s3.guard(upload_id):
+            response = await self._s3.client.create_multipart_upload(
+                Bucket=self._s3.name, Key=_blob_key(upload_id), **self._s3.sse.write
             )
         return str(response["UploadId"])
 
@@ -392,62 +346,57 @@ class S3BlobDriver(BlobDriver):
             raise BlobUploadInvalid(message=f"upload exceeds {MAX_PARTS} parts of the configured part size")
         data = buffer.body()
         digest = await md5(data.view)
-        with self._guard(upload_id, concurrent=True):
-            response = await self._client.upload_part(
-                Bucket=self._bucket,
+        with self._s3.guard(upload_id, concurrent=True):
+            response = await self._s3.client.upload_part(
+                Bucket=self._s3.name,
                 Key=_blob_key(upload_id),
                 UploadId=mpu,
                 PartNumber=number,
                 Body=data,
                 ContentMD5=digest,
-                **self._sse.request,
+                **self._s3.sse.request,
             )
         return number, str(response["ETag"]), len(data)
 
     async def _copy_part(self, upload_id: str, mpu: str, number: int, source: str) -> tuple[int, str, int]:
         # UploadPartCopy, not CopyObject: Ceph answers CopyObject of an encrypted source with 501
-        with self._guard(upload_id, concurrent=True):
-            response = await self._client.upload_part_copy(
-                Bucket=self._bucket,
+        with self._s3.guard(upload_id, concurrent=True):
+            response = await self._s3.client.upload_part_copy(
+                Bucket=self._s3.name,
                 Key=_blob_key(upload_id),
                 UploadId=mpu,
                 PartNumber=number,
-                CopySource={"Bucket": self._bucket, "Key": source},
-                **self._sse.request,
-                **self._sse.copy_source,
+                CopySource={"Bucket": self._s3.name, "Key": source},
+                **self._s3.sse.request,
+                **self._s3.sse.copy_source,
             )
         return number, str(response["CopyPartResult"]["ETag"]), 0  # size: only Complete reads it
 
     async def _complete(self, upload_id: str, mpu: str, parts: list[tuple[int, str, int]]) -> None:
-        with self._guard(upload_id, concurrent=True):
-            await self._client.complete_multipart_upload(
-                Bucket=self._bucket,
+        with self._s3.guard(upload_id, concurrent=True):
+            await self._s3.client.complete_multipart_upload(
+                Bucket=self._s3.name,
                 Key=_blob_key(upload_id),
                 UploadId=mpu,
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _ in parts]},
             )
 
     async def _abort_multipart(self, key: str, mpu: str) -> None:
-        with contextlib.suppress(FileNotFoundError), self._guard(key):
-            await self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu)
-
-    async def _head(self, key: str) -> int:
-        with self._guard(key):
-            response = await self._client.head_object(Bucket=self._bucket, Key=key, **self._sse.request)
-        return int(response["ContentLength"])
+        with contextlib.suppress(FileNotFoundError), self._s3.guard(key):
+            await self._s3.client.abort_multipart_upload(Bucket=self._s3.name, Key=key, UploadId=mpu)
 
     async def _sweep(self, upload_id: str, *, keep: str | None, multipart: bool) -> None:
         """Delete what an upload left besides `keep`: tails of failed attempts, stray multiparts."""
         prefix = _blob_key(upload_id)
         keys: list[str] = []
-        with self._guard(prefix):
-            paginator = self._client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+        with self._s3.guard(prefix):
+            paginator = self._s3.client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self._s3.name, Prefix=prefix):
                 keys += [item["Key"] for item in page.get("Contents", ()) if item["Key"] != keep]
         await self._delete_quietly(keys)
         if multipart:
-            with self._guard(prefix):
-                response = await self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=prefix)
+            with self._s3.guard(prefix):
+                response = await self._s3.client.list_multipart_uploads(Bucket=self._s3.name, Prefix=prefix)
             for item in response.get("Uploads", ()):
                 await self._abort_multipart(item["Key"], item["UploadId"])
 
@@ -456,9 +405,9 @@ class S3BlobDriver(BlobDriver):
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             try:
-                with self._guard("staging objects"):
-                    await self._client.delete_objects(
-                        Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                with self._s3.guard("staging objects"):
+                    await self._s3.client.delete_objects(
+                        Bucket=self._s3.name, Delete={"Objects": batch, "Quiet": True}
                     )
             except (StorageUnavailable, ClientError) as exc:
                 log.warning("could not delete %d staging objects: %s", len(batch), exc)
@@ -466,7 +415,7 @@ class S3BlobDriver(BlobDriver):
     # --- startup ---------------------------------------------------------------------------
 
     async def _check_store(self) -> None:
-        where = f"bucket {self._bucket!r}"
+        where = f"bucket {self._s3.name!r}"
         try:
             await self._ensure_bucket()
             await self._probe()
@@ -477,26 +426,26 @@ class S3BlobDriver(BlobDriver):
         except StorageUnavailable as exc:
             raise S3StoreError(f"S3 store unreachable ({where}): {exc.__cause__ or exc}") from None
         except (ClientError, BotoCoreError, OSError) as exc:
-            raise S3StoreError(f"S3 store check failed ({where}, sse {self._sse.mode}): {exc}") from None
+            raise S3StoreError(f"S3 store check failed ({where}, sse {self._s3.sse.mode}): {exc}") from None
 
     async def _ensure_bucket(self) -> None:
         try:
-            with self._guard(self._bucket):
-                await self._client.head_bucket(Bucket=self._bucket)
+            with self._s3.guard(self._s3.name):
+                await self._s3.client.head_bucket(Bucket=self._s3.name)
             return
         except FileNotFoundError:
             pass
         try:
-            with self._guard(self._bucket):
-                await self._client.create_bucket(Bucket=self._bucket, **self._location_constraint())
+            with self._s3.guard(self._s3.name):
+                await self._s3.client.create_bucket(Bucket=self._s3.name, **self._location_constraint())
         except ClientError as exc:
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-            with self._guard(self._bucket):  # someone else's bucket answers 403 here
-                await self._client.head_bucket(Bucket=self._bucket)
+            with self._s3.guard(self._s3.name):  # someone else's bucket answers 403 here
+                await self._s3.client.head_bucket(Bucket=self._s3.name)
 
     def _location_constraint(self) -> dict[str, Any]:
-        region = self._client.meta.region_name
+        region = self._s3.client.meta.region_name
         if not region or region == "us-east-1":
             return {}
         return {"CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -505,14 +454,18 @@ class S3BlobDriver(BlobDriver):
         """Write, read back and delete one object with the SSE settings every blob will use."""
         key = f"_probe/{uuid.uuid4().hex}"
         payload = b"ocigate probe " + secrets.token_bytes(16)
-        with self._guard(key):
-            response = await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=payload, ContentMD5=md5_base64(payload), **self._sse.write
+        with self._s3.guard(key):
+            response = await self._s3.client.put_object(
+                Bucket=self._s3.name,
+                Key=key,
+                Body=payload,
+                ContentMD5=md5_base64(payload),
+                **self._s3.sse.write,
             )
         try:
-            if not self._sse.honoured(response):
+            if not self._s3.sse.honoured(response):
                 raise S3StoreError(
-                    f"the S3 store ignored server-side encryption {self._sse.mode!r}: "
+                    f"the S3 store ignored server-side encryption {self._s3.sse.mode!r}: "
                     "blobs would be stored unencrypted"
                 )
             returned = bytearray()
@@ -521,46 +474,19 @@ class S3BlobDriver(BlobDriver):
                 returned += chunk
             if returned != payload:
                 raise S3StoreError("the S3 store returned other bytes than it was given")
-            if self._sse.mode == "sse-c" and await self._readable_without_key(key):
+            if self._s3.sse.mode == "sse-c" and await self._readable_without_key(key):
                 raise S3StoreError("the S3 store serves SSE-C objects without their key")
         finally:
             await self.delete(key)
 
     async def _readable_without_key(self, key: str) -> bool:
         try:
-            with self._guard(key):
-                response = await self._client.get_object(Bucket=self._bucket, Key=key)
+            with self._s3.guard(key):
+                response = await self._s3.client.get_object(Bucket=self._s3.name, Key=key)
         except ClientError:
             return False
         response["Body"].close()
         return True
-
-
-class _Breaker:
-    """Counts consecutive failed requests; from `failures` on, requests fail at once for
-    `cooldown` seconds, after which one request at a time is let through to probe the store."""
-
-    def __init__(self, failures: int, cooldown: float) -> None:
-        self._threshold = failures
-        self._cooldown = cooldown
-        self._failures = 0
-        self._open_until = 0.0
-
-    def check(self) -> None:
-        if self._failures < self._threshold:
-            return
-        now = time.monotonic()
-        if now < self._open_until:
-            raise StorageUnavailable(message="S3 store failing: requests paused for a few seconds")
-        self._open_until = now + self._cooldown  # this request probes; the others still fail fast
-
-    def record(self, available: bool) -> None:
-        if available:
-            self._failures = 0
-            return
-        self._failures += 1
-        if self._failures >= self._threshold:
-            self._open_until = time.monotonic() + self._cooldown
 
 
 @dataclass(frozen=True)
@@ -595,34 +521,6 @@ class _Upload:
             "tail_size": self.tail_size,
             "stale": self.stale,
         }
-
-
-@contextlib.contextmanager
-def _translate(what: str, *, concurrent: bool = False) -> Iterator[None]:
-    """S3 failures as the domain's: a missing object is FileNotFoundError, a store that is down
-    or throttling after botocore's retries is StorageUnavailable (503). With `concurrent`, a
-    staging object or part that vanished means another request changed the upload."""
-    try:
-        yield
-    except ClientError as exc:
-        code, status = _code(exc), _status(exc)
-        if status >= 500 or status == 429 or code in _THROTTLED:
-            raise StorageUnavailable(message=f"S3 store answered {status} {code}") from exc
-        if concurrent and code in _CONCURRENT:
-            raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload") from exc
-        if code in ("NoSuchKey", "NoSuchUpload", "404", "NotFound"):
-            raise FileNotFoundError(f"no S3 object {what}") from exc
-        raise
-    except (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError) as exc:
-        raise StorageUnavailable(message=f"S3 store unreachable: {type(exc).__name__}") from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
