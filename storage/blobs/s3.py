@@ -1,22 +1,21 @@
 """Blobs in an S3-compatible object store (Ceph RGW, MinIO, AWS S3) through aiobotocore.
 
-The driver itself: the client's setup and its startup check, and the BlobDriver interface over
-the parts it composes. Reads, deletes, listing and redirects are a call or two each and live
-here; the rest each have a module of their own:
+The driver itself: the client's setup, and the BlobDriver interface over the parts it composes.
+Reads, deletes, listing and redirects are a call or two each and live here; the rest each have
+a module of their own:
 
     s3_uploads.py   uploads: parts and tails staged without copies, commit, abort, orphans
     s3_parts.py     an upload request's body, held in an mmap and sent without copies
     s3_body.py      large GET bodies taken over from aiohttp (splice, recv_into)
     s3_requests.py  what every request carries, failures translated, the circuit breaker
     s3_sse.py       server-side encryption parameters; the SSE-C key kept out of logs
+    s3_check.py     the startup check of the bucket and of the encryption
     s3_stats.py     every S3 call counted and timed for /metrics
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
@@ -25,15 +24,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..config import MIB
-from ..errors import StorageUnavailable
 from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
-from .s3_parts import md5_base64
-from .s3_requests import S3Bucket, error_code
+from .s3_check import S3StoreError, check_store
+from .s3_requests import S3Bucket
 from .s3_sse import REDACT, Sse
 from .s3_stats import S3Stats
 from .s3_uploads import MAX_PARTS, S3Uploads
@@ -52,10 +49,6 @@ TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3
 CONNECT_TIMEOUT = 5.0
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
-
-
-class S3StoreError(RuntimeError):
-    """The configured S3 store cannot work as asked (raised at startup, says why)."""
 
 
 class S3BlobDriver(BlobDriver):
@@ -100,7 +93,7 @@ class S3BlobDriver(BlobDriver):
         REDACT.watch(sse.secrets)
         driver = cls(client, stack, config, sse)
         try:
-            await driver._check_store()
+            await check_store(driver._s3, driver)
         except BaseException:
             await stack.aclose()
             raise
@@ -204,82 +197,6 @@ class S3BlobDriver(BlobDriver):
     async def size(self, location: str) -> int:
         """The stored size of a blob (HeadObject); FileNotFoundError if it is not there."""
         return await self._s3.head(location)
-
-    # --- startup ---------------------------------------------------------------------------
-
-    async def _check_store(self) -> None:
-        where = f"bucket {self._s3.name!r}"
-        try:
-            await self._ensure_bucket()
-            await self._probe()
-        except NoCredentialsError:
-            raise S3StoreError(
-                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
-            ) from None
-        except StorageUnavailable as exc:
-            raise S3StoreError(f"S3 store unreachable ({where}): {exc.__cause__ or exc}") from None
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise S3StoreError(f"S3 store check failed ({where}, sse {self._s3.sse.mode}): {exc}") from None
-
-    async def _ensure_bucket(self) -> None:
-        try:
-            with self._s3.guard(self._s3.name):
-                await self._s3.client.head_bucket(Bucket=self._s3.name)
-            return
-        except FileNotFoundError:
-            pass
-        try:
-            with self._s3.guard(self._s3.name):
-                await self._s3.client.create_bucket(Bucket=self._s3.name, **self._location_constraint())
-        except ClientError as exc:
-            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-            with self._s3.guard(self._s3.name):  # someone else's bucket answers 403 here
-                await self._s3.client.head_bucket(Bucket=self._s3.name)
-
-    def _location_constraint(self) -> dict[str, Any]:
-        region = self._s3.client.meta.region_name
-        if not region or region == "us-east-1":
-            return {}
-        return {"CreateBucketConfiguration": {"LocationConstraint": region}}
-
-    async def _probe(self) -> None:
-        """Write, read back and delete one object with the SSE settings every blob will use."""
-        key = f"_probe/{uuid.uuid4().hex}"
-        payload = b"ocigate probe " + secrets.token_bytes(16)
-        with self._s3.guard(key):
-            response = await self._s3.client.put_object(
-                Bucket=self._s3.name,
-                Key=key,
-                Body=payload,
-                ContentMD5=md5_base64(payload),
-                **self._s3.sse.write,
-            )
-        try:
-            if not self._s3.sse.honoured(response):
-                raise S3StoreError(
-                    f"the S3 store ignored server-side encryption {self._s3.sse.mode!r}: "
-                    "blobs would be stored unencrypted"
-                )
-            returned = bytearray()
-            async for chunk in self.read(key, 0, len(payload)):
-                assert not isinstance(chunk, SocketStretch)  # the probe is far below TAKE_OVER_MIN
-                returned += chunk
-            if returned != payload:
-                raise S3StoreError("the S3 store returned other bytes than it was given")
-            if self._s3.sse.mode == "sse-c" and await self._readable_without_key(key):
-                raise S3StoreError("the S3 store serves SSE-C objects without their key")
-        finally:
-            await self.delete(key)
-
-    async def _readable_without_key(self, key: str) -> bool:
-        try:
-            with self._s3.guard(key):
-                response = await self._s3.client.get_object(Bucket=self._s3.name, Key=key)
-        except ClientError:
-            return False
-        response["Body"].close()
-        return True
 
 
 async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
