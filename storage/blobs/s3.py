@@ -1,114 +1,75 @@
 """Blobs in an S3-compatible object store (Ceph RGW, MinIO, AWS S3) through aiobotocore.
 
-S3 can neither append nor rename, so an upload is laid out to be written once, never copied:
+The driver itself: the client's setup, and the BlobDriver interface over the parts it composes.
+Reads, deletes, listing and redirects are a call or two each and live here; the rest each have
+a module of their own:
 
-    blobs/<upload id>            the blob, when it took parts (the multipart upload's target)
-    blobs/<upload id>/<token>    a *tail*: the bytes after the last part, one new object per
-                                 request; a blob smaller than a part is just its tail, committed
-                                 where it lies
-
-The driver state the domain keeps between requests (JSON; any replica may continue it) names
-the multipart UploadId, the parts so far as [number, ETag, size], the tail's key and size, and
-the superseded tail still to delete: never bytes. A request reads the tail back (less than one
-part), appends its body, uploads each full part and leaves the rest as a new tail under a new
-key; new parts are numbered after every part of the input state. Nothing the input state names
-is overwritten, so it stays valid whatever happens to the request, and a retry overwrites what a
-failed attempt left. Tails and multipart uploads of failed attempts are swept by prefix at
-commit and abort. Memory per upload: one part buffer plus the chunk being copied into it.
+    s3_uploads.py   uploads: parts and tails staged without copies, commit, abort, orphans
+    s3_parts.py     an upload request's body, held in an mmap and sent without copies
+    s3_body.py      large GET bodies taken over from aiohttp (splice, recv_into)
+    s3_requests.py  what every request carries, failures translated, the circuit breaker
+    s3_sse.py       server-side encryption parameters; the SSE-C key kept out of logs
+    s3_check.py     the startup check of the bucket and of the encryption
+    s3_stats.py     every S3 call counted and timed for /metrics
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
-import hashlib
-import logging
-import mmap
-import secrets
-import time
-import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import aiohttp.payload
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
-from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..config import MIB, MIN_PART
-from ..errors import BlobUploadInvalid, StorageUnavailable
+from ..config import MIB
 from ..health import StoreHealth
 from .base import BlobDriver, ByteChunks, DriverState, Piece, ReadChunks, SocketStretch
 from .s3_body import can_take_over, take_over
+from .s3_check import S3StoreError, check_store
+from .s3_requests import S3Bucket
+from .s3_sse import REDACT, Sse
 from .s3_stats import S3Stats
+from .s3_uploads import MAX_PARTS, S3Uploads
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ..config import S3Config
 
-MAX_PARTS = 10_000
-READ_CHUNK = MIB
+__all__ = ["READ_BUFFER", "TAKE_OVER_MIN", "S3BlobDriver", "S3StoreError"]
+
 # what may be buffered of a blob being read before the socket is paused (aiohttp's default is
 # 128 KiB): fewer pauses; also the size of the buffers of a taken-over body (s3_body.py)
 READ_BUFFER = MIB
 TAKE_OVER_MIN = 8 * MIB  # reads from this size are received without aiohttp (s3_body.py)
-SEND_PIECE = 256 * 1024  # slices of a part handed to the socket at a time
 # a store that is down must turn into a 503, not a hung request; but a store (or a gateway)
 # busy with a pull storm may take a few seconds to accept: 2 s gave 503s to nodes of a storm
 CONNECT_TIMEOUT = 5.0
 REDIRECT_SECONDS = 300  # lifetime of the presigned URL of a redirected blob GET
 ATTEMPTS = 3  # botocore "standard" retries: throttling, 5xx, connection errors, with backoff
-# consecutive failed requests (each after its retries) that open the circuit breaker: among
-# hundreds of concurrent reads, two slow connects in a row paused every read of the process
-BREAKER_FAILURES = 5
-BREAKER_COOLDOWN = 3.0  # seconds requests fail at once before one probes the store again
-_THROTTLED = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "RequestTimeout",
-}
-_CONCURRENT = {"NoSuchKey", "NoSuchUpload", "InvalidPart", "InvalidPartOrder"}
-
-log = logging.getLogger(__name__)
-
-
-class S3StoreError(RuntimeError):
-    """The configured S3 store cannot work as asked (raised at startup, says why)."""
 
 
 class S3BlobDriver(BlobDriver):
     name = "s3"
 
-    def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: _Sse) -> None:
-        self._client = client
+    def __init__(self, client: Any, stack: AsyncExitStack, config: S3Config, sse: Sse) -> None:
         self._stack = stack
         self.stats = S3Stats()  # for /metrics
         self.stats.watch(client)
-        self._bucket = config.bucket
-        self._part_size = config.part_size
         self.max_blob_size = MAX_PARTS * config.part_size
-        self._sse = sse
         self._redirect = config.redirect
         self._timeout = config.timeout
-        self._breaker = _Breaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
         self.health = StoreHealth("blobs", "requests that need blob bytes get 503 until S3 answers")
+        self._s3 = S3Bucket(client, config.bucket, sse, self.health)
+        self._uploads = S3Uploads(self._s3, config.part_size)
 
     @classmethod
     async def open(cls, config: S3Config) -> S3BlobDriver:
         """A driver checked against the store: bucket created if missing, SSE round-tripped.
         (What the settings alone can rule out, `S3Config` did.)"""
-        sse = _Sse.from_config(config)
+        sse = Sse.from_config(config)
         client_config = AioConfig(
             signature_version="s3v4",
             # no SHA-256 of bodies on the event loop: ContentMD5 (hashed in a thread) guards them
@@ -129,10 +90,10 @@ class S3BlobDriver(BlobDriver):
                 config=client_config,
             )
         )
-        _REDACT.watch(sse.secrets)
+        REDACT.watch(sse.secrets)
         driver = cls(client, stack, config, sse)
         try:
-            await driver._check_store()
+            await check_store(driver._s3, driver)
         except BaseException:
             await stack.aclose()
             raise
@@ -141,97 +102,35 @@ class S3BlobDriver(BlobDriver):
     async def close(self) -> None:
         await self._stack.aclose()
 
-    # --- uploads ---------------------------------------------------------------------------
+    # --- uploads (s3_uploads.py) -----------------------------------------------------------
 
     async def start_upload(self, upload_id: str) -> DriverState:
-        return _Upload().dump()  # nothing to create until bytes arrive
+        return self._uploads.start(upload_id)
 
     async def write_upload(
         self, upload_id: str, state: DriverState, offset: int, chunks: ByteChunks
     ) -> DriverState:
-        previous = _Upload.load(state)
-        parts, keep = self._rewind(upload_id, previous, offset)
-        number = max((part[0] for part in previous.parts), default=0) + 1
-        mpu = previous.mpu
-        buffer = _PartBuffer(self._part_size)
-        try:
-            loaded = keep == 0  # the tail is read back only once there is more to add to it
-            received = 0
-            async for chunk in chunks:
-                if not chunk:
-                    continue
-                if not loaded:
-                    await self._read_tail(previous, keep, buffer)
-                    loaded = True
-                received += len(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = buffer.fill(view)
-                    if buffer.full:
-                        mpu = mpu or await self._create_multipart(upload_id)
-                        parts.append(await self._upload_part(upload_id, mpu, number, buffer))
-                        number += 1
-                        buffer.clear()
-            if received == 0 and offset == previous.size:
-                return state  # an empty request changes nothing
-            if not loaded:  # a rewind with nothing after it
-                await self._read_tail(previous, keep, buffer)
-            tail: str | None = None
-            size = buffer.size
-            if size >= MIN_PART and (mpu is not None or offset > 0):
-                # big enough to be a part, and this is not a first request that may be all of a
-                # small blob (that one stays a single PutObject, committed in place)
-                mpu = mpu or await self._create_multipart(upload_id)
-                parts.append(await self._upload_part(upload_id, mpu, number, buffer))
-            elif size:
-                tail = f"{_blob_key(upload_id)}/{secrets.token_hex(8)}"
-                await self._put(tail, buffer.body())
-        finally:
-            buffer.close()
-        if previous.stale:
-            await self._delete_quietly([previous.stale])
-        stale = previous.tail if previous.tail != tail else None
-        return _Upload(mpu, tuple(parts), tail, size if tail else 0, stale).dump()
+        return await self._uploads.write(upload_id, state, offset, chunks)
 
     async def commit_upload(self, upload_id: str, state: DriverState, size: int, key: str) -> str:
         # `key` (content-derived) is not used: S3 has no rename, the blob stays where it was written
-        upload = _Upload.load(state)
-        if upload.size != size:
-            raise OSError(f"staged upload {upload_id} is not {size} bytes ({upload.size} staged)")
-        if not upload.parts:
-            location = upload.tail or _blob_key(upload_id)
-            if upload.tail is None:  # the empty blob
-                await self._put(location, _PartBody(memoryview(b"")))
-        else:
-            assert upload.mpu is not None  # parts exist only inside a multipart upload
-            location = _blob_key(upload_id)
-            parts = list(upload.parts)
-            if upload.tail is not None:  # the tail becomes the last part, copied inside the store
-                number = max(part[0] for part in parts) + 1
-                parts.append(await self._copy_part(upload_id, upload.mpu, number, upload.tail))
-            await self._complete(upload_id, upload.mpu, parts)
-            # the ETag CompleteMultipartUpload answers is not to be trusted (Ceph sends it empty)
-            stored = await self._head(location)
-            if stored != size:
-                raise OSError(f"S3 holds {stored} bytes for upload {upload_id}, expected {size}")
-        await self._sweep(upload_id, keep=location, multipart=upload.mpu is not None)
-        return location
+        return await self._uploads.commit(upload_id, state, size)
 
     async def abort_upload(self, upload_id: str, state: DriverState) -> None:
-        upload = _Upload.load(state)
-        if upload.mpu is not None:
-            await self._abort_multipart(_blob_key(upload_id), upload.mpu)
-        await self._sweep(upload_id, keep=None, multipart=True)
+        await self._uploads.abort(upload_id, state)
+
+    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
+        return await self._uploads.reap_orphans(orphaned, before)
 
     # --- blobs -----------------------------------------------------------------------------
 
     async def read(self, location: str, start: int, end: int) -> ReadChunks:
         if start >= end:
-            await self._head(location)  # FileNotFoundError if it is not there
+            await self._s3.head(location)  # FileNotFoundError if it is not there
             return
-        with self._guard(location):
-            response = await self._client.get_object(
-                Bucket=self._bucket, Key=location, Range=f"bytes={start}-{end - 1}", **self._sse.request
+        with self._s3.guard(location):
+            response = await self._s3.client.get_object(
+                Bucket=self._s3.name, Key=location, Range=f"bytes={start}-{end - 1}", **self._s3.sse.request
             )
         body = response["Body"]
         try:
@@ -239,7 +138,7 @@ class S3BlobDriver(BlobDriver):
             async with contextlib.aclosing(self._body(body.raw_stream, end - start, location)) as pieces:
                 remaining = end - start
                 while remaining:
-                    with self._guard(location, answered=True):
+                    with self._s3.guard(location, answered=True):
                         piece = await anext(pieces, b"")
                     if not piece:
                         raise OSError(f"blob {location} is shorter than recorded")
@@ -252,575 +151,52 @@ class S3BlobDriver(BlobDriver):
         self, raw: aiohttp.ClientResponse, length: int, location: str
     ) -> AsyncGenerator[Piece | SocketStretch, None]:
         if length >= TAKE_OVER_MIN and can_take_over(raw, length):
-            guard = partial(self._guard, location, answered=True)
+            guard = partial(self._s3.guard, location, answered=True)
             return take_over(raw, length, READ_BUFFER, self._timeout, guard)
         return _chunks(raw.content)
 
     async def delete(self, location: str) -> None:
-        with self._guard(location):
-            await self._client.delete_object(Bucket=self._bucket, Key=location)
+        with self._s3.guard(location):
+            await self._s3.client.delete_object(Bucket=self._s3.name, Key=location)
 
     async def delete_many(self, locations: list[str]) -> None:
         # DeleteObjects: up to 1000 keys a request; a key that fails stays queued (raise)
         for start in range(0, len(locations), 1000):
             batch = [{"Key": key} for key in locations[start : start + 1000]]
-            with self._guard("blobs"):
-                response = await self._client.delete_objects(
-                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+            with self._s3.guard("blobs"):
+                response = await self._s3.client.delete_objects(
+                    Bucket=self._s3.name, Delete={"Objects": batch, "Quiet": True}
                 )
             errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
             if errors:
                 raise OSError(f"S3 could not delete {len(errors)} blobs, e.g. {errors[0]}")
 
     async def list_blobs(self, after: str, limit: int) -> list[tuple[str, float]]:
-        with self._guard("blobs"):
-            response = await self._client.list_objects_v2(
-                Bucket=self._bucket, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
+        with self._s3.guard("blobs"):
+            response = await self._s3.client.list_objects_v2(
+                Bucket=self._s3.name, Prefix="blobs/", StartAfter=max(after, "blobs/"), MaxKeys=limit
             )
         return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", ())]
 
     async def check(self) -> None:
-        with self._guard(self._bucket):
-            await self._client.head_bucket(Bucket=self._bucket)
-
-    async def reap_orphans(self, orphaned: Callable[[str], Awaitable[bool]], before: float) -> int:
-        # Only multipart uploads still open: aborting one never touches a committed object. Tails
-        # cannot be told from committed small blobs by their keys, so they wait for their session.
-        stale: list[tuple[str, str]] = []
-        with self._guard("multipart uploads"):
-            paginator = self._client.get_paginator("list_multipart_uploads")
-            async for page in paginator.paginate(Bucket=self._bucket, Prefix="blobs/"):
-                for item in page.get("Uploads", ()):
-                    if item["Initiated"].timestamp() < before:
-                        stale.append((item["Key"], item["UploadId"]))
-        reaped = 0
-        for key, mpu in stale:
-            if await orphaned(key.removeprefix("blobs/")):
-                await self._abort_multipart(key, mpu)
-                reaped += 1
-        return reaped
+        with self._s3.guard(self._s3.name):
+            await self._s3.client.head_bucket(Bucket=self._s3.name)
 
     async def redirect_url(self, location: str) -> str | None:
         return await self.presigned_url(location, REDIRECT_SECONDS) if self._redirect else None
 
     async def presigned_url(self, location: str, expires: int) -> str:
         """A URL that lets a client GET the blob straight from the store for `expires` seconds."""
-        if self._sse.mode == "sse-c":
+        if self._s3.sse.mode == "sse-c":
             raise ValueError("presigned URLs cannot carry an SSE-C key")
-        url: str = await self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": location}, ExpiresIn=expires
+        url: str = await self._s3.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._s3.name, "Key": location}, ExpiresIn=expires
         )
         return url
 
     async def size(self, location: str) -> int:
         """The stored size of a blob (HeadObject); FileNotFoundError if it is not there."""
-        return await self._head(location)
-
-    # --- requests --------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _guard(self, what: str, *, concurrent: bool = False, answered: bool = False) -> Iterator[None]:
-        """One request to the store: failures translated (_translate), and through the circuit
-        breaker, so that while the store is down requests get their 503 at once instead of
-        each waiting out timeouts and retries.
-
-        With `answered`, the store has already answered this request (a body being read): a
-        failure now (a body that stalls or ends early) fails that read alone and is no sign that
-        new requests would fail, so it does not count towards opening the breaker, and an open
-        breaker does not cut a body that is still flowing. Only its successes are recorded."""
-        if not answered:
-            self._breaker.check()
-        available = True
-        try:
-            with _translate(what, concurrent=concurrent):
-                yield
-        except StorageUnavailable as exc:
-            available = False
-            if not answered:
-                self.health.failed(exc.__cause__ or exc.message)
-            raise
-        finally:
-            if available or not answered:
-                self._breaker.record(available)
-        self.health.answered()
-
-    def _rewind(self, upload_id: str, upload: _Upload, offset: int) -> tuple[list[tuple[int, str, int]], int]:
-        """The parts kept when writing at `offset`, and how many tail bytes to keep."""
-        if offset > upload.size:
-            raise OSError(f"upload {upload_id}: offset {offset} is past the {upload.size} staged bytes")
-        parts: list[tuple[int, str, int]] = []
-        done = 0
-        for part in upload.parts:
-            if done + part[2] > offset:
-                break
-            parts.append(part)
-            done += part[2]
-        keep = offset - done
-        if len(parts) < len(upload.parts) and keep:
-            raise OSError(f"upload {upload_id}: cannot rewind to {offset}, inside an uploaded part")
-        return parts, keep
-
-    async def _read_tail(self, upload: _Upload, size: int, buffer: _PartBuffer) -> None:
-        """Append the first `size` bytes of the upload's tail (less than a part) to `buffer`."""
-        key = upload.tail
-        assert key is not None  # only called to keep bytes of an existing tail
-        start = buffer.size
-        with self._guard(key, concurrent=True):
-            response = await self._client.get_object(
-                Bucket=self._bucket, Key=key, Range=f"bytes=0-{size - 1}", **self._sse.request
-            )
-            async with response["Body"] as body:
-                async for piece in body.iter_chunks(READ_CHUNK):
-                    if buffer.fill(memoryview(piece)):
-                        break  # a part's worth: not the tail this state names
-        if buffer.size - start != size:
-            raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload")
-
-    async def _put(self, key: str, data: _PartBody) -> None:
-        md5 = await _md5(data.view)
-        with self._guard(key):
-            await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentMD5=md5, **self._sse.write
-            )
-
-    async def _create_multipart(self, upload_id: str) -> str:
-        with self._guard(upload_id):
-            response = await self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=_blob_key(upload_id), **self._sse.write
-            )
-        return str(response["UploadId"])
-
-    async def _upload_part(
-        self, upload_id: str, mpu: str, number: int, buffer: _PartBuffer
-    ) -> tuple[int, str, int]:
-        if number > MAX_PARTS:
-            raise BlobUploadInvalid(message=f"upload exceeds {MAX_PARTS} parts of the configured part size")
-        data = buffer.body()
-        md5 = await _md5(data.view)
-        with self._guard(upload_id, concurrent=True):
-            response = await self._client.upload_part(
-                Bucket=self._bucket,
-                Key=_blob_key(upload_id),
-                UploadId=mpu,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=md5,
-                **self._sse.request,
-            )
-        return number, str(response["ETag"]), len(data)
-
-    async def _copy_part(self, upload_id: str, mpu: str, number: int, source: str) -> tuple[int, str, int]:
-        # UploadPartCopy, not CopyObject: Ceph answers CopyObject of an encrypted source with 501
-        with self._guard(upload_id, concurrent=True):
-            response = await self._client.upload_part_copy(
-                Bucket=self._bucket,
-                Key=_blob_key(upload_id),
-                UploadId=mpu,
-                PartNumber=number,
-                CopySource={"Bucket": self._bucket, "Key": source},
-                **self._sse.request,
-                **self._sse.copy_source,
-            )
-        return number, str(response["CopyPartResult"]["ETag"]), 0  # size: only Complete reads it
-
-    async def _complete(self, upload_id: str, mpu: str, parts: list[tuple[int, str, int]]) -> None:
-        with self._guard(upload_id, concurrent=True):
-            await self._client.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=_blob_key(upload_id),
-                UploadId=mpu,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _ in parts]},
-            )
-
-    async def _abort_multipart(self, key: str, mpu: str) -> None:
-        with contextlib.suppress(FileNotFoundError), self._guard(key):
-            await self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu)
-
-    async def _head(self, key: str) -> int:
-        with self._guard(key):
-            response = await self._client.head_object(Bucket=self._bucket, Key=key, **self._sse.request)
-        return int(response["ContentLength"])
-
-    async def _sweep(self, upload_id: str, *, keep: str | None, multipart: bool) -> None:
-        """Delete what an upload left besides `keep`: tails of failed attempts, stray multiparts."""
-        prefix = _blob_key(upload_id)
-        keys: list[str] = []
-        with self._guard(prefix):
-            paginator = self._client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-                keys += [item["Key"] for item in page.get("Contents", ()) if item["Key"] != keep]
-        await self._delete_quietly(keys)
-        if multipart:
-            with self._guard(prefix):
-                response = await self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=prefix)
-            for item in response.get("Uploads", ()):
-                await self._abort_multipart(item["Key"], item["UploadId"])
-
-    async def _delete_quietly(self, keys: list[str]) -> None:
-        """Best effort: what stays behind is garbage the next sweep finds, never a visible blob."""
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
-            try:
-                with self._guard("staging objects"):
-                    await self._client.delete_objects(
-                        Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
-                    )
-            except (StorageUnavailable, ClientError) as exc:
-                log.warning("could not delete %d staging objects: %s", len(batch), exc)
-
-    # --- startup ---------------------------------------------------------------------------
-
-    async def _check_store(self) -> None:
-        where = f"bucket {self._bucket!r}"
-        try:
-            await self._ensure_bucket()
-            await self._probe()
-        except NoCredentialsError:
-            raise S3StoreError(
-                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
-            ) from None
-        except StorageUnavailable as exc:
-            raise S3StoreError(f"S3 store unreachable ({where}): {exc.__cause__ or exc}") from None
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise S3StoreError(f"S3 store check failed ({where}, sse {self._sse.mode}): {exc}") from None
-
-    async def _ensure_bucket(self) -> None:
-        try:
-            with self._guard(self._bucket):
-                await self._client.head_bucket(Bucket=self._bucket)
-            return
-        except FileNotFoundError:
-            pass
-        try:
-            with self._guard(self._bucket):
-                await self._client.create_bucket(Bucket=self._bucket, **self._location_constraint())
-        except ClientError as exc:
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-            with self._guard(self._bucket):  # someone else's bucket answers 403 here
-                await self._client.head_bucket(Bucket=self._bucket)
-
-    def _location_constraint(self) -> dict[str, Any]:
-        region = self._client.meta.region_name
-        if not region or region == "us-east-1":
-            return {}
-        return {"CreateBucketConfiguration": {"LocationConstraint": region}}
-
-    async def _probe(self) -> None:
-        """Write, read back and delete one object with the SSE settings every blob will use."""
-        key = f"_probe/{uuid.uuid4().hex}"
-        payload = b"ocigate probe " + secrets.token_bytes(16)
-        with self._guard(key):
-            response = await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=payload, ContentMD5=_md5_base64(payload), **self._sse.write
-            )
-        try:
-            if not self._sse.honoured(response):
-                raise S3StoreError(
-                    f"the S3 store ignored server-side encryption {self._sse.mode!r}: "
-                    "blobs would be stored unencrypted"
-                )
-            returned = bytearray()
-            async for chunk in self.read(key, 0, len(payload)):
-                assert not isinstance(chunk, SocketStretch)  # the probe is far below TAKE_OVER_MIN
-                returned += chunk
-            if returned != payload:
-                raise S3StoreError("the S3 store returned other bytes than it was given")
-            if self._sse.mode == "sse-c" and await self._readable_without_key(key):
-                raise S3StoreError("the S3 store serves SSE-C objects without their key")
-        finally:
-            await self.delete(key)
-
-    async def _readable_without_key(self, key: str) -> bool:
-        try:
-            with self._guard(key):
-                response = await self._client.get_object(Bucket=self._bucket, Key=key)
-        except ClientError:
-            return False
-        response["Body"].close()
-        return True
-
-
-class _Breaker:
-    """Counts consecutive failed requests; from `failures` on, requests fail at once for
-    `cooldown` seconds, after which one request at a time is let through to probe the store."""
-
-    def __init__(self, failures: int, cooldown: float) -> None:
-        self._threshold = failures
-        self._cooldown = cooldown
-        self._failures = 0
-        self._open_until = 0.0
-
-    def check(self) -> None:
-        if self._failures < self._threshold:
-            return
-        now = time.monotonic()
-        if now < self._open_until:
-            raise StorageUnavailable(message="S3 store failing: requests paused for a few seconds")
-        self._open_until = now + self._cooldown  # this request probes; the others still fail fast
-
-    def record(self, available: bool) -> None:
-        if available:
-            self._failures = 0
-            return
-        self._failures += 1
-        if self._failures >= self._threshold:
-            self._open_until = time.monotonic() + self._cooldown
-
-
-class _PartBuffer:
-    """The part being filled, in an anonymous mmap of exactly the part size: outside malloc, so
-    many concurrent uploads neither grow nor fragment the heap (a growing BytesIO reallocates to
-    1/8 over its size); reused for every part of a request, and only written pages are resident."""
-
-    def __init__(self, capacity: int) -> None:
-        self._map = mmap.mmap(-1, capacity)
-        self._view = memoryview(self._map)
-        self.size = 0
-
-    @property
-    def full(self) -> bool:
-        return self.size == len(self._view)
-
-    def fill(self, data: memoryview) -> memoryview:
-        """Copy in as much of `data` as fits; returns the rest."""
-        count = min(len(data), len(self._view) - self.size)
-        self._view[self.size : self.size + count] = data[:count]
-        self.size += count
-        return data[count:]
-
-    def body(self) -> _PartBody:
-        return _PartBody(self._view[: self.size])
-
-    def clear(self) -> None:
-        self.size = 0
-
-    def close(self) -> None:
-        # a send cut short may still hold a slice: the mapping then goes when that is collected
-        with contextlib.suppress(BufferError):
-            self._view.release()
-            self._map.close()
-
-
-class _PartBody:
-    """A request body over bytes in place: botocore sizes it (len) and rewinds it for a retry
-    (seek); aiohttp sends it as slices (_PartPayload), never copying it in user space."""
-
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self._position = 0
-
-    def __len__(self) -> int:
-        return len(self.view)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._position, 2: len(self.view)}[whence]
-        self._position = base + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.view) if size < 0 else min(len(self.view), self._position + size)
-        data = bytes(self.view[self._position : end])
-        self._position = end
-        return data
-
-
-class _PartPayload(aiohttp.payload.Payload):
-    _value: _PartBody
-
-    def __init__(self, value: _PartBody, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("content_type", "application/octet-stream")
-        super().__init__(value, *args, **kwargs)
-        self._size = len(value)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._value.view).decode(encoding, errors)
-
-    async def write(self, writer: Any) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        view = self._value.view[:content_length]
-        for start in range(0, len(view), SEND_PIECE):
-            await writer.write(view[start : start + SEND_PIECE])  # drains past its buffer limit
-
-
-aiohttp.payload.register_payload(_PartPayload, _PartBody, order=aiohttp.payload.Order.try_first)
-
-
-@dataclass(frozen=True)
-class _Upload:
-    """The driver state of one upload (see the module docstring)."""
-
-    mpu: str | None = None
-    parts: tuple[tuple[int, str, int], ...] = ()  # (number, ETag, size)
-    tail: str | None = None
-    tail_size: int = 0
-    stale: str | None = None  # the previous tail: nothing refers to it once this state is stored
-
-    @property
-    def size(self) -> int:
-        return sum(part[2] for part in self.parts) + self.tail_size
-
-    @classmethod
-    def load(cls, state: DriverState) -> _Upload:
-        return cls(
-            state.get("mpu"),
-            tuple((int(n), str(etag), int(size)) for n, etag, size in state.get("parts", ())),
-            state.get("tail"),
-            int(state.get("tail_size", 0)),
-            state.get("stale"),
-        )
-
-    def dump(self) -> DriverState:
-        return {
-            "mpu": self.mpu,
-            "parts": [list(part) for part in self.parts],
-            "tail": self.tail,
-            "tail_size": self.tail_size,
-            "stale": self.stale,
-        }
-
-
-@dataclass(frozen=True, repr=False)
-class _Sse:
-    """Request parameters for the configured server-side encryption. The SSE-C key lives only
-    here (and in botocore's request): never in reprs, messages or logs."""
-
-    mode: str
-    write: dict[str, Any] = field(default_factory=dict)  # PutObject, CreateMultipartUpload
-    request: dict[str, Any] = field(default_factory=dict)  # UploadPart, GetObject, HeadObject
-    copy_source: dict[str, Any] = field(default_factory=dict)  # UploadPartCopy's source
-    secrets: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return f"_Sse({self.mode!r})"
-
-    @classmethod
-    def from_config(cls, config: S3Config) -> _Sse:
-        mode = config.sse
-        if mode == "none":
-            return cls(mode)
-        if mode == "AES256":
-            return cls(mode, write={"ServerSideEncryption": "AES256"})
-        if mode == "aws:kms":
-            write = {"ServerSideEncryption": "aws:kms"}
-            if config.sse_kms_key_id:
-                write["SSEKMSKeyId"] = config.sse_kms_key_id
-            return cls(mode, write=write)
-        if mode == "sse-c":
-            text = config.sse_c_key.get_secret_value() if config.sse_c_key else None
-            key = _customer_key(text, config.sse_c_key_file)
-            request = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
-            copy_source = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": key}
-            b64 = base64.b64encode(key).decode()
-            return cls(mode, request, request, copy_source, (b64, repr(key)[2:-1]))
-        raise ValueError(f"unknown server-side encryption {mode!r}")
-
-    def honoured(self, response: dict[str, Any]) -> bool:
-        """Whether a PutObject response shows the store applied this encryption."""
-        if self.mode == "sse-c":
-            return response.get("SSECustomerAlgorithm") == "AES256"
-        if self.mode in ("AES256", "aws:kms"):
-            return response.get("ServerSideEncryption") == self.mode
-        return True
-
-
-class _Redactor(logging.Filter):
-    """Blanks SSE-C keys out of botocore's debug logs (it logs request headers and signing)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-
-    def watch(self, secret_forms: tuple[str, ...]) -> None:
-        if not secret_forms:
-            return
-        self._secrets.update(secret_forms)
-        # a logger filter sees only records logged at that very logger: attach to all of them
-        # (botocore's modules, and so their loggers, are loaded once a client exists)
-        names = [
-            name
-            for name in logging.root.manager.loggerDict
-            if name.split(".")[0] in ("botocore", "aiobotocore")
-        ]
-        for name in {"botocore", "aiobotocore", *names}:
-            logging.getLogger(name).addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's to report, not ours
-            return True
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, ()
-        return True
-
-
-_REDACT = _Redactor()
-
-
-def _customer_key(value: str | None, path: Path | None) -> bytes:
-    """The 32-byte SSE-C key from its base64 text, or a file holding that text (or raw bytes)."""
-    if value is None and path is not None:
-        raw = path.read_bytes()
-        if len(raw) == 32:
-            return raw
-        value = raw.decode("ascii", errors="replace").strip()
-    if value is None:
-        raise ValueError("sse-c needs a customer key or a file holding one")
-    try:
-        key = base64.b64decode(value, validate=True)
-    except ValueError:
-        key = b""
-    if len(key) != 32:  # the message never shows the key
-        raise ValueError("the SSE-C key must be base64 of 32 bytes")
-    return key
-
-
-@contextlib.contextmanager
-def _translate(what: str, *, concurrent: bool = False) -> Iterator[None]:
-    """S3 failures as the domain's: a missing object is FileNotFoundError, a store that is down
-    or throttling after botocore's retries is StorageUnavailable (503). With `concurrent`, a
-    staging object or part that vanished means another request changed the upload."""
-    try:
-        yield
-    except ClientError as exc:
-        code, status = _code(exc), _status(exc)
-        if status >= 500 or status == 429 or code in _THROTTLED:
-            raise StorageUnavailable(message=f"S3 store answered {status} {code}") from exc
-        if concurrent and code in _CONCURRENT:
-            raise BlobUploadInvalid(message="upload staging changed concurrently; retry the upload") from exc
-        if code in ("NoSuchKey", "NoSuchUpload", "404", "NotFound"):
-            raise FileNotFoundError(f"no S3 object {what}") from exc
-        raise
-    except (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError) as exc:
-        raise StorageUnavailable(message=f"S3 store unreachable: {type(exc).__name__}") from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-async def _md5(data: memoryview) -> str:
-    """Content-MD5 of a body, hashed off the event loop when big (hashlib releases the GIL):
-    bodies are not SHA-256 signed, so this is what guards them in transit."""
-    if data.nbytes >= 256 * 1024:
-        return await asyncio.to_thread(_md5_base64, data)
-    return _md5_base64(data)
-
-
-def _md5_base64(data: bytes | memoryview) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        return await self._s3.head(location)
 
 
 async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
@@ -831,7 +207,3 @@ async def _chunks(stream: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
         yield piece
         if not piece:
             return
-
-
-def _blob_key(upload_id: str) -> str:
-    return f"blobs/{upload_id}"

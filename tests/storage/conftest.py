@@ -63,10 +63,10 @@ async def stored(driver: BlobDriver) -> list[str]:
         root = driver._blobs.parent
         return sorted(str(path.relative_to(root)) for path in root.rglob("*") if not path.is_dir())
     assert isinstance(driver, S3BlobDriver)
-    client: Any = driver._client
+    client: Any = driver._s3.client
     found = []
-    async for page in client.get_paginator("list_objects_v2").paginate(Bucket=driver._bucket):
+    async for page in client.get_paginator("list_objects_v2").paginate(Bucket=driver._s3.name):
         found += [item["Key"] for item in page.get("Contents", ())]
-    async for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=driver._bucket):
+    async for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=driver._s3.name):
         found += [f"{item['Key']} (multipart upload)" for item in page.get("Uploads", ())]
     return sorted(found)

@@ -20,7 +20,8 @@ import requests
 
 from ocigate.storage.blobs import BlobDriver
 from ocigate.storage.blobs.filesystem import BATCH_CHUNKS
-from ocigate.storage.blobs.s3 import READ_BUFFER, SEND_PIECE, TAKE_OVER_MIN
+from ocigate.storage.blobs.s3 import READ_BUFFER, TAKE_OVER_MIN
+from ocigate.storage.blobs.s3_parts import SEND_PIECE
 from ocigate.storage.config import MIB
 from ocigate.storage.crypto import CHUNK_SIZE
 from tests.storage.reading import read_all

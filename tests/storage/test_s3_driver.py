@@ -21,9 +21,10 @@ from typing import Any
 import orjson
 import pytest
 
-from ocigate.storage.blobs import SocketStretch, open_blob_driver
+from ocigate.storage.blobs import SocketStretch, open_blob_driver, s3_requests
 from ocigate.storage.blobs import s3 as s3_module
-from ocigate.storage.blobs.s3 import S3BlobDriver, S3StoreError, _customer_key
+from ocigate.storage.blobs.s3 import S3BlobDriver, S3StoreError
+from ocigate.storage.blobs.s3_sse import customer_key
 from ocigate.storage.config import MIB
 from ocigate.storage.errors import BlobUploadInvalid, StorageUnavailable
 from tests.servers import free_port
@@ -54,8 +55,8 @@ async def broken_after(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 async def leftovers(driver: S3BlobDriver, upload_id: str) -> tuple[list[str], list[str]]:
     """Object keys and multipart uploads the store holds for an upload."""
-    client: Any = driver._client
-    bucket = driver._bucket
+    client: Any = driver._s3.client
+    bucket = driver._s3.name
     objects = await client.list_objects_v2(Bucket=bucket, Prefix=f"blobs/{upload_id}")
     uploads = await client.list_multipart_uploads(Bucket=bucket, Prefix=f"blobs/{upload_id}")
     return (
@@ -162,7 +163,7 @@ async def test_sse_c_key_is_never_logged_or_shown(
         )
         location = await driver.commit_upload(upload_id, state, 100, "sha256/00/06")
         assert await read_all(driver, location, 0, 100) == b"x" * 100
-        shown = caplog.text + repr(driver) + repr(driver._sse) + json.dumps(state)
+        shown = caplog.text + repr(driver) + repr(driver._s3.sse) + json.dumps(state)
     finally:
         await driver.close()
     key = ceph_s3.sse_c_key
@@ -207,7 +208,7 @@ async def test_missing_bucket_is_created(
     driver = await open_blob_driver(moto_s3.config("AES256", bucket, tmp_path))
     try:
         assert isinstance(driver, S3BlobDriver)
-        await driver._client.head_bucket(Bucket=bucket)
+        await driver._s3.client.head_bucket(Bucket=bucket)
     finally:
         await driver.close()
 
@@ -216,11 +217,11 @@ def test_sse_c_key_from_file(tmp_path: Path) -> None:
     key = os.urandom(32)
     (tmp_path / "raw").write_bytes(key)
     (tmp_path / "text").write_text(base64.b64encode(key).decode() + "\n")
-    assert _customer_key(None, tmp_path / "raw") == key
-    assert _customer_key(None, tmp_path / "text") == key
+    assert customer_key(None, tmp_path / "raw") == key
+    assert customer_key(None, tmp_path / "text") == key
     (tmp_path / "short").write_text(base64.b64encode(key[:16]).decode())
     with pytest.raises(ValueError, match="32 bytes"):
-        _customer_key(None, tmp_path / "short")
+        customer_key(None, tmp_path / "short")
 
 
 async def test_store_down_is_a_quick_storage_unavailable(
@@ -297,7 +298,7 @@ async def test_hung_store_times_out_then_fails_fast(
     configured read timeout (after its retries) instead of hanging; after a few such failures the
     circuit breaker answers without asking the store, and the first request after the cooldown
     finds the store back."""
-    monkeypatch.setattr(s3_module, "BREAKER_COOLDOWN", 1.0)
+    monkeypatch.setattr(s3_requests, "BREAKER_COOLDOWN", 1.0)
     proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
     service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
     driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
@@ -307,7 +308,7 @@ async def test_hung_store_times_out_then_fails_fast(
         state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
         location = await driver.commit_upload(upload_id, state, 3, "sha256/00/09")
         proxy.stall()
-        for _ in range(s3_module.BREAKER_FAILURES):
+        for _ in range(s3_requests.BREAKER_FAILURES):
             with pytest.raises(StorageUnavailable, match="ReadTimeoutError"):
                 # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
                 await asyncio.wait_for(read_all(driver, location, 0, 3), 60)
@@ -373,7 +374,7 @@ async def test_large_reads_leave_aiohttp_and_a_stalled_or_cut_body_is_unavailabl
     writer = await moto_s3.open_driver(monkeypatch, "none", tmp_path)
     through_proxy = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
     driver = await S3BlobDriver.open(
-        through_proxy.config("none", writer._bucket, tmp_path, s3_timeout=0.5).s3
+        through_proxy.config("none", writer._s3.name, tmp_path, s3_timeout=0.5).s3
     )
     content = os.urandom(48 * MIB)  # well beyond what the sockets and the proxy hold in flight
     small = s3_module.TAKE_OVER_MIN - 1

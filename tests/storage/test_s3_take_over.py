@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ocigate.storage.blobs import SocketStretch
+from ocigate.storage.blobs import SocketStretch, s3_requests
 from ocigate.storage.blobs import s3 as s3_module
 from ocigate.storage.blobs.s3 import S3BlobDriver
 from ocigate.storage.config import MIB
@@ -111,7 +111,7 @@ async def test_bodies_that_stall_fail_alone_and_do_not_open_the_breaker(
     content = os.urandom(LARGE)
     try:
         location = await store(driver, content, "c")
-        readers = [driver.read(location, 0, LARGE) for _ in range(s3_module.BREAKER_FAILURES + 1)]
+        readers = [driver.read(location, 0, LARGE) for _ in range(s3_requests.BREAKER_FAILURES + 1)]
         stretches = [await stretch_of(reader) for reader in readers]
         proxy.stall()
         for stretch in stretches:
