@@ -7,6 +7,7 @@ Shared by the driver's parts (s3.py: reads, deletes, listing; s3_uploads.py; s3_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ class S3Bucket:
         breaker does not cut a body that is still flowing. Only its successes are recorded."""
         if not answered:
             self._breaker.check()
-        available = True
+        available: bool | None = True  # None: nothing learnt (the caller gave up waiting)
         try:
             with translate(what, concurrent=concurrent):
                 yield
@@ -70,8 +71,13 @@ class S3Bucket:
             if not answered:
                 self.health.failed(exc.__cause__ or exc.message)
             raise
+        except asyncio.CancelledError:
+            # not an answer: counted as one, clients giving up on a hung store would keep
+            # resetting the failure count and the breaker would never open
+            available = None
+            raise
         finally:
-            if available or not answered:
+            if available is not None and (available or not answered):
                 self._breaker.record(available)
         self.health.answered()
 

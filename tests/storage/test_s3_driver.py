@@ -322,6 +322,33 @@ async def test_hung_store_times_out_then_fails_fast(
         await proxy.close()
 
 
+async def test_requests_given_up_do_not_keep_the_breaker_closed(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A client that gives up on a hung store (its request cancelled) tells nothing of the store:
+    the failures before and after it still add up to the breaker's threshold."""
+    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    try:
+        upload_id = "d" * 32
+        state = await driver.start_upload(upload_id)
+        state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
+        location = await driver.commit_upload(upload_id, state, 3, "sha256/00/0a")
+        proxy.stall()
+        for attempt in range(s3_requests.BREAKER_FAILURES):
+            if attempt == 1:  # a client that goes away while its request waits on the store
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(read_all(driver, location, 0, 3), 0.1)
+            with pytest.raises(StorageUnavailable, match="ReadTimeoutError"):
+                await asyncio.wait_for(read_all(driver, location, 0, 3), 60)
+        with pytest.raises(StorageUnavailable, match="paused"):  # the breaker's own answer
+            await read_all(driver, location, 0, 3)
+    finally:
+        await driver.close()
+        await proxy.close()
+
+
 async def send_all(
     driver: S3BlobDriver, location: str, start: int, end: int, on_stretch: Callable[[], None] = lambda: None
 ) -> tuple[bytes, int]:
