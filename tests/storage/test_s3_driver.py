@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -291,6 +292,25 @@ async def test_memory_is_bounded_by_one_part(
         await driver.close()
 
 
+@contextlib.asynccontextmanager
+async def stalling_store(
+    moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[tuple[S3BlobDriver, StallingProxy, str]]:
+    """A driver (read timeout 0.5 s) whose store is behind a proxy that can stop answering, and
+    the location of a 3-byte blob ("abc") stored through it."""
+    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
+    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
+    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
+    try:
+        upload_id = os.urandom(16).hex()
+        state = await driver.start_upload(upload_id)
+        state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
+        yield driver, proxy, await driver.commit_upload(upload_id, state, 3, "sha256/00/09")
+    finally:
+        await driver.close()
+        await proxy.close()
+
+
 async def test_hung_store_times_out_then_fails_fast(
     moto_s3: S3Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -299,27 +319,18 @@ async def test_hung_store_times_out_then_fails_fast(
     circuit breaker answers without asking the store, and the first request after the cooldown
     finds the store back."""
     monkeypatch.setattr(s3_requests, "BREAKER_COOLDOWN", 1.0)
-    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
-    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
-    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
-    try:
-        upload_id = "c" * 32
-        state = await driver.start_upload(upload_id)
-        state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
-        location = await driver.commit_upload(upload_id, state, 3, "sha256/00/09")
+    async with stalling_store(moto_s3, monkeypatch, tmp_path) as (driver, proxy, location):
         proxy.stall()
         for _ in range(s3_requests.BREAKER_FAILURES):
             with pytest.raises(StorageUnavailable, match="ReadTimeoutError"):
                 # the guard only stops a hang from stalling the suite; the timeout is 0.5 s
                 await asyncio.wait_for(read_all(driver, location, 0, 3), 60)
+        upload_id = "c" * 32
         with pytest.raises(StorageUnavailable, match="paused"):  # the breaker's own answer
             await driver.write_upload(upload_id, await driver.start_upload(upload_id), 0, pieces(b"abc", 3))
         proxy.resume()
         await asyncio.sleep(1.1)
         assert await read_all(driver, location, 0, 3) == b"abc"
-    finally:
-        await driver.close()
-        await proxy.close()
 
 
 async def test_requests_given_up_do_not_keep_the_breaker_closed(
@@ -327,14 +338,7 @@ async def test_requests_given_up_do_not_keep_the_breaker_closed(
 ) -> None:
     """A client that gives up on a hung store (its request cancelled) tells nothing of the store:
     the failures before and after it still add up to the breaker's threshold."""
-    proxy = await StallingProxy("127.0.0.1", int(moto_s3.endpoint_url.rsplit(":", 1)[1])).start()
-    service = dataclasses.replace(moto_s3, endpoint_url=proxy.url)
-    driver = await service.open_driver(monkeypatch, "none", tmp_path, s3_timeout=0.5)
-    try:
-        upload_id = "d" * 32
-        state = await driver.start_upload(upload_id)
-        state = await driver.write_upload(upload_id, state, 0, pieces(b"abc", 3))
-        location = await driver.commit_upload(upload_id, state, 3, "sha256/00/0a")
+    async with stalling_store(moto_s3, monkeypatch, tmp_path) as (driver, proxy, location):
         proxy.stall()
         for attempt in range(s3_requests.BREAKER_FAILURES):
             if attempt == 1:  # a client that goes away while its request waits on the store
@@ -344,9 +348,6 @@ async def test_requests_given_up_do_not_keep_the_breaker_closed(
                 await asyncio.wait_for(read_all(driver, location, 0, 3), 60)
         with pytest.raises(StorageUnavailable, match="paused"):  # the breaker's own answer
             await read_all(driver, location, 0, 3)
-    finally:
-        await driver.close()
-        await proxy.close()
 
 
 async def send_all(
