@@ -61,11 +61,16 @@ def seed_image(base_url: str) -> None:
             timeout=60,
         )
         response.raise_for_status()
-    manifest = image_manifest(config, layers)
+    put_manifest(session, base_url, REPOSITORY, "v1", image_manifest(config, layers), MANIFEST)
+
+
+def put_manifest(
+    session: requests.Session, base_url: str, repository: str, reference: str, body: bytes, media_type: str
+) -> None:
     session.put(
-        f"{base_url}/v2/{REPOSITORY}/manifests/v1",
-        data=manifest,
-        headers={"Content-Type": MANIFEST},
+        f"{base_url}/v2/{repository}/manifests/{reference}",
+        data=body,
+        headers={"Content-Type": media_type},
         timeout=60,
     ).raise_for_status()
 
@@ -135,13 +140,8 @@ def push_node_image(
             ],
         }
     ).encode()
-    for reference, body, media_type in ((digest_of(manifest), manifest, MANIFEST), (NODE_TAG, index, INDEX)):
-        session.put(
-            f"{base_url}/v2/{NODE_REPOSITORY}/manifests/{reference}",
-            data=body,
-            headers={"Content-Type": media_type},
-            timeout=60,
-        ).raise_for_status()
+    put_manifest(session, base_url, NODE_REPOSITORY, digest_of(manifest), manifest, MANIFEST)
+    put_manifest(session, base_url, NODE_REPOSITORY, NODE_TAG, index, INDEX)
     return {
         "repository": NODE_REPOSITORY,
         "tag": NODE_TAG,
