@@ -88,7 +88,6 @@ class ReadFanout:
     spilling: int = 0  # bytes reserved by the spill files open now
     linger: float = LINGER  # seconds a flight holding its whole blob stays after its last reader
     linger_bytes: int = LINGER_BYTES  # most bytes the lingering flights hold at once
-    lingering_bytes: int = 0  # bytes the lingering flights hold now
     counters: FanoutCounters = field(default_factory=FanoutCounters)
     _flights: dict[str, list[Flight]] = field(default_factory=dict)
     _lingering: dict[Flight, asyncio.TimerHandle] = field(default_factory=dict)  # oldest first
@@ -162,14 +161,12 @@ class ReadFanout:
             self._remove(next(iter(self._lingering)))
         loop = asyncio.get_running_loop()
         self._lingering[flight] = loop.call_later(self.linger, self._remove, flight)
-        self.lingering_bytes += size
 
     def _revived(self, flight: Flight) -> None:
         """A read follows a lingering flight: it is no longer lingering (until it settles again)."""
         handle = self._lingering.pop(flight, None)
         if handle is not None:
             handle.cancel()
-            self.lingering_bytes -= flight.end - flight.start
             self.counters.revived += 1
 
     def forget(self, location: str) -> None:
@@ -181,7 +178,6 @@ class ReadFanout:
         handle = self._lingering.pop(flight, None)
         if handle is not None:
             handle.cancel()
-            self.lingering_bytes -= flight.end - flight.start
         flights = self._flights.get(flight.location)
         if flights is not None and flight in flights:
             flights.remove(flight)
@@ -194,3 +190,8 @@ class ReadFanout:
 
     def lingering(self) -> int:
         return len(self._lingering)
+
+    @property
+    def lingering_bytes(self) -> int:
+        """Bytes the lingering flights hold now."""
+        return sum(flight.end - flight.start for flight in self._lingering)
