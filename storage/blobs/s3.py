@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.handlers import add_expect_header
 
 from ..config import MIB
 from ..health import StoreHealth
@@ -90,6 +91,10 @@ class S3BlobDriver(BlobDriver):
                 config=client_config,
             )
         )
+        # no `Expect: 100-continue` on bodies: a round trip per part for nothing here, and
+        # aiohttp's client leaves its body writer's error unretrieved when the store drops the
+        # connection before the headers went out (an ERROR with a traceback during S3 outages)
+        client.meta.events.unregister("before-call.s3", add_expect_header)
         REDACT.watch(sse.secrets)
         driver = cls(client, stack, config, sse)
         try:
